@@ -1,0 +1,102 @@
+//! Cortex-M4F kernel: the FPU's fused multiply-add (`VFMA.F32`) and
+//! multi-register loads (`VLDMIA`), eight accumulators in `s0`–`s7`.
+//!
+//! Bit-identical to [`super::portable`]: the same eight lanes, the same
+//! reduction, and `VFMA` rounds once, as `fmaf` does. Rust has no stable
+//! fused multiply-add in `core`, and LLVM never contracts `a * b + c` on its
+//! own, so the instructions are written out here.
+
+//! The routines are written in `global_asm!` with a `.fpu` directive:
+//! stable Rust does not let inline `asm!` name floating-point registers on
+//! this target, but a called routine under the hard-float ABI receives its
+//! `f32` arguments in `s0`–`s2` directly.
+
+core::arch::global_asm!(
+    ".syntax unified",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    // f32 lstm_core_fmaf(f32 a /* s0 */, f32 b /* s1 */, f32 c /* s2 */): a*b + c, one rounding.
+    ".section .text.lstm_core_fmaf,\"ax\",%progbits",
+    ".global lstm_core_fmaf",
+    ".type lstm_core_fmaf,%function",
+    ".thumb_func",
+    "lstm_core_fmaf:",
+    "    vfma.f32 s2, s0, s1",
+    "    vmov.f32 s0, s2",
+    "    bx lr",
+    ".size lstm_core_fmaf, . - lstm_core_fmaf",
+    // void lstm_core_dot8(const f32 *a /* r0 */, const f32 *b /* r1 */,
+    //                     u32 blocks /* r2, > 0 */, f32 lanes[8] /* r3 */)
+    // lanes[j] = sum over i of a[8i + j] * b[8i + j], fused, in increasing i.
+    ".section .text.lstm_core_dot8,\"ax\",%progbits",
+    ".global lstm_core_dot8",
+    ".type lstm_core_dot8,%function",
+    ".thumb_func",
+    "lstm_core_dot8:",
+    "    vpush {{s16-s23}}",
+    "    vldmia r3, {{s0-s7}}",
+    "1:",
+    "    vldmia r0!, {{s8-s15}}",
+    "    vldmia r1!, {{s16-s23}}",
+    "    vfma.f32 s0, s8, s16",
+    "    vfma.f32 s1, s9, s17",
+    "    vfma.f32 s2, s10, s18",
+    "    vfma.f32 s3, s11, s19",
+    "    vfma.f32 s4, s12, s20",
+    "    vfma.f32 s5, s13, s21",
+    "    vfma.f32 s6, s14, s22",
+    "    vfma.f32 s7, s15, s23",
+    "    subs r2, r2, #1",
+    "    bne 1b",
+    "    vstmia r3, {{s0-s7}}",
+    "    vpop {{s16-s23}}",
+    "    bx lr",
+    ".size lstm_core_dot8, . - lstm_core_dot8",
+);
+
+unsafe extern "C" {
+    fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
+    fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
+}
+
+/// a·b + c with a single rounding (`VFMA.F32`).
+#[inline(always)]
+pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
+    // SAFETY: the routine reads its three arguments from s0–s2 and returns in
+    // s0, as the hard-float AAPCS says; it touches no memory.
+    unsafe { lstm_core_fmaf(a, b, c) }
+}
+
+/// Eight-lane dot product: per eight elements two `VLDMIA` and eight `VFMA`.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let blocks = len / 8;
+    let mut l = [0.0f32; 8];
+    if let Ok(n @ 1..) = u32::try_from(blocks) {
+        // SAFETY: `a` and `b` hold at least `8 · blocks` f32s each and the
+        // routine reads exactly that many from each (n > 0 iterations of
+        // eight); it writes only the eight lanes of `l`, and saves the
+        // callee-saved s16–s23 it uses.
+        unsafe { lstm_core_dot8(a.as_ptr(), b.as_ptr(), n, &mut l) };
+    }
+    let done = blocks * 8;
+    let (ta, tb) = (
+        a.get(done..len).unwrap_or(&[]),
+        b.get(done..len).unwrap_or(&[]),
+    );
+    for ((lane, x), y) in l.iter_mut().zip(ta).zip(tb) {
+        *lane = fma(*x, *y, *lane);
+    }
+    super::portable::reduce8(l)
+}
+
+/// Four dot products against the same vector (one row at a time: the M4F has
+/// 32 single-precision registers, enough for eight lanes and two operand blocks).
+#[inline]
+fn dot4(rows: [&[f32]; 4], h: &[f32]) -> [f32; 4] {
+    rows.map(|r| dot(r, h))
+}
+
+super::scalar_elementwise!();
+super::kernel_body!();

@@ -1,0 +1,557 @@
+//! The only place the maths gets fast: dot products, activations, softmax.
+//!
+//! Every kernel computes exactly the same floating-point operations in the
+//! same order, so all kernels give **bit-identical** results:
+//!
+//! - a dot product keeps eight independent accumulators; lane `j` sums the
+//!   products of elements `j, j + 8, j + 16, …` with fused multiply-adds, in
+//!   increasing index order, and the lanes are reduced as
+//!   `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` — the shape of an
+//!   8-wide SIMD register folded in halves;
+//! - `exp` is a Cody–Waite range reduction and a degree-7 polynomial, all in
+//!   fused multiply-adds (relative error below 2e-7); `sigmoid` and `tanh` are
+//!   built on it with one IEEE division;
+//! - sums that are not dot products run left to right.
+//!
+//! [`portable`] is the reference; [`x86_64`] (AVX2 + FMA) and `cortex_m`
+//! (the Cortex-M4F FPU's `VFMA`) give the same bits faster. Host and
+//! microcontroller therefore generate the same text for the same weights and
+//! seed.
+
+#![allow(unsafe_code)]
+
+pub mod portable;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+pub mod cortex_m;
+
+use crate::Error;
+
+/// A validated, borrowed view of one LSTM cell and its output layer.
+///
+/// Tensor layout (all row-major, gate order i, f, g, o as PyTorch):
+/// `w_ih[g]` is `[n_x][n_h]`, `w_hh[g]` is `[n_h][n_h]`, `b[g]` is `[n_h]`,
+/// `w_y` is `[n_y][n_h]`, `b_y` is `[n_y]`.
+#[derive(Debug, Clone, Copy)]
+pub struct CellView<'a> {
+    pub(crate) n_x: usize,
+    pub(crate) n_h: usize,
+    pub(crate) n_y: usize,
+    pub(crate) w_ih: [&'a [f32]; 4],
+    pub(crate) w_hh: [&'a [f32]; 4],
+    pub(crate) b: [&'a [f32]; 4],
+    pub(crate) w_y: &'a [f32],
+    pub(crate) b_y: &'a [f32],
+}
+
+impl<'a> CellView<'a> {
+    /// Builds a view from per-gate slices, checking every length against the dimensions.
+    ///
+    /// # Errors
+    /// [`Error::TensorLength`] if a slice has the wrong length, [`Error::DimensionOutOfRange`] for a zero size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n_x: usize,
+        n_h: usize,
+        n_y: usize,
+        w_ih: [&'a [f32]; 4],
+        w_hh: [&'a [f32]; 4],
+        b: [&'a [f32]; 4],
+        w_y: &'a [f32],
+        b_y: &'a [f32],
+    ) -> Result<Self, Error> {
+        for (name, v) in [("n_x", n_x), ("n_h", n_h), ("n_y", n_y)] {
+            if v == 0 {
+                return Err(Error::DimensionOutOfRange {
+                    name,
+                    value: 0,
+                    max: usize::MAX,
+                });
+            }
+        }
+        let check = |tensor: &'static str, t: &[f32], expected: usize| {
+            if t.len() == expected {
+                Ok(())
+            } else {
+                Err(Error::TensorLength {
+                    tensor,
+                    expected,
+                    found: t.len(),
+                })
+            }
+        };
+        for g in 0..4 {
+            check("w_ih", w_ih[g], n_x * n_h)?;
+            check("w_hh", w_hh[g], n_h * n_h)?;
+            check("b", b[g], n_h)?;
+        }
+        check("w_y", w_y, n_y * n_h)?;
+        check("b_y", b_y, n_y)?;
+        Ok(CellView {
+            n_x,
+            n_h,
+            n_y,
+            w_ih,
+            w_hh,
+            b,
+            w_y,
+            b_y,
+        })
+    }
+
+    /// Builds a view from gate-stacked slices in the file layout (`w_ih` `[4][n_x][n_h]`, …).
+    ///
+    /// # Errors
+    /// As [`CellView::new`].
+    pub fn from_stacked(
+        dims: crate::Dims,
+        w_ih: &'a [f32],
+        w_hh: &'a [f32],
+        b: &'a [f32],
+        w_y: &'a [f32],
+        b_y: &'a [f32],
+    ) -> Result<Self, Error> {
+        let (n_x, n_h, n_y) = (dims.n_x, dims.n_h, dims.n_y);
+        CellView::new(
+            n_x,
+            n_h,
+            n_y,
+            four_blocks("w_ih", w_ih, n_x * n_h)?,
+            four_blocks("w_hh", w_hh, n_h * n_h)?,
+            four_blocks("b", b, n_h)?,
+            w_y,
+            b_y,
+        )
+    }
+
+    /// The sizes `(n_x, n_h, n_y)`.
+    pub fn dims(&self) -> crate::Dims {
+        crate::Dims {
+            n_x: self.n_x,
+            n_h: self.n_h,
+            n_y: self.n_y,
+        }
+    }
+}
+
+/// Splits a gate-stacked tensor into its four gate blocks of `each` elements.
+fn four_blocks<'a>(
+    tensor: &'static str,
+    t: &'a [f32],
+    each: usize,
+) -> Result<[&'a [f32]; 4], Error> {
+    let err = Error::TensorLength {
+        tensor,
+        expected: 4 * each,
+        found: t.len(),
+    };
+    if each == 0 || t.len() != 4 * each {
+        return Err(err);
+    }
+    let mut it = t.chunks_exact(each);
+    match (it.next(), it.next(), it.next(), it.next()) {
+        (Some(a), Some(b), Some(c), Some(d)) => Ok([a, b, c, d]),
+        _ => Err(err),
+    }
+}
+
+/// The input of one step.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A symbol index (one-hot input): `W_ih · x` is column gather.
+    Token(usize),
+    /// A dense input vector of `n_x` values.
+    Dense(&'a [f32]),
+}
+
+/// Which kernel runs the maths. All give bit-identical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kernel {
+    /// The portable reference kernel (plain Rust, `libm::fmaf`).
+    Portable,
+    /// AVX2 + FMA on x86-64.
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    /// The Cortex-M4F FPU (`VFMA.F32`, `VLDM`).
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    CortexM4F,
+}
+
+impl Kernel {
+    /// The fastest kernel the compile-time target features allow.
+    pub const fn compiled() -> Kernel {
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx2",
+            target_feature = "fma"
+        ))]
+        {
+            Kernel::Avx2Fma
+        }
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+        {
+            Kernel::CortexM4F
+        }
+        #[cfg(not(any(
+            all(
+                target_arch = "x86_64",
+                target_feature = "avx2",
+                target_feature = "fma"
+            ),
+            all(target_arch = "arm", target_abi = "eabihf", target_os = "none")
+        )))]
+        {
+            Kernel::Portable
+        }
+    }
+
+    /// The fastest kernel this CPU supports, detected at run time.
+    #[cfg(feature = "std")]
+    pub fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Kernel::Avx2Fma;
+            }
+        }
+        Kernel::compiled()
+    }
+
+    /// All kernels this CPU can run (for conformance tests and benchmarks).
+    #[cfg(feature = "std")]
+    pub fn available() -> heapless::Vec<Kernel, 3> {
+        let mut v = heapless::Vec::new();
+        let _ = v.push(Kernel::Portable);
+        let best = Kernel::detect();
+        if best != Kernel::Portable {
+            let _ = v.push(best);
+        }
+        v
+    }
+
+    /// A short name for reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => "avx2+fma",
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => "cortex-m4f",
+        }
+    }
+
+    /// Returns the kernel if the running CPU supports it, else [`Kernel::Portable`].
+    fn usable(self) -> Kernel {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => {
+                if x86_64::supported() {
+                    self
+                } else {
+                    Kernel::Portable
+                }
+            }
+            k => k,
+        }
+    }
+
+    /// One LSTM step: updates `h` and `c` in place; `gates` is scratch of `4·n_h` values.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths, a token out of range or a dense input of the wrong length.
+    pub fn step(
+        self,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(h.len(), cell.n_h)?;
+        check_len(c.len(), cell.n_h)?;
+        check_len(gates.len(), 4 * cell.n_h)?;
+        match x {
+            Input::Token(t) if t >= cell.n_x => {
+                return Err(Error::TokenOutOfRange {
+                    token: t,
+                    vocab: cell.n_x,
+                });
+            }
+            Input::Dense(v) if v.len() != cell.n_x => {
+                return Err(Error::InputLength {
+                    expected: cell.n_x,
+                    found: v.len(),
+                });
+            }
+            _ => {}
+        }
+        match self.usable() {
+            Kernel::Portable => portable::step(cell, x, h, c, gates),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::step(cell, x, h, c, gates) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::step(cell, x, h, c, gates),
+        }
+        Ok(())
+    }
+
+    /// Output layer: `logits = W_y · h + b_y`.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths.
+    pub fn logits(self, cell: &CellView<'_>, h: &[f32], logits: &mut [f32]) -> Result<(), Error> {
+        check_len(h.len(), cell.n_h)?;
+        check_len(logits.len(), cell.n_y)?;
+        match self.usable() {
+            Kernel::Portable => portable::logits(cell, h, logits),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` checked the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::logits(cell, h, logits) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::logits(cell, h, logits),
+        }
+        Ok(())
+    }
+
+    /// Replaces `v` by `softmax(v / temperature)`; `temperature` must be positive and finite.
+    pub fn softmax(self, v: &mut [f32], temperature: f32) {
+        match self.usable() {
+            Kernel::Portable => portable::softmax(v, temperature),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` checked the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::softmax(v, temperature) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::softmax(v, temperature),
+        }
+    }
+
+    /// Dot product with the eight-lane summation order described in the module docs.
+    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        match self.usable() {
+            Kernel::Portable => portable::dot(a, b),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` checked the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::dot(a, b) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::dot(a, b),
+        }
+    }
+}
+
+fn check_len(found: usize, expected: usize) -> Result<(), Error> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::BufferTooSmall {
+            needed: expected,
+            available: found,
+        })
+    }
+}
+
+/// Constants of the `exp` approximation, shared by every kernel.
+pub(crate) mod expc {
+    /// exp(x) saturates outside `[LO, HI]` (the result stays a normal f32).
+    pub const LO: f32 = -87.0;
+    /// Upper clamp.
+    pub const HI: f32 = 88.0;
+    /// log2(e).
+    pub const LOG2E: f32 = core::f32::consts::LOG2_E;
+    /// 1.5 · 2^23: adding and subtracting it rounds to the nearest integer.
+    pub const ROUND: f32 = 12_582_912.0;
+    /// High part of ln 2 (exact in 16 bits, so `n · LN2_HI` is exact).
+    pub const LN2_HI: f32 = 0.693_145_75;
+    /// Low part of ln 2.
+    pub const LN2_LO: f32 = 1.428_606_8e-6;
+    /// Taylor coefficients 1/7! … 1/2!, then 1, 1.
+    pub const C: [f32; 8] = [
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ];
+}
+
+/// Writes the body of one kernel module: the step, logits and softmax on top
+/// of the module's own `fma`, `dot`, `dot4` and `exp` (and optional vector
+/// versions of the element-wise passes). Keeps the algorithm in one place.
+macro_rules! kernel_body {
+    ($($attr:meta),*) => {
+        /// sigmoid(x) = 1 / (1 + exp(-x)).
+        $(#[$attr])*
+        #[inline]
+        pub(crate) fn sigmoid(x: f32) -> f32 {
+            1.0 / (1.0 + exp(-x))
+        }
+
+        /// tanh(x) = 1 - 2 / (exp(2x) + 1).
+        $(#[$attr])*
+        #[inline]
+        pub(crate) fn tanh(x: f32) -> f32 {
+            1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+        }
+
+        /// One step; lengths were checked by the caller.
+        $(#[$attr])*
+        pub(crate) fn step(
+            cell: &$crate::kernels::CellView<'_>,
+            x: $crate::kernels::Input<'_>,
+            h: &mut [f32],
+            c: &mut [f32],
+            gates: &mut [f32],
+        ) {
+            let n_h = cell.n_h;
+            let (ga, rest) = gates.split_at_mut(n_h);
+            let (gb, rest) = rest.split_at_mut(n_h);
+            let (gc, gd) = rest.split_at_mut(n_h);
+            let pre: [&mut [f32]; 4] = [ga, gb, gc, gd];
+            // Pre-activations, gate by gate and unit by unit:
+            // a[g][k] = W_hh[g][k]·h + (x-part[g][k] + b[g][k]).
+            let rows = [
+                cell.w_hh[0].chunks_exact(n_h),
+                cell.w_hh[1].chunks_exact(n_h),
+                cell.w_hh[2].chunks_exact(n_h),
+                cell.w_hh[3].chunks_exact(n_h),
+            ];
+            let [r0, r1, r2, r3] = rows;
+            for (k, (((w0, w1), w2), w3)) in r0.zip(r1).zip(r2).zip(r3).enumerate() {
+                let d = dot4([w0, w1, w2, w3], h);
+                for g in 0..4 {
+                    let xg = match x {
+                        $crate::kernels::Input::Token(t) => {
+                            cell.w_ih[g].get(t * n_h + k).copied().unwrap_or(0.0)
+                        }
+                        $crate::kernels::Input::Dense(v) => {
+                            let mut acc = 0.0f32;
+                            for (j, &vj) in v.iter().enumerate() {
+                                let w = cell.w_ih[g].get(j * n_h + k).copied().unwrap_or(0.0);
+                                acc = fma(w, vj, acc);
+                            }
+                            acc
+                        }
+                    };
+                    let bg = cell.b[g].get(k).copied().unwrap_or(0.0);
+                    if let Some(slot) = pre[g].get_mut(k) {
+                        *slot = d[g] + (xg + bg);
+                    }
+                }
+            }
+            let [pi, pf, pg, po] = pre;
+            activate(pi, pf, pg, po);
+            // c = f ⊙ c_prev + i ⊙ g;  h = o ⊙ tanh(c)
+            update_state(pi, pf, pg, po, h, c);
+        }
+
+        /// logits = W_y · h + b_y, four rows at a time.
+        $(#[$attr])*
+        pub(crate) fn logits(cell: &$crate::kernels::CellView<'_>, h: &[f32], out: &mut [f32]) {
+            let n_h = cell.n_h;
+            let mut rows = cell.w_y.chunks_exact(n_h);
+            let mut outs = out.chunks_exact_mut(4);
+            let mut biases = cell.b_y.chunks_exact(4);
+            for (o, bias) in (&mut outs).zip(&mut biases) {
+                let (Some(a), Some(b), Some(c), Some(d)) =
+                    (rows.next(), rows.next(), rows.next(), rows.next())
+                else {
+                    return;
+                };
+                let v = dot4([a, b, c, d], h);
+                for ((o, v), bias) in o.iter_mut().zip(v).zip(bias) {
+                    *o = v + bias;
+                }
+            }
+            for ((o, row), bias) in outs
+                .into_remainder()
+                .iter_mut()
+                .zip(rows)
+                .zip(biases.remainder())
+            {
+                *o = dot(row, h) + bias;
+            }
+        }
+
+        /// v = softmax(v / temperature): max-subtracted, summed left to right.
+        $(#[$attr])*
+        pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
+            let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            exp_shifted(v, max, temperature);
+            let mut sum = 0.0f32;
+            for &e in v.iter() {
+                sum += e;
+            }
+            for e in v.iter_mut() {
+                *e /= sum;
+            }
+        }
+    };
+}
+pub(crate) use kernel_body;
+
+/// Writes the scalar element-wise passes (exp, activations, state update,
+/// softmax numerators) on top of the module's own `fma`.
+macro_rules! scalar_elementwise {
+    () => {
+        use $crate::kernels::expc;
+
+        /// exp(x) by Cody–Waite reduction and a degree-7 polynomial (see the module docs of `kernels`).
+        #[inline]
+        pub(crate) fn exp(x: f32) -> f32 {
+            let x = x.clamp(expc::LO, expc::HI);
+            let n = (x * expc::LOG2E + expc::ROUND) - expc::ROUND;
+            let r = fma(n, -expc::LN2_HI, x);
+            let r = fma(n, -expc::LN2_LO, r);
+            let mut p = expc::C[0];
+            for &c in &expc::C[1..] {
+                p = fma(p, r, c);
+            }
+            // n is an integer in [-126, 127]: 2^n is a normal f32 built from its exponent bits.
+            let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            p * scale
+        }
+
+        /// Gate activations in place: i, f, o through sigmoid, g through tanh.
+        #[inline]
+        fn activate(pi: &mut [f32], pf: &mut [f32], pg: &mut [f32], po: &mut [f32]) {
+            for v in pi.iter_mut().chain(pf.iter_mut()).chain(po.iter_mut()) {
+                *v = sigmoid(*v);
+            }
+            for v in pg.iter_mut() {
+                *v = tanh(*v);
+            }
+        }
+
+        /// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c).
+        #[inline]
+        fn update_state(
+            pi: &[f32],
+            pf: &[f32],
+            pg: &[f32],
+            po: &[f32],
+            h: &mut [f32],
+            c: &mut [f32],
+        ) {
+            for (((((i, f), g), o), h), c) in pi.iter().zip(pf).zip(pg).zip(po).zip(h).zip(c) {
+                *c = fma(*f, *c, *i * *g);
+                *h = *o * tanh(*c);
+            }
+        }
+
+        /// v = exp((v - max) / t).
+        #[inline]
+        fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
+            for e in v.iter_mut() {
+                *e = exp((*e - max) / t);
+            }
+        }
+    };
+}
+pub(crate) use scalar_elementwise;

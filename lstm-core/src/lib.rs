@@ -1,0 +1,67 @@
+//! # lstm-core
+//!
+//! A `no_std`, heap-free character-level LSTM: one cell step, the output
+//! layer, softmax and sampling over statically sized matrices, and a
+//! versioned, validated weight format.
+//!
+//! One step, with PyTorch's gate order (i, f, g, o) and `x` one-hot or dense:
+//!
+//! ```text
+//! i = σ(W_ii x + W_hi h + b_i)      f = σ(W_if x + W_hf h + b_f)
+//! g = tanh(W_ig x + W_hg h + b_g)   o = σ(W_io x + W_ho h + b_o)
+//! c' = f ⊙ c + i ⊙ g                h' = o ⊙ tanh(c')
+//! p = softmax(W_y h' + b_y)
+//! ```
+//!
+//! With a one-hot input, `W_i· x` is a column gather, not a product.
+//!
+//! Two shapes, one kernel: [`Lstm`] holds references to nalgebra `SMatrix`es
+//! whose sizes are const generics (what firmware uses, weights in `static`s),
+//! and [`CellView`] borrows slices whose sizes come from a file at run time
+//! (what the host uses). Both run the same [`Kernel`], so host and
+//! microcontroller produce the same bits.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `std` | [`Kernel::detect`]: AVX2 + FMA chosen at run time on x86-64 |
+//!
+//! ```
+//! use lstm_core::{format, CellView, Generator, Kernel, Sampler, SamplerConfig};
+//!
+//! // A model with 2 symbols and 1 hidden unit, encoded then decoded.
+//! let dims = format::Dims { n_x: 2, n_h: 1, n_y: 2 };
+//! let parts = format::ModelParts {
+//!     input: format::InputKind::OneHot,
+//!     dims,
+//!     vocab: "ab",
+//!     w_ih: &[0.5, -0.5, 0.1, 0.2, 0.3, 0.4, -0.1, 0.0],
+//!     w_hh: &[0.1, 0.2, 0.3, 0.4],
+//!     b: &[0.0; 4],
+//!     w_y: &[1.0, -1.0],
+//!     b_y: &[0.0, 0.0],
+//! };
+//! let mut bytes = [0u8; 256];
+//! let len = format::encode(&parts, &mut bytes)?;
+//! let model = format::decode(&bytes[..len])?;
+//! assert_eq!(model.dims, dims);
+//! # Ok::<(), lstm_core::Error>(())
+//! ```
+
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod format;
+pub mod kernels;
+mod model;
+mod sample;
+
+pub use error::Error;
+pub use format::{Dims, InputKind};
+pub use kernels::{CellView, Input, Kernel};
+pub use model::{GateWeights, Lstm, OwnedLstm, State};
+pub use sample::{
+    Generator, GeneratorBuffers, Sampler, SamplerConfig, sample_argmax, sample_multinomial,
+    sample_truncated,
+};

@@ -1,0 +1,384 @@
+//! Sampling the next symbol, and the prime-then-generate loop.
+//!
+//! The rules (`sample_argmax`, `sample_multinomial`, `sample_truncated`) take
+//! a `coin` in `[0, 1)`; the [`Sampler`] owns the seeded RNG that flips it,
+//! so host and firmware draw the same coins for the same seed.
+
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg32;
+
+use crate::{CellView, Error, Input, InputKind, Kernel};
+
+/// How to pick the next symbol from the logits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerConfig {
+    /// Softmax temperature; 0 means greedy (argmax).
+    pub temperature: f32,
+    /// Keep only the `top_k` most probable symbols; 0 keeps all.
+    pub top_k: usize,
+    /// Keep the smallest set of most probable symbols whose mass reaches `top_p`; 1 keeps all.
+    pub top_p: f32,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        }
+    }
+}
+
+impl SamplerConfig {
+    /// Checks `temperature` is finite and not negative and `top_p` is in `(0, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSampling`] naming the setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return Err(Error::InvalidSampling {
+                setting: "temperature must be finite and >= 0",
+            });
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::InvalidSampling {
+                setting: "top-p must be in (0, 1]",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A sampling rule and its seeded random number generator (PCG32).
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    config: SamplerConfig,
+    rng: Pcg32,
+}
+
+impl Sampler {
+    /// Creates a sampler; the same seed gives the same draws on every target.
+    ///
+    /// # Errors
+    /// As [`SamplerConfig::validate`].
+    pub fn new(config: SamplerConfig, seed: u64) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Sampler {
+            config,
+            rng: Pcg32::seed_from_u64(seed),
+        })
+    }
+
+    /// The sampling rule.
+    pub fn config(&self) -> SamplerConfig {
+        self.config
+    }
+
+    /// A uniform draw in `[0, 1)` with 24 random bits.
+    pub fn coin(&mut self) -> f32 {
+        (self.rng.next_u32() >> 8) as f32 * (1.0 / 16_777_216.0)
+    }
+
+    /// Picks a symbol from `logits`, which it overwrites with the probabilities
+    /// (unless greedy); `order` is scratch of at least `logits.len()` entries.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `order` is too short or `logits` is empty.
+    pub fn sample(
+        &mut self,
+        kernel: Kernel,
+        logits: &mut [f32],
+        order: &mut [u16],
+    ) -> Result<usize, Error> {
+        if logits.is_empty() {
+            return Err(Error::BufferTooSmall {
+                needed: 1,
+                available: 0,
+            });
+        }
+        if self.config.temperature == 0.0 {
+            return Ok(sample_argmax(logits));
+        }
+        kernel.softmax(logits, self.config.temperature);
+        let n = logits.len();
+        let keeps_all =
+            (self.config.top_k == 0 || self.config.top_k >= n) && self.config.top_p >= 1.0;
+        let coin = self.coin();
+        if keeps_all {
+            return Ok(sample_multinomial(logits, coin));
+        }
+        let available = order.len();
+        let order = order.get_mut(..n).ok_or(Error::BufferTooSmall {
+            needed: n,
+            available,
+        })?;
+        Ok(sample_truncated(
+            logits,
+            order,
+            self.config.top_k,
+            self.config.top_p,
+            coin,
+        ))
+    }
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn sample_argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_v = f32::NEG_INFINITY;
+    for (i, &x) in v.iter().enumerate() {
+        if x > best_v {
+            best = i;
+            best_v = x;
+        }
+    }
+    best
+}
+
+/// Index `i` where the running sum of `probs` first exceeds `coin · total`.
+pub fn sample_multinomial(probs: &[f32], coin: f32) -> usize {
+    let mut total = 0.0f32;
+    for &p in probs {
+        total += p;
+    }
+    let target = coin * total;
+    let mut cdf = 0.0f32;
+    for (i, &p) in probs.iter().enumerate() {
+        cdf += p;
+        if target < cdf {
+            return i;
+        }
+    }
+    // Rounding left the target at the very top: take the last symbol with mass.
+    probs.iter().rposition(|&p| p > 0.0).unwrap_or(0)
+}
+
+/// Samples among the `top_k` most probable symbols (0 = all), cut further to
+/// the smallest prefix whose probability reaches `top_p`.
+///
+/// `order` (scratch, same length as `probs`) is left holding symbol indices
+/// sorted by decreasing probability, ties by index.
+pub fn sample_truncated(
+    probs: &[f32],
+    order: &mut [u16],
+    top_k: usize,
+    top_p: f32,
+    coin: f32,
+) -> usize {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i as u16;
+    }
+    let p = |i: u16| probs.get(usize::from(i)).copied().unwrap_or(0.0);
+    order.sort_unstable_by(|&a, &b| p(b).total_cmp(&p(a)).then(a.cmp(&b)));
+    let k = if top_k == 0 {
+        order.len()
+    } else {
+        top_k.min(order.len())
+    };
+    let mut kept = 0;
+    let mut mass = 0.0f32;
+    for &i in order.iter().take(k) {
+        mass += p(i);
+        kept += 1;
+        if mass >= top_p {
+            break;
+        }
+    }
+    let target = coin * mass;
+    let mut cdf = 0.0f32;
+    for &i in order.iter().take(kept) {
+        cdf += p(i);
+        if target < cdf {
+            return usize::from(i);
+        }
+    }
+    order
+        .get(kept.saturating_sub(1))
+        .map_or(0, |&i| usize::from(i))
+}
+
+/// Runs a character model: prime it with text, then generate, emitting symbols.
+///
+/// It borrows its state and scratch buffers, so it needs no heap; see
+/// [`crate::Lstm::generate`] for a stack-allocated one.
+#[derive(Debug)]
+pub struct Generator<'m, 'b> {
+    cell: CellView<'m>,
+    vocab: &'m str,
+    kernel: Kernel,
+    h: &'b mut [f32],
+    c: &'b mut [f32],
+    gates: &'b mut [f32],
+    logits: &'b mut [f32],
+    order: &'b mut [u16],
+}
+
+/// Scratch for a [`Generator`]: lengths `n_h`, `n_h`, `4·n_h`, `n_y`, `n_y`.
+#[derive(Debug)]
+pub struct GeneratorBuffers<'b> {
+    /// Hidden state.
+    pub h: &'b mut [f32],
+    /// Cell state.
+    pub c: &'b mut [f32],
+    /// Gate pre-activations.
+    pub gates: &'b mut [f32],
+    /// Logits, then probabilities.
+    pub logits: &'b mut [f32],
+    /// Sort order for top-k / top-p.
+    pub order: &'b mut [u16],
+}
+
+impl<'m, 'b> Generator<'m, 'b> {
+    /// Creates a generator with a zero state.
+    ///
+    /// # Errors
+    /// A vocabulary that does not match `n_y`, a dense-input model, or buffers of the wrong size.
+    pub fn new(
+        cell: CellView<'m>,
+        input: InputKind,
+        vocab: &'m str,
+        kernel: Kernel,
+        buffers: GeneratorBuffers<'b>,
+    ) -> Result<Self, Error> {
+        if input != InputKind::OneHot {
+            return Err(Error::WrongInputKind);
+        }
+        crate::format::validate_vocab(vocab, cell.n_y)?;
+        let d = cell.dims();
+        for (found, needed) in [
+            (buffers.h.len(), d.n_h),
+            (buffers.c.len(), d.n_h),
+            (buffers.gates.len(), 4 * d.n_h),
+            (buffers.logits.len(), d.n_y),
+            (buffers.order.len(), d.n_y),
+        ] {
+            if found != needed {
+                return Err(Error::BufferTooSmall {
+                    needed,
+                    available: found,
+                });
+            }
+        }
+        let mut g = Generator {
+            cell,
+            vocab,
+            kernel,
+            h: buffers.h,
+            c: buffers.c,
+            gates: buffers.gates,
+            logits: buffers.logits,
+            order: buffers.order,
+        };
+        g.reset();
+        Ok(g)
+    }
+
+    /// Zeroes the state.
+    pub fn reset(&mut self) {
+        self.h.fill(0.0);
+        self.c.fill(0.0);
+    }
+
+    /// The index of `symbol` in the vocabulary.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSymbol`].
+    pub fn token(&self, symbol: char) -> Result<usize, Error> {
+        self.vocab
+            .chars()
+            .position(|c| c == symbol)
+            .ok_or(Error::UnknownSymbol { symbol })
+    }
+
+    /// The symbol of index `token`.
+    ///
+    /// # Errors
+    /// [`Error::TokenOutOfRange`].
+    pub fn symbol(&self, token: usize) -> Result<char, Error> {
+        self.vocab.chars().nth(token).ok_or(Error::TokenOutOfRange {
+            token,
+            vocab: self.cell.n_y,
+        })
+    }
+
+    /// Advances the state by one input symbol index.
+    ///
+    /// # Errors
+    /// [`Error::TokenOutOfRange`].
+    pub fn feed_token(&mut self, token: usize) -> Result<(), Error> {
+        self.kernel
+            .step(&self.cell, Input::Token(token), self.h, self.c, self.gates)
+    }
+
+    /// The hidden state.
+    pub fn hidden(&self) -> &[f32] {
+        self.h
+    }
+
+    /// The cell state.
+    pub fn cell_state(&self) -> &[f32] {
+        self.c
+    }
+
+    /// Computes the output distribution of the current state into the logits
+    /// buffer and samples a symbol index from it (the state does not advance).
+    ///
+    /// # Errors
+    /// Only on internal size mismatches, which [`Generator::new`] rules out.
+    pub fn sample_token(&mut self, sampler: &mut Sampler) -> Result<usize, Error> {
+        self.kernel.logits(&self.cell, self.h, self.logits)?;
+        sampler.sample(self.kernel, self.logits, self.order)
+    }
+
+    /// The probabilities (or, after a greedy draw, the logits) of the last [`Generator::sample_token`].
+    pub fn last_output(&self) -> &[f32] {
+        self.logits
+    }
+
+    /// From a zero state: feeds `prime` (emitting it), then samples up to
+    /// `length` symbols, emitting each and feeding it back; stops after
+    /// emitting `stop_at`. Returns the number of symbols generated.
+    ///
+    /// An empty prime starts a new line: if the vocabulary has `'\n'` the
+    /// model is fed one first (not emitted), as in lines-mode training;
+    /// otherwise the first symbol comes from the zero state's output.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSymbol`] for a prime symbol outside the vocabulary
+    /// (checked before anything is emitted).
+    pub fn generate(
+        &mut self,
+        sampler: &mut Sampler,
+        prime: &str,
+        length: usize,
+        stop_at: Option<char>,
+        mut emit: impl FnMut(char),
+    ) -> Result<usize, Error> {
+        for ch in prime.chars() {
+            self.token(ch)?;
+        }
+        self.reset();
+        if prime.is_empty() {
+            if let Ok(nl) = self.token('\n') {
+                self.feed_token(nl)?;
+            }
+        }
+        for ch in prime.chars() {
+            emit(ch);
+            self.feed_token(self.token(ch)?)?;
+        }
+        for n in 0..length {
+            let t = self.sample_token(sampler)?;
+            let ch = self.symbol(t)?;
+            emit(ch);
+            if Some(ch) == stop_at {
+                return Ok(n + 1);
+            }
+            if n + 1 < length {
+                self.feed_token(t)?;
+            }
+        }
+        Ok(length)
+    }
+}
