@@ -26,7 +26,7 @@
 //! | `std` | [`Kernel::detect`]: AVX2 + FMA chosen at run time on x86-64 |
 //!
 //! ```
-//! use lstm_core::{format, CellView, Generator, Kernel, Sampler, SamplerConfig};
+//! use lstm_core::format;
 //!
 //! // A model with 2 symbols and 1 hidden unit, encoded then decoded.
 //! let dims = format::Dims { n_x: 2, n_h: 1, n_y: 2 };
