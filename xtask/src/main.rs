@@ -1,1 +1,239 @@
-fn main() {}
+//! Project automation, the `cargo xtask` convention:
+//!
+//! - `cargo xtask demo [--corpus PATH] [--steps N]`: train a small model on
+//!   the default corpus, export it, sample on the host, then build the
+//!   firmware with it and run it on an emulated Cortex-M4F under QEMU;
+//! - `cargo xtask test`: everything CI checks (fmt, clippy, docs, the whole
+//!   workspace's tests including the QEMU end-to-end test, the no_std build
+//!   and the board build of the firmware).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask demo [--corpus PATH] [--steps N]\n       cargo xtask test"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("\n==> {what}");
+    let status = cmd.status().with_context(|| format!("starting: {what}"))?;
+    if !status.success() {
+        bail!("failed: {what} ({status})");
+    }
+    Ok(())
+}
+
+/// Makes sure `qemu-system-arm` is on the PATH, installing it with apt when it can.
+fn ensure_qemu() -> Result<()> {
+    let have = |c: &str| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if have("qemu-system-arm") {
+        return Ok(());
+    }
+    eprintln!("qemu-system-arm is missing; trying to install it with apt-get");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let sudo = if is_root { None } else { Some("sudo") };
+    if have("apt-get") && (is_root || have("sudo")) {
+        let apt = |args: &[&str]| {
+            let mut c = match sudo {
+                Some(s) => {
+                    let mut c = Command::new(s);
+                    c.arg("apt-get");
+                    c
+                }
+                None => Command::new("apt-get"),
+            };
+            c.args(args);
+            c
+        };
+        run("apt-get update", &mut apt(&["update", "-qq"]))?;
+        run(
+            "apt-get install qemu-system-arm",
+            &mut apt(&["install", "-y", "-qq", "qemu-system-arm"]),
+        )?;
+        if have("qemu-system-arm") {
+            return Ok(());
+        }
+    }
+    bail!(
+        "qemu-system-arm is not installed. Install it with:\n  sudo apt-get install qemu-system-arm   (Debian/Ubuntu)\n  brew install qemu                      (macOS)\n  sudo dnf install qemu-system-arm       (Fedora)"
+    )
+}
+
+fn demo(args: &[String]) -> Result<()> {
+    let root = root();
+    let mut corpus = root.join("data/timemachine.txt");
+    // About a minute on a 2-core laptop; the same steps and seed give the same model.
+    let mut steps = 600u64;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--corpus" => corpus = it.next().context("--corpus needs a path")?.into(),
+            "--steps" => {
+                steps = it
+                    .next()
+                    .context("--steps needs a number")?
+                    .parse()
+                    .context("--steps needs a whole number")?
+            }
+            other => bail!("unknown argument {other:?} (expected --corpus PATH or --steps N)"),
+        }
+    }
+    ensure_qemu()?;
+    let out = root.join("target/demo");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let model = out.join("model.lstm");
+    let plot = out.join("loss.png");
+    let log = out.join("loss.csv");
+    run(
+        "building host-trainer (release)",
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "host-trainer"]),
+    )?;
+    let trainer = root.join("target/release/host-trainer");
+    run(
+        &format!("training on {} for {steps} steps", corpus.display()),
+        Command::new(&trainer)
+            .arg("train")
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--out")
+            .arg(&model)
+            .args(["--mode", "stream", "--hidden", "128", "--seq-len", "64"])
+            .args(["--batch", "32", "--optimizer", "adam", "--lr", "0.005"])
+            .args(["--clip-norm", "5", "--val-fraction", "0.05", "--seed", "1"])
+            .args(["--steps", &steps.to_string()])
+            .args(["--sample-every", "200"])
+            .arg("--plot")
+            .arg(&plot)
+            .arg("--log")
+            .arg(&log),
+    )?;
+    run(
+        "sampling three texts on the host",
+        Command::new(&trainer)
+            .arg("sample")
+            .arg("--model")
+            .arg(&model)
+            .args(["--prime", "The Time ", "--length", "200", "--temperature", "0.6"])
+            .args(["--seed", "7", "--count", "3"]),
+    )?;
+    run(
+        "building the firmware with this model and running it under QEMU (Cortex-M4F, mps2-an386)",
+        cargo()
+            .current_dir(root.join("firmware-example"))
+            .env("LSTM_MODEL", &model)
+            .env("LSTM_PRIME", "The Time ")
+            .env("LSTM_TEMPERATURE", "0.6")
+            .env("LSTM_SEED", "7")
+            .env("LSTM_LENGTH", "200")
+            .args(["run", "--release"]),
+    )?;
+    eprintln!("\nmodel:     {}", model.display());
+    eprintln!("loss plot: {}", plot.display());
+    eprintln!("loss log:  {}", log.display());
+    eprintln!(
+        "\nThe firmware printed the same text as the host's first sample: same kernels, same seed."
+    );
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    let root = root();
+    let fw = root.join("firmware-example");
+    ensure_qemu()?;
+    run(
+        "cargo fmt --check",
+        cargo().current_dir(&root).args(["fmt", "--all", "--check"]),
+    )?;
+    run(
+        "cargo fmt --check (firmware-example)",
+        cargo().current_dir(&fw).args(["fmt", "--check"]),
+    )?;
+    run(
+        "cargo clippy (workspace)",
+        cargo().current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "cargo clippy (firmware-example)",
+        cargo()
+            .current_dir(&fw)
+            .args(["clippy", "--release", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "cargo doc",
+        cargo()
+            .current_dir(&root)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .args(["doc", "--no-deps", "--workspace"]),
+    )?;
+    run(
+        "lstm-core for thumbv7em-none-eabihf (no_std)",
+        cargo().current_dir(&root).args([
+            "build",
+            "-p",
+            "lstm-core",
+            "--release",
+            "--target",
+            "thumbv7em-none-eabihf",
+        ]),
+    )?;
+    run(
+        "firmware for the STM32F411 board",
+        cargo()
+            .current_dir(&fw)
+            .args(["build", "--release", "--features", "black-pill"]),
+    )?;
+    run(
+        "cargo test (workspace, including QEMU end-to-end)",
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--release"]),
+    )?;
+    eprintln!("\nall checks passed");
+    Ok(())
+}
