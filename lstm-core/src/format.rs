@@ -1,6 +1,6 @@
 //! The weight file format, version 1: reader and writer side by side.
 //!
-//! A file is the postcard encoding of [`FileV1`]'s fields followed by a CRC-32
+//! A file is the postcard encoding of `FileV1`'s fields followed by a CRC-32
 //! trailer; `FORMAT.md` at the crate root documents it byte for byte. Decoding
 //! borrows from the input (no copy, no allocation) and validates everything
 //! before it hands out a [`ModelView`].

@@ -23,7 +23,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `std` | [`Kernel::detect`]: AVX2 + FMA chosen at run time on x86-64 |
+//! | `std` | `Kernel::detect`: AVX2 + FMA chosen at run time on x86-64 |
 //!
 //! ```
 //! use lstm_core::format;
