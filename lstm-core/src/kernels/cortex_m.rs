@@ -11,6 +11,8 @@
 //! this target, but a called routine under the hard-float ABI receives its
 //! `f32` arguments in `s0`–`s2` directly.
 
+use super::expc;
+
 core::arch::global_asm!(
     ".syntax unified",
     ".thumb",
@@ -52,11 +54,101 @@ core::arch::global_asm!(
     "    vpop {{s16-s23}}",
     "    bx lr",
     ".size lstm_core_dot8, . - lstm_core_dot8",
+    // f32 lstm_core_expf(f32 x /* s0 */): the portable kernel's exp, operation
+    // for operation: clamp, n = (x·log2e + R) - R, r = fma(n, -ln2_hi, x),
+    // r = fma(n, -ln2_lo, r), Horner in fused multiply-adds, times 2^n.
+    ".section .text.lstm_core_expf,\"ax\",%progbits",
+    ".global lstm_core_expf",
+    ".type lstm_core_expf,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_expf:",
+    "    vldr s1, 3f",          // LO
+    "    vcmp.f32 s0, s1",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it mi",                // x < LO (false for NaN, as f32::clamp)
+    "    vmovmi.f32 s0, s1",
+    "    vldr s1, 3f + 4",      // HI
+    "    vcmp.f32 s0, s1",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it gt",                // x > HI (false for NaN)
+    "    vmovgt.f32 s0, s1",
+    "    vldr s1, 3f + 8",      // log2(e)
+    "    vmul.f32 s2, s0, s1",
+    "    vldr s1, 3f + 12",     // ROUND
+    "    vadd.f32 s2, s2, s1",
+    "    vsub.f32 s2, s2, s1",  // n
+    "    vldr s1, 3f + 16",     // -ln2_hi
+    "    vfma.f32 s0, s2, s1",  // r = x + n·(-ln2_hi)
+    "    vldr s1, 3f + 20",     // -ln2_lo
+    "    vfma.f32 s0, s2, s1",  // r
+    "    vldr s3, 3f + 24",     // p = C0
+    "    vldr s4, 3f + 28",
+    "    vfma.f32 s4, s3, s0",  // p = C1 + p·r
+    "    vldr s3, 3f + 32",
+    "    vfma.f32 s3, s4, s0",  // C2
+    "    vldr s4, 3f + 36",
+    "    vfma.f32 s4, s3, s0",  // C3
+    "    vldr s3, 3f + 40",
+    "    vfma.f32 s3, s4, s0",  // C4
+    "    vldr s4, 3f + 44",
+    "    vfma.f32 s4, s3, s0",  // C5
+    "    vldr s3, 3f + 48",
+    "    vfma.f32 s3, s4, s0",  // C6
+    "    vldr s4, 3f + 52",
+    "    vfma.f32 s4, s3, s0",  // C7: p
+    "    vcvt.s32.f32 s2, s2",  // n is an integer: exact
+    "    vmov r0, s2",
+    "    adds r0, r0, #127",
+    "    lsls r0, r0, #23",
+    "    vmov s1, r0",          // 2^n
+    "    vmul.f32 s0, s4, s1",
+    "    bx lr",
+    ".p2align 2",
+    "3:",
+    "    .word 0xC2AE0000",     // -87.0
+    "    .word 0x42B00000",     // 88.0
+    "    .word {log2e}",
+    "    .word 0x4B400000",     // 12582912.0
+    "    .word {neg_ln2_hi}",
+    "    .word {neg_ln2_lo}",
+    "    .word {c0}",
+    "    .word {c1}",
+    "    .word {c2}",
+    "    .word {c3}",
+    "    .word {c4}",
+    "    .word {c5}",
+    "    .word {c6}",
+    "    .word {c7}",
+    ".size lstm_core_expf, . - lstm_core_expf",
+    log2e = const expc::LOG2E.to_bits(),
+    neg_ln2_hi = const (-expc::LN2_HI).to_bits(),
+    neg_ln2_lo = const (-expc::LN2_LO).to_bits(),
+    c0 = const expc::C[0].to_bits(),
+    c1 = const expc::C[1].to_bits(),
+    c2 = const expc::C[2].to_bits(),
+    c3 = const expc::C[3].to_bits(),
+    c4 = const expc::C[4].to_bits(),
+    c5 = const expc::C[5].to_bits(),
+    c6 = const expc::C[6].to_bits(),
+    c7 = const expc::C[7].to_bits(),
 );
+
+const _: () = assert!(expc::LO == -87.0 && expc::HI == 88.0 && expc::ROUND == 12_582_912.0);
 
 unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
+    fn lstm_core_expf(x: f32) -> f32;
+}
+
+/// The kernels' exp (see `portable::exp`), in one routine.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    // SAFETY: the routine takes x in s0 and returns in s0 (hard-float AAPCS);
+    // it reads only its own literal pool and clobbers only caller-saved
+    // registers (s0–s4, r0, flags).
+    unsafe { lstm_core_expf(x) }
 }
 
 /// a·b + c with a single rounding (`VFMA.F32`).
