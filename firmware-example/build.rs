@@ -1,0 +1,393 @@
+//! Turns a model file into firmware, at build time.
+//!
+//! A microcontroller has no file system, and its RAM is far smaller than its
+//! flash, so the model has to become part of the program image. This script
+//! reads the file named by `LSTM_MODEL` (default `models/default.lstm`,
+//! relative to this crate), validates it with the same decoder the host uses
+//! (`lstm_core::format::decode`), and writes `$OUT_DIR/model.rs`: the
+//! dimensions as `const`s (they become the `Lstm`'s const generics), every
+//! weight matrix as a `static` nalgebra `SMatrix` built by a `const fn` (so it
+//! lives in `.rodata`, in flash, and is never copied to RAM), and the
+//! generation settings (`LSTM_SEED`, `LSTM_PRIME`, `LSTM_LENGTH`,
+//! `LSTM_TEMPERATURE`, `LSTM_TOP_K`, `LSTM_TOP_P`, `LSTM_STOP_AT`,
+//! `LSTM_COUNT`, as `host-trainer sample`'s flags). A missing, corrupted,
+//! truncated or unusable file, or a bad setting, stops the build with one
+//! message naming the file and the problem.
+//!
+//! It also copies the memory layout of the chosen board into `$OUT_DIR` as
+//! `memory.x`, where cortex-m-rt's `link.x` finds it, as cortex-m-quickstart's
+//! build script does.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+use lstm_core::SamplerConfig;
+use lstm_core::format::{self, InputKind, ModelView};
+
+/// The model built in when `LSTM_MODEL` is not set (relative to this crate).
+const DEFAULT_MODEL: &str = "models/default.lstm";
+
+/// The generation settings, with their defaults.
+struct Settings {
+    seed: u64,
+    prime: String,
+    length: usize,
+    temperature: f32,
+    top_k: usize,
+    top_p: f32,
+    stop_at: Option<char>,
+    count: usize,
+}
+
+fn main() {
+    if let Err(message) = run() {
+        // `cargo::error` shows exactly this message (no backtrace, no dump of
+        // the script's output) and fails the build.
+        for line in message.lines() {
+            println!("cargo::error={line}");
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(env_var("OUT_DIR")?);
+
+    copy_memory_x(&manifest_dir, &out_dir)?;
+
+    println!("cargo::rerun-if-env-changed=LSTM_MODEL");
+    // Relative paths are relative to this crate (where cargo runs build scripts).
+    let model_path = match env::var_os("LSTM_MODEL") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_MODEL),
+    };
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest_dir.join(&model_path).display()
+    );
+    let settings = read_settings()?;
+
+    let bytes = fs::read(manifest_dir.join(&model_path)).map_err(|e| {
+        format!(
+            "cannot read model file {}: {e} (set LSTM_MODEL to a file exported by `host-trainer train`)",
+            model_path.display()
+        )
+    })?;
+    let model = format::decode(&bytes)
+        .map_err(|e| format!("model file {} is not usable: {e}", model_path.display()))?;
+    check_model(&model, &settings)
+        .map_err(|e| format!("model file {}: {e}", model_path.display()))?;
+
+    let source = model_rs(&model, &settings, &model_path, bytes.len());
+    let dest = out_dir.join("model.rs");
+    fs::write(&dest, source).map_err(|e| format!("cannot write {}: {e}", dest.display()))
+}
+
+fn env_var(name: &str) -> Result<String, String> {
+    env::var(name).map_err(|_| format!("{name} is not set (is this running under cargo?)"))
+}
+
+/// Copies `memory-<board>.x` to `$OUT_DIR/memory.x` and puts it on the linker's search path.
+fn copy_memory_x(manifest_dir: &Path, out_dir: &Path) -> Result<(), String> {
+    let board = if env::var_os("CARGO_FEATURE_BLACK_PILL").is_some() {
+        "memory-black-pill.x"
+    } else {
+        "memory-mps2-an386.x"
+    };
+    let src = manifest_dir.join(board);
+    fs::copy(&src, out_dir.join("memory.x"))
+        .map_err(|e| format!("cannot copy {}: {e}", src.display()))?;
+    println!("cargo::rustc-link-search={}", out_dir.display());
+    println!("cargo::rerun-if-changed=memory-mps2-an386.x");
+    println!("cargo::rerun-if-changed=memory-black-pill.x");
+    Ok(())
+}
+
+/// Reads one `LSTM_*` setting, or returns `default` if it is unset or empty.
+fn setting<T: std::str::FromStr>(name: &str, default: T, what: &str) -> Result<T, String> {
+    println!("cargo::rerun-if-env-changed={name}");
+    match env::var(name) {
+        Err(env::VarError::NotPresent) => Ok(default),
+        Err(env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+        Ok(v) if v.trim().is_empty() => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not {what}")),
+    }
+}
+
+fn read_settings() -> Result<Settings, String> {
+    println!("cargo::rerun-if-env-changed=LSTM_PRIME");
+    let prime = match env::var("LSTM_PRIME") {
+        Ok(p) => p,
+        Err(env::VarError::NotPresent) => String::new(),
+        Err(env::VarError::NotUnicode(_)) => return Err("LSTM_PRIME is not valid UTF-8".into()),
+    };
+    println!("cargo::rerun-if-env-changed=LSTM_STOP_AT");
+    let stop_at = match env::var("LSTM_STOP_AT") {
+        Ok(v) if v.is_empty() => None,
+        Ok(v) => Some(parse_char(&v).ok_or_else(|| {
+            format!("LSTM_STOP_AT={v:?} is not one character (escapes \\n, \\t, \\\\ accepted)")
+        })?),
+        Err(env::VarError::NotPresent) => None,
+        Err(env::VarError::NotUnicode(_)) => return Err("LSTM_STOP_AT is not valid UTF-8".into()),
+    };
+    let count = setting("LSTM_COUNT", 1, "a positive integer")?;
+    if !(1..=1_000_000).contains(&count) {
+        return Err(format!("LSTM_COUNT={count} is out of range (1..=1000000)"));
+    }
+    let s = Settings {
+        stop_at,
+        count,
+        seed: setting("LSTM_SEED", 42, "an unsigned 64-bit integer")?,
+        prime,
+        length: setting("LSTM_LENGTH", 200, "a non-negative integer")?,
+        temperature: setting("LSTM_TEMPERATURE", 0.8, "a number")?,
+        top_k: setting(
+            "LSTM_TOP_K",
+            0,
+            "a non-negative integer (0 keeps all symbols)",
+        )?,
+        top_p: setting("LSTM_TOP_P", 1.0, "a number in (0, 1]")?,
+    };
+    SamplerConfig {
+        temperature: s.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
+    }
+    .validate()
+    .map_err(|e| format!("LSTM_TEMPERATURE / LSTM_TOP_P: {e}"))?;
+    Ok(s)
+}
+
+/// One character, or one of the escapes `\n`, `\t`, `\\` (as `host-trainer sample --stop-at`).
+fn parse_char(v: &str) -> Option<char> {
+    match v {
+        "\\n" => Some('\n'),
+        "\\t" => Some('\t'),
+        "\\\\" => Some('\\'),
+        _ => {
+            let mut chars = v.chars();
+            let c = chars.next()?;
+            chars.next().is_none().then_some(c)
+        }
+    }
+}
+
+/// What the firmware needs beyond what `decode` checks: a character model
+/// (one-hot input) and a prime made of its symbols.
+fn check_model(model: &ModelView<'_>, s: &Settings) -> Result<(), String> {
+    if model.input != InputKind::OneHot {
+        return Err(
+            "it takes dense input vectors; this firmware generates text and needs a \
+             character model (one-hot input)"
+                .into(),
+        );
+    }
+    if let Some(c) = s.prime.chars().find(|&c| !model.vocab.contains(c)) {
+        return Err(format!(
+            "LSTM_PRIME contains {c:?}, which is not in the model's vocabulary {:?}",
+            model.vocab
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `values` (a tensor's elements in file order) as an `ArrayStorage`
+/// of `cols` columns of `rows` values: nalgebra is column-major, so the
+/// file's row-major `[cols][rows]` block is exactly the column-major storage
+/// of a `rows × cols` matrix.
+fn storage(out: &mut String, values: &mut dyn Iterator<Item = f32>, rows: usize, cols: usize) {
+    out.push_str("ArrayStorage([");
+    for _ in 0..cols {
+        out.push('[');
+        for _ in 0..rows {
+            // `{:?}` prints the shortest decimal that parses back to the same
+            // bits; the array's type makes each literal an f32.
+            let v = values.next().unwrap_or(f32::NAN);
+            let _ = write!(out, "{v:?},");
+        }
+        out.push_str("],\n");
+    }
+    out.push_str("])");
+}
+
+fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> String {
+    let d = m.dims;
+    let mut o = String::with_capacity(16 * d.param_count() + 4096);
+    let _ = writeln!(
+        o,
+        "// Generated by build.rs from {} — do not edit.\n",
+        path.display()
+    );
+    let consts: [(&str, &str, String); 20] = [
+        (
+            "Path of the model file.",
+            "&str",
+            format!("{:?}", path.display().to_string()),
+        ),
+        (
+            "Size of the model file in bytes.",
+            "usize",
+            file_len.to_string(),
+        ),
+        (
+            "Input size (the vocabulary size: one-hot input).",
+            "usize",
+            d.n_x.to_string(),
+        ),
+        ("Hidden size.", "usize", d.n_h.to_string()),
+        (
+            "Output size (the vocabulary size).",
+            "usize",
+            d.n_y.to_string(),
+        ),
+        (
+            "Number of parameters.",
+            "usize",
+            d.param_count().to_string(),
+        ),
+        (
+            "Multiply-accumulates per token: 4·H·H + 4·H + V·H.",
+            "usize",
+            d.macs_per_token().to_string(),
+        ),
+        (
+            "The symbols, in index order.",
+            "&str",
+            format!("{:?}", m.vocab),
+        ),
+        ("RNG seed (`LSTM_SEED`).", "u64", s.seed.to_string()),
+        (
+            "Text fed before generating, and printed (`LSTM_PRIME`).",
+            "&str",
+            format!("{:?}", s.prime),
+        ),
+        (
+            "Symbols to generate (`LSTM_LENGTH`).",
+            "usize",
+            s.length.to_string(),
+        ),
+        (
+            "Softmax temperature, 0 = greedy (`LSTM_TEMPERATURE`).",
+            "f32",
+            format!("f32::from_bits({:#010x})", s.temperature.to_bits()),
+        ),
+        (
+            "Keep the k most probable symbols, 0 = all (`LSTM_TOP_K`).",
+            "usize",
+            s.top_k.to_string(),
+        ),
+        (
+            "Nucleus mass, 1 = all (`LSTM_TOP_P`).",
+            "f32",
+            format!("f32::from_bits({:#010x})", s.top_p.to_bits()),
+        ),
+        (
+            "`TEMPERATURE` as text (no float formatting on the target).",
+            "&str",
+            format!("\"{:?}\"", s.temperature),
+        ),
+        ("`TOP_P` as text.", "&str", format!("\"{:?}\"", s.top_p)),
+        (
+            "`PRIME` quoted and escaped, for the report.",
+            "&str",
+            format!("{:?}", format!("{:?}", s.prime)),
+        ),
+        (
+            "End a sample after this symbol (`LSTM_STOP_AT`).",
+            "Option<char>",
+            format!("{:?}", s.stop_at),
+        ),
+        (
+            "`STOP_AT` for the report.",
+            "&str",
+            format!(
+                "{:?}",
+                s.stop_at.map_or("none".to_string(), |c| format!("{c:?}"))
+            ),
+        ),
+        (
+            "Number of samples, each from a zero state (`LSTM_COUNT`).",
+            "usize",
+            s.count.to_string(),
+        ),
+    ];
+    let names = [
+        "MODEL_PATH",
+        "MODEL_FILE_BYTES",
+        "INPUT",
+        "HIDDEN",
+        "OUTPUT",
+        "PARAMS",
+        "MACS_PER_TOKEN",
+        "VOCAB",
+        "SEED",
+        "PRIME",
+        "LENGTH",
+        "TEMPERATURE",
+        "TOP_K",
+        "TOP_P",
+        "TEMPERATURE_TEXT",
+        "TOP_P_TEXT",
+        "PRIME_TEXT",
+        "STOP_AT",
+        "STOP_AT_TEXT",
+        "COUNT",
+    ];
+    for (name, (doc, ty, value)) in names.iter().zip(consts) {
+        let _ = writeln!(o, "/// {doc}\npub const {name}: {ty} = {value};");
+    }
+
+    // Gate order i, f, g, o, as in the file and PyTorch.
+    let gates = ["I", "F", "G", "O"];
+    let (mut w_ih, mut w_hh, mut b) = (m.w_ih.iter(), m.w_hh.iter(), m.b.iter());
+    for g in gates {
+        let _ = write!(
+            o,
+            "\n/// Gate {g}: input weights, column x = the gate's weights for symbol x.\n\
+             static W_X_{g}: SMatrix<f32, HIDDEN, INPUT> = SMatrix::from_array_storage("
+        );
+        storage(&mut o, &mut w_ih, d.n_h, d.n_x);
+        let _ = write!(
+            o,
+            ");\n/// Gate {g}: recurrent weights, column k = row k of W_hh.\n\
+             static W_H_{g}: SMatrix<f32, HIDDEN, HIDDEN> = SMatrix::from_array_storage("
+        );
+        storage(&mut o, &mut w_hh, d.n_h, d.n_h);
+        let _ = write!(
+            o,
+            ");\n/// Gate {g}: bias (b_ih + b_hh).\n\
+             static B_{g}: SVector<f32, HIDDEN> = SVector::from_array_storage("
+        );
+        storage(&mut o, &mut b, d.n_h, 1);
+        o.push_str(");\n");
+    }
+    o.push_str(
+        "\n/// Output weights, column y = row y of W_y.\n\
+         static W_Y: SMatrix<f32, HIDDEN, OUTPUT> = SMatrix::from_array_storage(",
+    );
+    storage(&mut o, &mut m.w_y.iter(), d.n_h, d.n_y);
+    o.push_str(
+        ");\n/// Output bias.\nstatic B_Y: SVector<f32, OUTPUT> = SVector::from_array_storage(",
+    );
+    storage(&mut o, &mut m.b_y.iter(), d.n_y, 1);
+    o.push_str(");\n\n");
+
+    o.push_str(
+        "/// The model: references to the weights above, in flash.\n\
+         pub static MODEL: Lstm<'static, INPUT, HIDDEN, OUTPUT> = Lstm {\n    gates: [\n",
+    );
+    for g in gates {
+        let _ = writeln!(
+            o,
+            "        GateWeights {{ w_x: &W_X_{g}, w_h: &W_H_{g}, b: &B_{g} }},"
+        );
+    }
+    o.push_str(
+        "    ],\n    w_y: &W_Y,\n    b_y: &B_Y,\n    vocab: VOCAB,\n    input: InputKind::OneHot,\n};\n",
+    );
+    o
+}
