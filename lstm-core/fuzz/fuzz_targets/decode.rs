@@ -7,6 +7,15 @@ use lstm_core::format::{self, InputKind, ModelParts};
 use lstm_core::{CellView, Input, Kernel};
 
 fuzz_target!(|data: &[u8]| {
+    check(data);
+    // Also with a valid CRC-32 appended, so the fuzzer gets past the
+    // checksum and exercises the structural and semantic checks.
+    let mut fixed = data.to_vec();
+    fixed.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    check(&fixed);
+});
+
+fn check(data: &[u8]) {
     let Ok(m) = format::decode(data) else { return };
     let v = |t: format::Tensor<'_>| t.iter().collect::<Vec<f32>>();
     let (w_ih, w_hh, b, w_y, b_y) = (v(m.w_ih), v(m.w_hh), v(m.b), v(m.w_y), v(m.b_y));
@@ -18,4 +27,4 @@ fuzz_target!(|data: &[u8]| {
     let (mut h, mut c, mut g) = (vec![0.0; m.dims.n_h], vec![0.0; m.dims.n_h], vec![0.0; 4 * m.dims.n_h]);
     let x = if m.input == InputKind::OneHot { Input::Token(0) } else { Input::Dense(&w_ih[..m.dims.n_x]) };
     Kernel::Portable.step(&cell, x, &mut h, &mut c, &mut g).expect("step");
-});
+}

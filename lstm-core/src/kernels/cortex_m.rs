@@ -54,6 +54,53 @@ core::arch::global_asm!(
     "    vpop {{s16-s23}}",
     "    bx lr",
     ".size lstm_core_dot8, . - lstm_core_dot8",
+    // void lstm_core_gemv8(const f32 *w /* r0 */, const f32 *x /* r1 */,
+    //                      u32 rows /* r2, > 0 */, u32 blocks /* r3, > 0 */, f32 *out /* [sp] */)
+    // out[k] = eight-lane dot of row k (8·blocks values) with x, lanes reduced
+    // ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)), as portable::dot.
+    ".section .text.lstm_core_gemv8,\"ax\",%progbits",
+    ".global lstm_core_gemv8",
+    ".type lstm_core_gemv8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_gemv8:",
+    "    push {{r4-r7, lr}}",
+    "    vpush {{s16-s23}}",
+    "    ldr r4, [sp, #52]",      // out (5 core + 8 fp registers pushed)
+    "    adr r7, 6f",             // eight zeros
+    "4:",
+    "    mov r5, r1",
+    "    mov r6, r3",
+    "    vldmia r7, {{s0-s7}}",
+    "5:",
+    "    vldmia r0!, {{s8-s15}}",
+    "    vldmia r5!, {{s16-s23}}",
+    "    vfma.f32 s0, s8, s16",
+    "    vfma.f32 s1, s9, s17",
+    "    vfma.f32 s2, s10, s18",
+    "    vfma.f32 s3, s11, s19",
+    "    vfma.f32 s4, s12, s20",
+    "    vfma.f32 s5, s13, s21",
+    "    vfma.f32 s6, s14, s22",
+    "    vfma.f32 s7, s15, s23",
+    "    subs r6, r6, #1",
+    "    bne 5b",
+    "    vadd.f32 s0, s0, s4",
+    "    vadd.f32 s1, s1, s5",
+    "    vadd.f32 s2, s2, s6",
+    "    vadd.f32 s3, s3, s7",
+    "    vadd.f32 s0, s0, s2",
+    "    vadd.f32 s1, s1, s3",
+    "    vadd.f32 s0, s0, s1",
+    "    vstmia r4!, {{s0}}",
+    "    subs r2, r2, #1",
+    "    bne 4b",
+    "    vpop {{s16-s23}}",
+    "    pop {{r4-r7, pc}}",
+    ".p2align 2",
+    "6:",
+    "    .word 0, 0, 0, 0, 0, 0, 0, 0",
+    ".size lstm_core_gemv8, . - lstm_core_gemv8",
     // f32 lstm_core_expf(f32 x /* s0 */): the portable kernel's exp, operation
     // for operation: clamp, n = (x·log2e + R) - R, r = fma(n, -ln2_hi, x),
     // r = fma(n, -ln2_lo, r), Horner in fused multiply-adds, times 2^n.
@@ -140,6 +187,7 @@ unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
     fn lstm_core_expf(x: f32) -> f32;
+    fn lstm_core_gemv8(w: *const f32, x: *const f32, rows: u32, blocks: u32, out: *mut f32);
 }
 
 /// The kernels' exp (see `portable::exp`), in one routine.
@@ -183,11 +231,24 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     super::portable::reduce8(l)
 }
 
-/// Four dot products against the same vector (one row at a time: the M4F has
-/// 32 single-precision registers, enough for eight lanes and two operand blocks).
+/// out[k] = dot(row k of `w`, x): one routine call for the whole matrix when
+/// rows are a multiple of eight long, else one dot product per row.
 #[inline]
-fn dot4(rows: [&[f32]; 4], h: &[f32]) -> [f32; 4] {
-    rows.map(|r| dot(r, h))
+fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    let rows = out.len();
+    if let (Ok(r @ 1..), Ok(b @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8)) {
+        if n % 8 == 0 && w.len() >= rows * n {
+            // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · b`; the
+            // routine reads exactly those, writes `rows` f32s to `out` (its
+            // length), and saves the callee-saved registers it uses.
+            unsafe { lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, b, out.as_mut_ptr()) };
+            return;
+        }
+    }
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(n.max(1))) {
+        *o = dot(row, x);
+    }
 }
 
 super::scalar_elementwise!();

@@ -382,7 +382,7 @@ pub(crate) mod expc {
 }
 
 /// Writes the body of one kernel module: the step, logits and softmax on top
-/// of the module's own `fma`, `dot`, `dot4` and `exp` (and optional vector
+/// of the module's own `fma`, `gemv` and `exp` (and optional vector
 /// versions of the element-wise passes). Keeps the algorithm in one place.
 macro_rules! kernel_body {
     ($($attr:meta),*) => {
@@ -413,35 +413,27 @@ macro_rules! kernel_body {
             let (ga, rest) = gates.split_at_mut(n_h);
             let (gb, rest) = rest.split_at_mut(n_h);
             let (gc, gd) = rest.split_at_mut(n_h);
-            let pre: [&mut [f32]; 4] = [ga, gb, gc, gd];
-            // Pre-activations, gate by gate and unit by unit:
-            // a[g][k] = W_hh[g][k]·h + (x-part[g][k] + b[g][k]).
-            let rows = [
-                cell.w_hh[0].chunks_exact(n_h),
-                cell.w_hh[1].chunks_exact(n_h),
-                cell.w_hh[2].chunks_exact(n_h),
-                cell.w_hh[3].chunks_exact(n_h),
-            ];
-            let [r0, r1, r2, r3] = rows;
-            for (k, (((w0, w1), w2), w3)) in r0.zip(r1).zip(r2).zip(r3).enumerate() {
-                let d = dot4([w0, w1, w2, w3], h);
-                for g in 0..4 {
-                    let xg = match x {
-                        $crate::kernels::Input::Token(t) => {
-                            cell.w_ih[g].get(t * n_h + k).copied().unwrap_or(0.0)
+            let mut pre: [&mut [f32]; 4] = [ga, gb, gc, gd];
+            // Pre-activations, gate by gate: a[g] = W_hh[g]·h + (x-part[g] + b[g]).
+            for (g, out) in pre.iter_mut().enumerate() {
+                gemv(cell.w_hh[g], h, out);
+                let b = cell.b[g];
+                match x {
+                    $crate::kernels::Input::Token(t) => {
+                        let col = cell.w_ih[g].get(t * n_h..(t + 1) * n_h).unwrap_or(&[]);
+                        for ((a, w), b) in out.iter_mut().zip(col).zip(b) {
+                            *a += *w + *b;
                         }
-                        $crate::kernels::Input::Dense(v) => {
+                    }
+                    $crate::kernels::Input::Dense(v) => {
+                        for (k, (a, b)) in out.iter_mut().zip(b).enumerate() {
                             let mut acc = 0.0f32;
                             for (j, &vj) in v.iter().enumerate() {
                                 let w = cell.w_ih[g].get(j * n_h + k).copied().unwrap_or(0.0);
                                 acc = fma(w, vj, acc);
                             }
-                            acc
+                            *a += acc + *b;
                         }
-                    };
-                    let bg = cell.b[g].get(k).copied().unwrap_or(0.0);
-                    if let Some(slot) = pre[g].get_mut(k) {
-                        *slot = d[g] + (xg + bg);
                     }
                 }
             }
@@ -451,31 +443,12 @@ macro_rules! kernel_body {
             update_state(pi, pf, pg, po, h, c);
         }
 
-        /// logits = W_y · h + b_y, four rows at a time.
+        /// logits = W_y · h + b_y.
         $(#[$attr])*
         pub(crate) fn logits(cell: &$crate::kernels::CellView<'_>, h: &[f32], out: &mut [f32]) {
-            let n_h = cell.n_h;
-            let mut rows = cell.w_y.chunks_exact(n_h);
-            let mut outs = out.chunks_exact_mut(4);
-            let mut biases = cell.b_y.chunks_exact(4);
-            for (o, bias) in (&mut outs).zip(&mut biases) {
-                let (Some(a), Some(b), Some(c), Some(d)) =
-                    (rows.next(), rows.next(), rows.next(), rows.next())
-                else {
-                    return;
-                };
-                let v = dot4([a, b, c, d], h);
-                for ((o, v), bias) in o.iter_mut().zip(v).zip(bias) {
-                    *o = v + bias;
-                }
-            }
-            for ((o, row), bias) in outs
-                .into_remainder()
-                .iter_mut()
-                .zip(rows)
-                .zip(biases.remainder())
-            {
-                *o = dot(row, h) + bias;
+            gemv(cell.w_y, h, out);
+            for (o, b) in out.iter_mut().zip(cell.b_y) {
+                *o += *b;
             }
         }
 

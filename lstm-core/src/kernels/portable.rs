@@ -59,10 +59,12 @@ pub(crate) fn reduce8(l: [f32; 8]) -> f32 {
     t[0] + t[1]
 }
 
-/// Four dot products against the same vector.
+/// out[k] = dot(row k of `w`, x), rows of `x.len()` values.
 #[inline]
-fn dot4(rows: [&[f32]; 4], h: &[f32]) -> [f32; 4] {
-    rows.map(|r| dot(r, h))
+fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
+        *o = dot(row, x);
+    }
 }
 
 super::scalar_elementwise!();

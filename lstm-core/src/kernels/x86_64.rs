@@ -203,6 +203,26 @@ fn dot4(rows: [&[f32]; 4], h: &[f32]) -> [f32; 4] {
     ]
 }
 
+/// out[k] = dot(row k of `w`, x), four rows per pass over `x`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
+    let n = x.len().max(1);
+    let mut rows = w.chunks_exact(n);
+    let mut outs = out.chunks_exact_mut(4);
+    for o in &mut outs {
+        let (Some(a), Some(b), Some(c), Some(d)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        o.copy_from_slice(&dot4([a, b, c, d], x));
+    }
+    for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
+        *o = dot(row, x);
+    }
+}
+
 /// Applies `f8` to full chunks of eight and `f1` to the tail.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
