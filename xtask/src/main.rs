@@ -152,7 +152,14 @@ fn demo(args: &[String]) -> Result<()> {
             .arg("sample")
             .arg("--model")
             .arg(&model)
-            .args(["--prime", "The Time ", "--length", "200", "--temperature", "0.6"])
+            .args([
+                "--prime",
+                "The Time ",
+                "--length",
+                "200",
+                "--temperature",
+                "0.6",
+            ])
             .args(["--seed", "7", "--count", "3"]),
     )?;
     run(

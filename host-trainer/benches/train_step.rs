@@ -1,0 +1,93 @@
+//! One training step (forward, BPTT, clipping, optimiser update) at the two reference sizes:
+//! the time-machine recipe (H 256, B 32, T 35, SGD, clip-norm) and dinosaur names (H 50, one name per step,
+//! Adam). Throughput is reported in tokens (targets) per second.
+
+use criterion::{Criterion, Throughput};
+use host_trainer::bptt::{BatchRef, Workspace, loss_and_grads};
+use host_trainer::model::{Params, Shape};
+use host_trainer::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
+use host_trainer::rng::Rng;
+
+fn bench_step(
+    c: &mut Criterion,
+    name: &str,
+    vocab: usize,
+    hidden: usize,
+    batch: usize,
+    steps: usize,
+    kind: OptimizerKind,
+) {
+    let mut rng = Rng::new(1);
+    let shape = Shape {
+        n_x: vocab,
+        n_h: hidden,
+        n_y: vocab,
+    };
+    let mut p = Params::<f32>::init_uniform(shape, &mut rng);
+    let mut g = Params::zeros(shape);
+    let mut opt = Optimizer::new(kind, 0.01, &p);
+    let n = batch * steps;
+    let x: Vec<u32> = (0..n).map(|_| rng.below(vocab) as u32).collect();
+    let y: Vec<u32> = (0..n).map(|_| rng.below(vocab) as u32).collect();
+    let h0 = vec![0.0f32; batch * hidden];
+    let mut ws = Workspace::new();
+    let b = BatchRef {
+        steps,
+        batch,
+        x: &x,
+        y: &y,
+        mask: None,
+    };
+    let mut group = c.benchmark_group("train_step");
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function(name, |bench| {
+        bench.iter(|| {
+            let stats = loss_and_grads(&p, &mut ws, &b, &h0, &h0, &mut g);
+            if kind == OptimizerKind::Sgd {
+                clip_by_norm(&mut g, 1.0);
+            } else {
+                clip_by_value(&mut g, 5.0);
+            }
+            opt.step(&mut p, &g);
+            stats.loss_sum
+        });
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_step(
+        c,
+        "timemachine_h256_b32_t35_sgd",
+        28,
+        256,
+        32,
+        35,
+        OptimizerKind::Sgd,
+    );
+    bench_step(
+        c,
+        "dinos_h50_b1_t10_adam",
+        27,
+        50,
+        1,
+        10,
+        OptimizerKind::Adam,
+    );
+}
+
+// The macro generates an undocumented `pub fn`.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(train_step, super::benches);
+}
+use group::train_step;
+fn main() {
+    // As the CLI does: parallelism comes from rayon's column split, matrixmultiply stays single-threaded.
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
+    }
+    train_step();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,0 +1,324 @@
+//! Training checkpoints: everything needed to continue bit-for-bit (parameters, optimiser moments, RNG,
+//! epoch plan and position, carried state, smoothed loss, history, config and vocabulary).
+//!
+//! Format: one JSON object (`"format": "host-trainer-checkpoint"`, `"version": 1`); tensors are stored as
+//! hex strings of their little-endian f32 bytes, so values round-trip exactly. Written atomically.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::batch::EpochPlan;
+use crate::export::{ExportError, write_atomic};
+use crate::model::{Params, Shape};
+use crate::optim::{Optimizer, OptimizerKind};
+use crate::rng::Rng;
+use crate::train::{HistoryRow, TrainConfig};
+
+/// The value of the `format` field.
+pub const CHECKPOINT_FORMAT: &str = "host-trainer-checkpoint";
+/// The checkpoint version this build writes and reads.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading failed.
+    #[error("cannot read checkpoint {path}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not a checkpoint, or damaged.
+    #[error("{path} is not a valid checkpoint: {reason}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Written by another version.
+    #[error("checkpoint {path} has version {found}; this build reads version {CHECKPOINT_VERSION}")]
+    Version {
+        /// File.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] ExportError),
+}
+
+/// A vector of f32 serialised as the hex of its little-endian bytes (exact round trip, compact).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HexF32(pub Vec<f32>);
+
+impl Serialize for HexF32 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(self.0.len() * 8);
+        for v in &self.0 {
+            for b in v.to_le_bytes() {
+                let _ = write!(out, "{b:02x}");
+            }
+        }
+        s.serialize_str(&out)
+    }
+}
+
+impl<'de> Deserialize<'de> for HexF32 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = s.as_bytes();
+        if bytes.len() % 8 != 0 {
+            return Err(serde::de::Error::custom(
+                "hex tensor length is not a multiple of 8",
+            ));
+        }
+        let nib = |c: u8| -> Result<u8, D::Error> {
+            (c as char)
+                .to_digit(16)
+                .map(|v| v as u8)
+                .ok_or_else(|| serde::de::Error::custom("bad hex digit"))
+        };
+        let mut out = Vec::with_capacity(bytes.len() / 8);
+        for chunk in bytes.chunks_exact(8) {
+            let mut b = [0u8; 4];
+            for (i, pair) in chunk.chunks_exact(2).enumerate() {
+                b[i] = nib(pair[0])? << 4 | nib(pair[1])?;
+            }
+            out.push(f32::from_le_bytes(b));
+        }
+        Ok(Self(out))
+    }
+}
+
+/// Parameters (or moments) as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredParams {
+    /// Sizes.
+    pub shape: Shape,
+    /// `w_x`, `w_h`, `b`, `w_y`, `b_y` in order.
+    pub tensors: Vec<HexF32>,
+}
+
+impl StoredParams {
+    /// Captures `p`.
+    pub fn from_params(p: &Params<f32>) -> Self {
+        Self {
+            shape: p.shape,
+            tensors: p.tensors().iter().map(|t| HexF32(t.to_vec())).collect(),
+        }
+    }
+
+    /// Rebuilds parameters, checking every length.
+    ///
+    /// # Errors
+    /// A description of the first mismatch.
+    pub fn to_params(&self) -> Result<Params<f32>, String> {
+        let mut p = Params::zeros(self.shape);
+        if self.tensors.len() != 5 {
+            return Err(format!("{} tensors, expected 5", self.tensors.len()));
+        }
+        for (dst, src) in p.tensors_mut().into_iter().zip(&self.tensors) {
+            if dst.len() != src.0.len() {
+                return Err(format!(
+                    "tensor of {} values, expected {}",
+                    src.0.len(),
+                    dst.len()
+                ));
+            }
+            dst.copy_from_slice(&src.0);
+        }
+        Ok(p)
+    }
+}
+
+/// Optimiser state as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredOptimizer {
+    /// Which optimiser.
+    pub kind: OptimizerKind,
+    /// Learning rate.
+    pub lr: f32,
+    /// Adam's update count.
+    pub t: u64,
+    /// Adagrad memory or Adam first moments.
+    pub m: Option<StoredParams>,
+    /// Adam second moments.
+    pub v: Option<StoredParams>,
+}
+
+impl StoredOptimizer {
+    /// Captures `o`.
+    pub fn from_optimizer(o: &Optimizer) -> Self {
+        match o {
+            Optimizer::Sgd { lr } => Self {
+                kind: OptimizerKind::Sgd,
+                lr: *lr,
+                t: 0,
+                m: None,
+                v: None,
+            },
+            Optimizer::Adagrad { lr, mem } => Self {
+                kind: OptimizerKind::Adagrad,
+                lr: *lr,
+                t: 0,
+                m: Some(StoredParams::from_params(mem)),
+                v: None,
+            },
+            Optimizer::Adam { lr, t, m, v } => Self {
+                kind: OptimizerKind::Adam,
+                lr: *lr,
+                t: *t,
+                m: Some(StoredParams::from_params(m)),
+                v: Some(StoredParams::from_params(v)),
+            },
+        }
+    }
+
+    /// Rebuilds the optimiser.
+    ///
+    /// # Errors
+    /// Missing or mis-sized moments.
+    pub fn to_optimizer(&self) -> Result<Optimizer, String> {
+        let get = |p: &Option<StoredParams>| {
+            p.as_ref()
+                .ok_or("missing optimiser moments".to_owned())?
+                .to_params()
+        };
+        Ok(match self.kind {
+            OptimizerKind::Sgd => Optimizer::Sgd { lr: self.lr },
+            OptimizerKind::Adagrad => Optimizer::Adagrad {
+                lr: self.lr,
+                mem: get(&self.m)?,
+            },
+            OptimizerKind::Adam => Optimizer::Adam {
+                lr: self.lr,
+                t: self.t,
+                m: get(&self.m)?,
+                v: get(&self.v)?,
+            },
+        })
+    }
+}
+
+/// Where the training loop stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimiser updates done.
+    pub step: u64,
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Minibatches done in the current epoch.
+    pub batch_in_epoch: usize,
+    /// The current epoch's plan, once drawn.
+    pub plan: Option<EpochPlan>,
+    /// The RNG (epoch plans).
+    pub rng: Rng,
+    /// Exponentially smoothed training loss.
+    pub smoothed: Option<f64>,
+    /// Stream mode: hidden state carried into the next minibatch, `[B][H]`.
+    pub carried_h: HexF32,
+    /// Stream mode: cell state carried into the next minibatch, `[B][H]`.
+    pub carried_c: HexF32,
+    /// Targets trained on so far.
+    pub tokens: u64,
+    /// Loss history (for the CSV log and the plot).
+    pub history: Vec<HistoryRow>,
+}
+
+/// A whole checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Always [`CHECKPOINT_FORMAT`].
+    pub format: String,
+    /// [`CHECKPOINT_VERSION`].
+    pub version: u32,
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The vocabulary, symbols in index order.
+    pub vocab: String,
+    /// FNV-1a of the preprocessed corpus text.
+    pub corpus_fingerprint: u64,
+    /// Parameters.
+    pub params: StoredParams,
+    /// Optimiser.
+    pub optimizer: StoredOptimizer,
+    /// Loop position.
+    pub state: LoopState,
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint atomically.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let json = serde_json::to_vec(self).map_err(|e| CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(path, &json)?;
+        Ok(())
+    }
+
+    /// Reads and checks a checkpoint.
+    ///
+    /// # Errors
+    /// Unreadable, malformed or wrong-version files.
+    pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |reason: String| CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let head: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if head.get("format").and_then(|v| v.as_str()) != Some(CHECKPOINT_FORMAT) {
+            return Err(invalid(
+                "missing \"format\": \"host-trainer-checkpoint\"".into(),
+            ));
+        }
+        let version = head
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if version != u64::from(CHECKPOINT_VERSION) {
+            return Err(CheckpointError::Version {
+                path: path.to_path_buf(),
+                found: version as u32,
+            });
+        }
+        serde_json::from_value(head).map_err(|e| invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_tensor_round_trips_exactly() {
+        let v = HexF32(vec![
+            0.1,
+            -0.0,
+            f32::MIN_POSITIVE,
+            1.0e-45,
+            3.4e38,
+            1.0 / 3.0,
+        ]);
+        let s = serde_json::to_string(&v).expect("serialises");
+        let back: HexF32 = serde_json::from_str(&s).expect("parses");
+        assert_eq!(
+            v.0.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            back.0.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+}

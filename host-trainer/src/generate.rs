@@ -1,0 +1,187 @@
+//! Text generation on the host, through lstm-core's kernels and generator —
+//! the same code path the firmware runs, so both print the same text.
+
+use lstm_core::format::{self, Dims, InputKind};
+use lstm_core::{CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig};
+
+/// How to sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleOptions {
+    /// Text fed before sampling starts; it is part of the output.
+    pub prime: String,
+    /// Characters to generate after the prime (per sample).
+    pub length: usize,
+    /// Softmax temperature; `0` means greedy (argmax).
+    pub temperature: f32,
+    /// Keep only the `k` most likely symbols.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of symbols whose probability reaches `p`.
+    pub top_p: Option<f32>,
+    /// RNG seed.
+    pub seed: u64,
+    /// Stop a sample after generating this character (it is included).
+    pub stop_at: Option<char>,
+    /// Number of samples.
+    pub count: usize,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The model bytes were rejected by lstm-core.
+    #[error("invalid model: {0}")]
+    Model(lstm_core::Error),
+    /// A prime character is not in the model's vocabulary.
+    #[error("--prime contains {ch:?}, which is not in the model's vocabulary")]
+    UnknownChar {
+        /// The character.
+        ch: char,
+    },
+    /// The sampling settings are out of range.
+    #[error("invalid sampling settings: {0}")]
+    Settings(lstm_core::Error),
+    /// The model takes dense vectors, not characters.
+    #[error("the model takes dense input vectors; it cannot generate text")]
+    DenseModel,
+}
+
+/// A decoded model file with its tensors copied out (file layout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedModel {
+    /// One-hot or dense input.
+    pub input: InputKind,
+    /// Sizes.
+    pub dims: Dims,
+    /// Output symbols in index order.
+    pub vocab: String,
+    /// `[4][n_x][n_h]`.
+    pub w_ih: Vec<f32>,
+    /// `[4][n_h][n_h]`.
+    pub w_hh: Vec<f32>,
+    /// `[4][n_h]`.
+    pub b: Vec<f32>,
+    /// `[n_y][n_h]`.
+    pub w_y: Vec<f32>,
+    /// `[n_y]`.
+    pub b_y: Vec<f32>,
+}
+
+impl LoadedModel {
+    /// Decodes and validates model file bytes.
+    ///
+    /// # Errors
+    /// Whatever lstm-core's decoder rejects (truncation, corruption, version, sizes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, lstm_core::Error> {
+        let m = format::decode(bytes)?;
+        let v = |t: format::Tensor<'_>| t.iter().collect::<Vec<f32>>();
+        Ok(LoadedModel {
+            input: m.input,
+            dims: m.dims,
+            vocab: m.vocab.to_string(),
+            w_ih: v(m.w_ih),
+            w_hh: v(m.w_hh),
+            b: v(m.b),
+            w_y: v(m.w_y),
+            b_y: v(m.b_y),
+        })
+    }
+
+    /// Encodes the model in lstm-core's format.
+    ///
+    /// # Errors
+    /// Whatever lstm-core's encoder rejects (sizes, non-finite values, vocabulary).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, lstm_core::Error> {
+        let parts = format::ModelParts {
+            input: self.input,
+            dims: self.dims,
+            vocab: &self.vocab,
+            w_ih: &self.w_ih,
+            w_hh: &self.w_hh,
+            b: &self.b,
+            w_y: &self.w_y,
+            b_y: &self.b_y,
+        };
+        let mut out = vec![0u8; format::encoded_len(&parts)?];
+        let n = format::encode(&parts, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// The weights as lstm-core's kernel view.
+    ///
+    /// # Errors
+    /// Never for a decoded model (the lengths were validated).
+    pub fn cell(&self) -> Result<CellView<'_>, lstm_core::Error> {
+        CellView::from_stacked(
+            self.dims, &self.w_ih, &self.w_hh, &self.b, &self.w_y, &self.b_y,
+        )
+    }
+}
+
+/// Generates `opts.count` samples from the model file bytes; each sample starts with the prime.
+///
+/// One sampler (seeded once) serves every sample, and each sample starts
+/// from a zero state — exactly what the firmware does for one sample.
+///
+/// # Errors
+/// A bad model, an unknown prime character, bad sampling settings.
+pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Vec<String>, GenerateError> {
+    let model = LoadedModel::from_bytes(model_bytes).map_err(GenerateError::Model)?;
+    sample_model(&model, opts)
+}
+
+/// As [`sample_text`], for an already loaded model.
+///
+/// # Errors
+/// As [`sample_text`].
+pub fn sample_model(
+    model: &LoadedModel,
+    opts: &SampleOptions,
+) -> Result<Vec<String>, GenerateError> {
+    if model.input != InputKind::OneHot {
+        return Err(GenerateError::DenseModel);
+    }
+    if let Some(ch) = opts.prime.chars().find(|&c| !model.vocab.contains(c)) {
+        return Err(GenerateError::UnknownChar { ch });
+    }
+    let config = SamplerConfig {
+        temperature: opts.temperature,
+        top_k: opts.top_k.unwrap_or(0),
+        top_p: opts.top_p.unwrap_or(1.0),
+    };
+    let mut sampler = Sampler::new(config, opts.seed).map_err(GenerateError::Settings)?;
+    let d = model.dims;
+    let (mut h, mut c, mut gates) = (vec![0.0; d.n_h], vec![0.0; d.n_h], vec![0.0; 4 * d.n_h]);
+    let (mut logits, mut order) = (vec![0.0; d.n_y], vec![0u16; d.n_y]);
+    let cell = model.cell().map_err(GenerateError::Model)?;
+    let mut generator = Generator::new(
+        cell,
+        model.input,
+        &model.vocab,
+        Kernel::detect(),
+        GeneratorBuffers {
+            h: &mut h,
+            c: &mut c,
+            gates: &mut gates,
+            logits: &mut logits,
+            order: &mut order,
+        },
+    )
+    .map_err(GenerateError::Model)?;
+    let mut samples = Vec::with_capacity(opts.count);
+    for _ in 0..opts.count {
+        let mut text = String::new();
+        generator
+            .generate(&mut sampler, &opts.prime, opts.length, opts.stop_at, |ch| {
+                text.push(ch)
+            })
+            .map_err(|e| match e {
+                lstm_core::Error::UnknownSymbol { symbol } => {
+                    GenerateError::UnknownChar { ch: symbol }
+                }
+                e => GenerateError::Model(e),
+            })?;
+        samples.push(text);
+    }
+    Ok(samples)
+}

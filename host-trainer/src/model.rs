@@ -1,0 +1,130 @@
+//! Parameters, gradients and optimiser moments: one struct, identical field names, in the trainer's layout.
+//!
+//! Layout (row-major, gate blocks in PyTorch's order i, f, g, o, each `n_h` wide):
+//! - `w_x`: `[n_x][4·n_h]`, `w_x[x][g·n_h + k] = weight_ih_l0[g·n_h + k][x]`, so a one-hot input is one
+//!   contiguous row (a gather, not a product);
+//! - `w_h`: `[n_h][4·n_h]`, `w_h[j][g·n_h + k] = weight_hh_l0[g·n_h + k][j]`, so `A = H_prev · w_h` is a GEMM
+//!   over the whole batch;
+//! - `b`: `[4·n_h]` = `bias_ih_l0 + bias_hh_l0`;
+//! - `w_y`: `[n_y][n_h]` (`nn.Linear.weight`), `b_y`: `[n_y]`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::float::Float;
+use crate::rng::Rng;
+
+/// The sizes of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// Input size (vocabulary size for one-hot input).
+    pub n_x: usize,
+    /// Hidden size.
+    pub n_h: usize,
+    /// Output size (vocabulary size).
+    pub n_y: usize,
+}
+
+impl Shape {
+    /// Total parameter count.
+    pub fn param_count(&self) -> usize {
+        let g = 4 * self.n_h;
+        self.n_x * g + self.n_h * g + g + self.n_y * self.n_h + self.n_y
+    }
+}
+
+/// Model parameters (and, with the same fields, gradients and optimiser moments).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params<T> {
+    /// Sizes.
+    pub shape: Shape,
+    /// Input weights, `[n_x][4·n_h]`.
+    pub w_x: Vec<T>,
+    /// Recurrent weights, `[n_h][4·n_h]`.
+    pub w_h: Vec<T>,
+    /// Gate biases, `[4·n_h]`.
+    pub b: Vec<T>,
+    /// Output weights, `[n_y][n_h]`.
+    pub w_y: Vec<T>,
+    /// Output bias, `[n_y]`.
+    pub b_y: Vec<T>,
+}
+
+/// Gradients of the loss: the same fields as [`Params`].
+pub type Grads<T> = Params<T>;
+
+/// The names of the five tensors, in [`Params::tensors`] order.
+pub const TENSOR_NAMES: [&str; 5] = ["w_x", "w_h", "b", "w_y", "b_y"];
+
+impl<T: Float> Params<T> {
+    /// All-zero tensors of the given shape.
+    pub fn zeros(shape: Shape) -> Self {
+        let g = 4 * shape.n_h;
+        Self {
+            shape,
+            w_x: vec![T::ZERO; shape.n_x * g],
+            w_h: vec![T::ZERO; shape.n_h * g],
+            b: vec![T::ZERO; g],
+            w_y: vec![T::ZERO; shape.n_y * shape.n_h],
+            b_y: vec![T::ZERO; shape.n_y],
+        }
+    }
+
+    /// PyTorch's initialisation: every value uniform in `±1/√n_h` (`nn.LSTM` and `nn.Linear(n_h, ·)`).
+    pub fn init_uniform(shape: Shape, rng: &mut Rng) -> Self {
+        let mut p = Self::zeros(shape);
+        let bound = 1.0 / (shape.n_h as f64).sqrt();
+        for t in p.tensors_mut() {
+            for v in t.iter_mut() {
+                *v = T::from_f64(rng.uniform(-bound, bound));
+            }
+        }
+        p
+    }
+
+    /// The five tensors, in [`TENSOR_NAMES`] order.
+    pub fn tensors(&self) -> [&[T]; 5] {
+        [&self.w_x, &self.w_h, &self.b, &self.w_y, &self.b_y]
+    }
+
+    /// The five tensors, mutable, in [`TENSOR_NAMES`] order.
+    pub fn tensors_mut(&mut self) -> [&mut Vec<T>; 5] {
+        [
+            &mut self.w_x,
+            &mut self.w_h,
+            &mut self.b,
+            &mut self.w_y,
+            &mut self.b_y,
+        ]
+    }
+
+    /// Sets every value to zero.
+    pub fn fill_zero(&mut self) {
+        for t in self.tensors_mut() {
+            t.fill(T::ZERO);
+        }
+    }
+
+    /// Converts every value to another scalar type.
+    pub fn cast<U: Float>(&self) -> Params<U> {
+        let c = |v: &[T]| {
+            v.iter()
+                .map(|x| U::from_f64(x.to_f64()))
+                .collect::<Vec<U>>()
+        };
+        Params {
+            shape: self.shape,
+            w_x: c(&self.w_x),
+            w_h: c(&self.w_h),
+            b: c(&self.b),
+            w_y: c(&self.w_y),
+            b_y: c(&self.b_y),
+        }
+    }
+
+    /// Whether every value is finite.
+    pub fn all_finite(&self) -> bool {
+        self.tensors()
+            .iter()
+            .all(|t| t.iter().all(|v| v.is_finite()))
+    }
+}

@@ -1,0 +1,239 @@
+//! Optimisers (SGD, Adagrad, Adam) and gradient clipping. Moments are [`Params`] with the same field names
+//! as the gradients, so `adam.m.w_h` pairs with `grads.w_h` (min-char-rnn's `zip(params, dparams, mems)`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Grads, Params};
+
+/// Which update rule to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// `θ ← θ − lr·g`.
+    Sgd,
+    /// `m ← m + g²; θ ← θ − lr·g/√(m + 1e-8)` (min-char-rnn's form).
+    Adagrad,
+    /// Bias-corrected Adam, β1 = 0.9, β2 = 0.999, ε = 1e-8.
+    Adam,
+}
+
+/// Adam's first-moment decay.
+pub const ADAM_BETA1: f64 = 0.9;
+/// Adam's second-moment decay.
+pub const ADAM_BETA2: f64 = 0.999;
+/// Adam's ε.
+pub const ADAM_EPS: f64 = 1e-8;
+/// Adagrad's ε under the square root.
+pub const ADAGRAD_EPS: f64 = 1e-8;
+
+/// An optimiser with its state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Optimizer {
+    /// Plain gradient descent.
+    Sgd {
+        /// Learning rate.
+        lr: f32,
+    },
+    /// Adagrad.
+    Adagrad {
+        /// Learning rate.
+        lr: f32,
+        /// Accumulated squared gradients.
+        mem: Params<f32>,
+    },
+    /// Adam.
+    Adam {
+        /// Learning rate.
+        lr: f32,
+        /// Updates done so far (for bias correction).
+        t: u64,
+        /// First moments.
+        m: Params<f32>,
+        /// Second moments.
+        v: Params<f32>,
+    },
+}
+
+impl Optimizer {
+    /// A fresh optimiser of `kind` for parameters shaped like `p`.
+    pub fn new(kind: OptimizerKind, lr: f32, p: &Params<f32>) -> Self {
+        match kind {
+            OptimizerKind::Sgd => Self::Sgd { lr },
+            OptimizerKind::Adagrad => Self::Adagrad {
+                lr,
+                mem: Params::zeros(p.shape),
+            },
+            OptimizerKind::Adam => Self::Adam {
+                lr,
+                t: 0,
+                m: Params::zeros(p.shape),
+                v: Params::zeros(p.shape),
+            },
+        }
+    }
+
+    /// Applies one update to `p` from `g`.
+    pub fn step(&mut self, p: &mut Params<f32>, g: &Grads<f32>) {
+        match self {
+            Self::Sgd { lr } => {
+                let lr = *lr;
+                for (pt, gt) in p.tensors_mut().into_iter().zip(g.tensors()) {
+                    for (w, &d) in pt.iter_mut().zip(gt) {
+                        *w -= lr * d;
+                    }
+                }
+            }
+            Self::Adagrad { lr, mem } => {
+                let lr = *lr;
+                let eps = ADAGRAD_EPS as f32;
+                for ((pt, gt), mt) in p
+                    .tensors_mut()
+                    .into_iter()
+                    .zip(g.tensors())
+                    .zip(mem.tensors_mut())
+                {
+                    for ((w, &d), m) in pt.iter_mut().zip(gt).zip(mt.iter_mut()) {
+                        *m += d * d;
+                        *w -= lr * d / (*m + eps).sqrt();
+                    }
+                }
+            }
+            Self::Adam { lr, t, m, v } => {
+                *t += 1;
+                let (b1, b2) = (ADAM_BETA1 as f32, ADAM_BETA2 as f32);
+                // Bias corrections folded into the step size, computed in f64 then rounded once.
+                let c1 = (1.0 - ADAM_BETA1.powf(*t as f64)) as f32;
+                let c2 = (1.0 - ADAM_BETA2.powf(*t as f64)) as f32;
+                let (lr, eps) = (*lr, ADAM_EPS as f32);
+                let tensors = p
+                    .tensors_mut()
+                    .into_iter()
+                    .zip(g.tensors())
+                    .zip(m.tensors_mut())
+                    .zip(v.tensors_mut());
+                for (((pt, gt), mt), vt) in tensors {
+                    for (((w, &d), mm), vv) in
+                        pt.iter_mut().zip(gt).zip(mt.iter_mut()).zip(vt.iter_mut())
+                    {
+                        *mm = b1 * *mm + (1.0 - b1) * d;
+                        *vv = b2 * *vv + (1.0 - b2) * d * d;
+                        let m_hat = *mm / c1;
+                        let v_hat = *vv / c2;
+                        *w -= lr * m_hat / (v_hat.sqrt() + eps);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The kind of this optimiser.
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            Self::Sgd { .. } => OptimizerKind::Sgd,
+            Self::Adagrad { .. } => OptimizerKind::Adagrad,
+            Self::Adam { .. } => OptimizerKind::Adam,
+        }
+    }
+}
+
+/// Clamps every gradient component to `[-limit, limit]` (min-char-rnn's `np.clip(d, -5, 5)`).
+pub fn clip_by_value(g: &mut Grads<f32>, limit: f32) {
+    for t in g.tensors_mut() {
+        for v in t.iter_mut() {
+            *v = v.clamp(-limit, limit);
+        }
+    }
+}
+
+/// The global L2 norm over every gradient tensor (accumulated in f64).
+pub fn global_norm(g: &Grads<f32>) -> f64 {
+    g.tensors()
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Rescales all gradients so their global L2 norm is at most `max_norm` (d2l's `grad_clipping`); returns the
+/// norm before clipping.
+pub fn clip_by_norm(g: &mut Grads<f32>, max_norm: f32) -> f64 {
+    let norm = global_norm(g);
+    if norm > f64::from(max_norm) {
+        let s = (f64::from(max_norm) / norm) as f32;
+        for t in g.tensors_mut() {
+            for v in t.iter_mut() {
+                *v *= s;
+            }
+        }
+    }
+    norm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Shape;
+
+    fn one(v: f32) -> Params<f32> {
+        let mut p = Params::zeros(Shape {
+            n_x: 1,
+            n_h: 1,
+            n_y: 1,
+        });
+        p.b_y[0] = v;
+        p
+    }
+
+    /// SGD: θ = 1 − 0.1·0.5 = 0.95.
+    #[test]
+    fn sgd_step_matches_hand_value() {
+        let mut p = one(1.0);
+        let mut o = Optimizer::new(OptimizerKind::Sgd, 0.1, &p);
+        o.step(&mut p, &one(0.5));
+        assert!((p.b_y[0] - 0.95).abs() < 1e-7);
+    }
+
+    /// Adagrad: m = 0.25, θ = 1 − 0.1·0.5/√(0.25 + 1e-8) ≈ 0.9; second step m = 0.5, θ −= 0.1·0.5/√0.5.
+    #[test]
+    fn adagrad_steps_match_hand_values() {
+        let mut p = one(1.0);
+        let mut o = Optimizer::new(OptimizerKind::Adagrad, 0.1, &p);
+        o.step(&mut p, &one(0.5));
+        assert!((f64::from(p.b_y[0]) - (1.0 - 0.05 / (0.25f64 + 1e-8).sqrt())).abs() < 1e-6);
+        o.step(&mut p, &one(0.5));
+        let want = 1.0 - 0.05 / (0.25f64 + 1e-8).sqrt() - 0.05 / (0.5f64 + 1e-8).sqrt();
+        assert!((f64::from(p.b_y[0]) - want).abs() < 1e-6);
+    }
+
+    /// Adam, step 1: m = 0.1g, v = 0.001g², m̂ = g, v̂ = g², so θ moves by lr·g/(|g| + ε) ≈ lr.
+    /// Step 2 with g2 = −1 after g1 = 2: m = 0.9·0.2 − 0.1 = 0.08, v = 0.999·0.004 + 0.001 = 0.004996,
+    /// m̂ = 0.08/0.19, v̂ = 0.004996/0.001999.
+    #[test]
+    fn adam_steps_match_hand_values() {
+        let mut p = one(0.0);
+        let mut o = Optimizer::new(OptimizerKind::Adam, 0.01, &p);
+        o.step(&mut p, &one(2.0));
+        assert!((f64::from(p.b_y[0]) + 0.01 * 2.0 / (2.0 + 1e-8)).abs() < 1e-7);
+        o.step(&mut p, &one(-1.0));
+        let m_hat = 0.08 / 0.19;
+        let v_hat = 0.004996f64 / 0.001999;
+        let want = -0.01 * 2.0 / (2.0 + 1e-8) - 0.01 * m_hat / (v_hat.sqrt() + 1e-8);
+        assert!(
+            (f64::from(p.b_y[0]) - want).abs() < 1e-6,
+            "{} vs {want}",
+            p.b_y[0]
+        );
+    }
+
+    /// Gradients (3, 4) have norm 5; clipped to 1 they become (0.6, 0.8). Value clipping at 3.5 gives (3, 3.5).
+    #[test]
+    fn clipping_matches_hand_values() {
+        let mut g = one(3.0);
+        g.b[0] = 4.0;
+        let mut g2 = g.clone();
+        assert!((clip_by_norm(&mut g, 1.0) - 5.0).abs() < 1e-12);
+        assert!((g.b_y[0] - 0.6).abs() < 1e-6 && (g.b[0] - 0.8).abs() < 1e-6);
+        clip_by_value(&mut g2, 3.5);
+        assert_eq!((g2.b_y[0], g2.b[0]), (3.0, 3.5));
+    }
+}

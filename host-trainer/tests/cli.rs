@@ -1,0 +1,390 @@
+//! The `host-trainer` binary end to end: happy paths and every user error (one clear line, no panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code 1 with exactly one `error:` line mentioning `needle`, and no panic.
+fn assert_user_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "stderr: {err}");
+    assert!(lines[0].contains(needle), "expected {needle:?} in {err}");
+}
+
+fn names_corpus(dir: &Path) -> PathBuf {
+    let path = dir.join("names.txt");
+    let names = [
+        "aardonyx",
+        "abelisaurus",
+        "abrictosaurus",
+        "acanthopholis",
+        "achelousaurus",
+        "bambiraptor",
+    ];
+    let text: String = (0..40)
+        .map(|i| format!("{}\n", names[i % names.len()]))
+        .collect();
+    std::fs::write(&path, text).expect("write corpus");
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[test]
+fn train_writes_model_log_plot_then_inspect_and_eval_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let (model, log, plot) = (
+        dir.path().join("m.bin"),
+        dir.path().join("log.csv"),
+        dir.path().join("loss.png"),
+    );
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&model),
+        "--hidden",
+        "8",
+        "--steps",
+        "30",
+        "--val-fraction",
+        "0.1",
+        "--log",
+        s(&log),
+        "--plot",
+        s(&plot),
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(model.exists() && plot.exists());
+    let csv = std::fs::read_to_string(&log).expect("log");
+    assert!(csv.starts_with("step,epoch,loss,smoothed"));
+    assert!(csv.lines().count() > 10);
+
+    let o = run(&["inspect", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("n_h 8"), "{out}");
+
+    let o = run(&["eval", "--model", s(&model), "--corpus", s(&corpus)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("perplexity"));
+}
+
+#[test]
+fn same_seed_gives_identical_model_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let mut files = Vec::new();
+    for name in ["a.bin", "b.bin"] {
+        let out = dir.path().join(name);
+        let o = run(&[
+            "train",
+            "--corpus",
+            s(&corpus),
+            "--out",
+            s(&out),
+            "--hidden",
+            "8",
+            "--steps",
+            "20",
+            "--seed",
+            "9",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        files.push(std::fs::read(out).expect("model"));
+    }
+    assert_eq!(files[0], files[1]);
+}
+
+#[test]
+fn resume_via_cli_matches_uninterrupted_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let full = dir.path().join("full.bin");
+    let base = ["--hidden", "8", "--batch", "4", "--seed", "3"];
+    let mut args = vec![
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&full),
+        "--steps",
+        "25",
+    ];
+    args.extend(base);
+    assert!(run(&args).status.success());
+
+    let part = dir.path().join("part.bin");
+    let ckpt = dir.path().join("part.ckpt");
+    let mut args = vec![
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&part),
+        "--steps",
+        "12",
+        "--checkpoint",
+        s(&ckpt),
+    ];
+    args.extend(base);
+    assert!(run(&args).status.success());
+    let o = run(&["train", "--resume", s(&ckpt), "--steps", "25"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(full).expect("full"),
+        std::fs::read(part).expect("part")
+    );
+
+    let o = run(&["train", "--resume", s(&ckpt), "--lr", "0.5"]);
+    assert_user_error(&o, "--lr cannot change when resuming");
+
+    // Damaged checkpoints: truncated, future version, tampered carried state.
+    let text = std::fs::read_to_string(&ckpt).expect("checkpoint");
+    let bad = dir.path().join("bad.ckpt");
+    std::fs::write(&bad, &text[..text.len() / 2]).expect("write");
+    assert_user_error(
+        &run(&["train", "--resume", s(&bad)]),
+        "not a valid checkpoint",
+    );
+    std::fs::write(&bad, text.replace("\"version\":1", "\"version\":9")).expect("write");
+    assert_user_error(&run(&["train", "--resume", s(&bad)]), "version 9");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["state"]["plan"] = serde_json::json!({"Lines": {"order": [0, 1, 999999]}});
+    std::fs::write(&bad, v.to_string()).expect("write");
+    assert_user_error(&run(&["train", "--resume", s(&bad)]), "does not match");
+}
+
+#[test]
+fn rejects_missing_corpus() {
+    let o = run(&[
+        "train",
+        "--corpus",
+        "/nonexistent/corpus.txt",
+        "--out",
+        "/tmp/x.bin",
+    ]);
+    assert_user_error(&o, "does not exist");
+}
+
+#[test]
+fn rejects_empty_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("empty.txt");
+    std::fs::write(&c, "").expect("write");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&c),
+        "--out",
+        s(&dir.path().join("m.bin")),
+    ]);
+    assert_user_error(&o, "is empty");
+}
+
+#[test]
+fn rejects_non_utf8_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("latin1.txt");
+    std::fs::write(&c, b"caf\xe9\n").expect("write");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&c),
+        "--out",
+        s(&dir.path().join("m.bin")),
+    ]);
+    assert_user_error(&o, "not UTF-8");
+}
+
+#[test]
+fn rejects_corpus_shorter_than_one_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("short.txt");
+    std::fs::write(&c, "just a few characters").expect("write");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&c),
+        "--out",
+        s(&dir.path().join("m.bin")),
+        "--mode",
+        "stream",
+        "--seq-len",
+        "35",
+    ]);
+    assert_user_error(&o, "too short");
+}
+
+#[test]
+fn rejects_zero_and_absurd_sizes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = names_corpus(dir.path());
+    let m = dir.path().join("m.bin");
+    for (flag, value, needle) in [
+        ("--hidden", "0", "--hidden 0 is out of range"),
+        ("--hidden", "1000000", "--hidden 1000000 is out of range"),
+        ("--batch", "0", "--batch 0"),
+        ("--seq-len", "0", "--seq-len 0"),
+        ("--lr", "0", "--lr 0"),
+        ("--lr", "NaN", "--lr NaN"),
+        ("--lr", "-1", "--lr -1"),
+        ("--steps", "0", "--steps 0"),
+        ("--clip-norm", "inf", "--clip-norm inf"),
+    ] {
+        let o = run(&["train", "--corpus", s(&c), "--out", s(&m), flag, value]);
+        assert_user_error(&o, needle);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = run(&[
+        "train",
+        "--corpus",
+        "c.txt",
+        "--out",
+        "m.bin",
+        "--no-such-flag",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&[
+        "train", "--corpus", "c.txt", "--out", "m.bin", "--hidden", "lots",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn rejects_bad_model_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let good = dir.path().join("good.bin");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&good),
+        "--hidden",
+        "4",
+        "--steps",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&good).expect("model");
+
+    let truncated = dir.path().join("truncated.bin");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x55;
+    let corrupted = dir.path().join("corrupted.bin");
+    std::fs::write(&corrupted, &flipped).expect("write");
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"definitely not a model").expect("write");
+    let mut future = bytes.clone();
+    future[4] = 0x7f; // the version field follows the 4 magic bytes
+    let version = dir.path().join("version.bin");
+    std::fs::write(&version, &future).expect("write");
+    let missing = dir.path().join("missing.bin");
+
+    for bad in [&truncated, &corrupted, &garbage, &version, &missing] {
+        assert_user_error(&run(&["inspect", s(bad)]), "");
+        assert_user_error(
+            &run(&["eval", "--model", s(bad), "--corpus", s(&corpus)]),
+            "",
+        );
+        assert_user_error(&run(&["sample", "--model", s(bad)]), "");
+    }
+}
+
+#[test]
+fn rejects_prime_with_unknown_character() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let model = dir.path().join("m.bin");
+    assert!(
+        run(&[
+            "train",
+            "--corpus",
+            s(&corpus),
+            "--out",
+            s(&model),
+            "--hidden",
+            "4",
+            "--steps",
+            "2"
+        ])
+        .status
+        .success()
+    );
+    let o = run(&["sample", "--model", s(&model), "--prime", "Q"]);
+    assert_user_error(&o, "'Q'");
+}
+
+#[test]
+fn gradcheck_and_golden_commands_pass() {
+    let o = run(&[
+        "gradcheck",
+        "--vocab",
+        "6",
+        "--hidden",
+        "5",
+        "--seq-len",
+        "4",
+        "--batch",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in ["w_x", "w_h", "b ", "w_y", "b_y", "h0", "c0"] {
+        assert!(out.contains(name), "{name} missing in {out}");
+    }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let o = run(&[
+        "golden",
+        s(&data.join("tiny_nx3_nh2_T2_m1_seed1.json")),
+        s(&data.join("small_nx27_nh16_T5_m2_seed2.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).matches("pass").count(),
+        2
+    );
+}
+
+#[test]
+fn golden_fails_on_a_tampered_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_nx3_nh2_T2_m1_seed1.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src).expect("read")).expect("json");
+    let x = v["grads"]["h0"][0][0].as_f64().expect("number");
+    v["grads"]["h0"][0][0] = serde_json::json!(x * 1.01 + 1e-3);
+    let bad = dir.path().join("tampered.json");
+    std::fs::write(&bad, v.to_string()).expect("write");
+    let o = run(&["golden", s(&bad)]);
+    assert_user_error(&o, "golden check failed");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
+}
