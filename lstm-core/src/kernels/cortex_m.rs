@@ -153,65 +153,162 @@ core::arch::global_asm!(
     "6:",
     "    .word 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0",
     ".size lstm_core_gemv8, . - lstm_core_gemv8",
-    // f32 lstm_core_expf(f32 x /* s0 */): the portable kernel's exp, operation
-    // for operation: clamp, n = (x·log2e + R) - R, r = fma(n, -ln2_hi, x),
-    // r = fma(n, -ln2_lo, r), Horner in fused multiply-adds, times 2^n.
-    ".section .text.lstm_core_expf,\"ax\",%progbits",
-    ".global lstm_core_expf",
-    ".type lstm_core_expf,%function",
+    // void lstm_core_act(f32 *v /* r0 */, u32 n /* r1, > 0 */, u32 kind /* r2 */,
+    //                    f32 max /* s0 */, f32 t /* s1 */)
+    // kind 0: v = 1 / (1 + exp(-v)); kind 1: v = 1 - 2 / (exp(2v) + 1);
+    // kind 2: v = exp((v - max) / t). The exp is the portable kernel's, operation
+    // for operation, with its constants held in s16-s29 (1.0 in s30, 2.0 in s31).
+    ".section .text.lstm_core_act,\"ax\",%progbits",
+    ".global lstm_core_act",
+    ".type lstm_core_act,%function",
     ".thumb_func",
     ".p2align 2",
-    "lstm_core_expf:",
-    "    vldr s1, 3f",          // LO
-    "    vcmp.f32 s0, s1",
+    "lstm_core_act:",
+    "    vpush {{s16-s31}}",
+    "    vmov.f32 s14, s0",       // max
+    "    vmov.f32 s15, s1",       // t
+    "    adr r3, 3f",
+    "    vldmia r3, {{s16-s31}}",
+    "    cmp r2, #1",
+    "    beq 20f",
+    "    bhi 30f",
+    "10:",                        // sigmoid
+    "    vldr s0, [r0]",
+    "    vneg.f32 s0, s0",
+    "    vcmp.f32 s0, s16",
     "    vmrs APSR_nzcv, fpscr",
-    "    it mi",                // x < LO (false for NaN, as f32::clamp)
-    "    vmovmi.f32 s0, s1",
-    "    vldr s1, 3f + 4",      // HI
-    "    vcmp.f32 s0, s1",
+    "    it mi",
+    "    vmovmi.f32 s0, s16",
+    "    vcmp.f32 s0, s17",
     "    vmrs APSR_nzcv, fpscr",
-    "    it gt",                // x > HI (false for NaN)
-    "    vmovgt.f32 s0, s1",
-    "    vldr s1, 3f + 8",      // log2(e)
-    "    vmul.f32 s2, s0, s1",
-    "    vldr s1, 3f + 12",     // ROUND
-    "    vadd.f32 s2, s2, s1",
-    "    vsub.f32 s2, s2, s1",  // n
-    "    vldr s1, 3f + 16",     // -ln2_hi
-    "    vfma.f32 s0, s2, s1",  // r = x + n·(-ln2_hi)
-    "    vldr s1, 3f + 20",     // -ln2_lo
-    "    vfma.f32 s0, s2, s1",  // r
-    "    vldr s3, 3f + 24",     // p = C0
-    "    vldr s4, 3f + 28",
-    "    vfma.f32 s4, s3, s0",  // p = C1 + p·r
-    "    vldr s3, 3f + 32",
-    "    vfma.f32 s3, s4, s0",  // C2
-    "    vldr s4, 3f + 36",
-    "    vfma.f32 s4, s3, s0",  // C3
-    "    vldr s3, 3f + 40",
-    "    vfma.f32 s3, s4, s0",  // C4
-    "    vldr s4, 3f + 44",
-    "    vfma.f32 s4, s3, s0",  // C5
-    "    vldr s3, 3f + 48",
-    "    vfma.f32 s3, s4, s0",  // C6
-    "    vldr s4, 3f + 52",
-    "    vfma.f32 s4, s3, s0",  // C7: p
-    "    vcvt.s32.f32 s2, s2",  // n is an integer: exact
-    "    vmov r0, s2",
-    "    adds r0, r0, #127",
-    "    lsls r0, r0, #23",
-    "    vmov s1, r0",          // 2^n
-    "    vmul.f32 s0, s4, s1",
+    "    it gt",
+    "    vmovgt.f32 s0, s17",
+    "    vmul.f32 s1, s0, s18",
+    "    vadd.f32 s1, s1, s19",
+    "    vsub.f32 s1, s1, s19",
+    "    vfma.f32 s0, s1, s20",
+    "    vfma.f32 s0, s1, s21",
+    "    vmov.f32 s3, s23",
+    "    vfma.f32 s3, s22, s0",
+    "    vmov.f32 s2, s24",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s25",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s26",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s27",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s28",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s29",
+    "    vfma.f32 s3, s2, s0",
+    "    vcvt.s32.f32 s1, s1",
+    "    vmov r3, s1",
+    "    adds r3, r3, #127",
+    "    lsls r3, r3, #23",
+    "    vmov s1, r3",
+    "    vmul.f32 s0, s3, s1",
+    "    vadd.f32 s0, s0, s30",
+    "    vdiv.f32 s0, s30, s0",
+    "    vstmia r0!, {{s0}}",
+    "    subs r1, r1, #1",
+    "    bne 10b",
+    "    b 40f",
+    "20:",                        // tanh
+    "    vldr s0, [r0]",
+    "    vmul.f32 s0, s0, s31",
+    "    vcmp.f32 s0, s16",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it mi",
+    "    vmovmi.f32 s0, s16",
+    "    vcmp.f32 s0, s17",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it gt",
+    "    vmovgt.f32 s0, s17",
+    "    vmul.f32 s1, s0, s18",
+    "    vadd.f32 s1, s1, s19",
+    "    vsub.f32 s1, s1, s19",
+    "    vfma.f32 s0, s1, s20",
+    "    vfma.f32 s0, s1, s21",
+    "    vmov.f32 s3, s23",
+    "    vfma.f32 s3, s22, s0",
+    "    vmov.f32 s2, s24",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s25",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s26",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s27",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s28",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s29",
+    "    vfma.f32 s3, s2, s0",
+    "    vcvt.s32.f32 s1, s1",
+    "    vmov r3, s1",
+    "    adds r3, r3, #127",
+    "    lsls r3, r3, #23",
+    "    vmov s1, r3",
+    "    vmul.f32 s0, s3, s1",
+    "    vadd.f32 s0, s0, s30",
+    "    vdiv.f32 s0, s31, s0",
+    "    vsub.f32 s0, s30, s0",
+    "    vstmia r0!, {{s0}}",
+    "    subs r1, r1, #1",
+    "    bne 20b",
+    "    b 40f",
+    "30:",                        // exp((v - max) / t)
+    "    vldr s0, [r0]",
+    "    vsub.f32 s0, s0, s14",
+    "    vdiv.f32 s0, s0, s15",
+    "    vcmp.f32 s0, s16",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it mi",
+    "    vmovmi.f32 s0, s16",
+    "    vcmp.f32 s0, s17",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it gt",
+    "    vmovgt.f32 s0, s17",
+    "    vmul.f32 s1, s0, s18",
+    "    vadd.f32 s1, s1, s19",
+    "    vsub.f32 s1, s1, s19",
+    "    vfma.f32 s0, s1, s20",
+    "    vfma.f32 s0, s1, s21",
+    "    vmov.f32 s3, s23",
+    "    vfma.f32 s3, s22, s0",
+    "    vmov.f32 s2, s24",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s25",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s26",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s27",
+    "    vfma.f32 s3, s2, s0",
+    "    vmov.f32 s2, s28",
+    "    vfma.f32 s2, s3, s0",
+    "    vmov.f32 s3, s29",
+    "    vfma.f32 s3, s2, s0",
+    "    vcvt.s32.f32 s1, s1",
+    "    vmov r3, s1",
+    "    adds r3, r3, #127",
+    "    lsls r3, r3, #23",
+    "    vmov s1, r3",
+    "    vmul.f32 s0, s3, s1",
+    "    vstmia r0!, {{s0}}",
+    "    subs r1, r1, #1",
+    "    bne 30b",
+    "40:",
+    "    vpop {{s16-s31}}",
     "    bx lr",
     ".p2align 2",
     "3:",
-    "    .word 0xC2AE0000",     // -87.0
-    "    .word 0x42B00000",     // 88.0
-    "    .word {log2e}",
-    "    .word 0x4B400000",     // 12582912.0
-    "    .word {neg_ln2_hi}",
-    "    .word {neg_ln2_lo}",
-    "    .word {c0}",
+    "    .word 0xC2AE0000",     // s16: -87.0
+    "    .word 0x42B00000",     // s17: 88.0
+    "    .word {log2e}",        // s18
+    "    .word 0x4B400000",     // s19: 12582912.0
+    "    .word {neg_ln2_hi}",   // s20
+    "    .word {neg_ln2_lo}",   // s21
+    "    .word {c0}",           // s22-s29: C0..C7
     "    .word {c1}",
     "    .word {c2}",
     "    .word {c3}",
@@ -219,7 +316,9 @@ core::arch::global_asm!(
     "    .word {c5}",
     "    .word {c6}",
     "    .word {c7}",
-    ".size lstm_core_expf, . - lstm_core_expf",
+    "    .word 0x3F800000",     // s30: 1.0
+    "    .word 0x40000000",     // s31: 2.0
+    ".size lstm_core_act, . - lstm_core_act",
     log2e = const expc::LOG2E.to_bits(),
     neg_ln2_hi = const (-expc::LN2_HI).to_bits(),
     neg_ln2_lo = const (-expc::LN2_LO).to_bits(),
@@ -238,17 +337,8 @@ const _: () = assert!(expc::LO == -87.0 && expc::HI == 88.0 && expc::ROUND == 12
 unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
-    fn lstm_core_expf(x: f32) -> f32;
+    fn lstm_core_act(v: *mut f32, n: u32, kind: u32, max: f32, t: f32);
     fn lstm_core_gemv8(w: *const f32, x: *const f32, rows: u32, blocks: u32, out: *mut f32);
-}
-
-/// The kernels' exp (see `portable::exp`), in one routine.
-#[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
-    // SAFETY: the routine takes x in s0 and returns in s0 (hard-float AAPCS);
-    // it reads only its own literal pool and clobbers only caller-saved
-    // registers (s0–s4, r0, flags).
-    unsafe { lstm_core_expf(x) }
 }
 
 /// a·b + c with a single rounding (`VFMA.F32`).
@@ -301,6 +391,34 @@ fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(n.max(1))) {
         *o = dot(row, x);
     }
+}
+
+/// Runs `lstm_core_act` over `v`.
+#[inline]
+fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
+    if let Ok(n @ 1..) = u32::try_from(v.len()) {
+        // SAFETY: the routine reads and writes exactly the `n` f32s of `v`,
+        // and saves the callee-saved s16-s31 it uses.
+        unsafe { lstm_core_act(v.as_mut_ptr(), n, kind, max, t) };
+    }
+}
+
+/// v = sigmoid(v).
+#[inline]
+fn sigmoid_in_place(v: &mut [f32]) {
+    act(v, 0, 0.0, 1.0);
+}
+
+/// v = tanh(v).
+#[inline]
+fn tanh_in_place(v: &mut [f32]) {
+    act(v, 1, 0.0, 1.0);
+}
+
+/// v = exp((v - max) / t).
+#[inline]
+fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
+    act(v, 2, max, t);
 }
 
 super::scalar_elementwise!();

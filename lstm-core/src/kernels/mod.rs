@@ -386,20 +386,6 @@ pub(crate) mod expc {
 /// versions of the element-wise passes). Keeps the algorithm in one place.
 macro_rules! kernel_body {
     ($($attr:meta),*) => {
-        /// sigmoid(x) = 1 / (1 + exp(-x)).
-        $(#[$attr])*
-        #[inline]
-        pub(crate) fn sigmoid(x: f32) -> f32 {
-            1.0 / (1.0 + exp(-x))
-        }
-
-        /// tanh(x) = 1 - 2 / (exp(2x) + 1).
-        $(#[$attr])*
-        #[inline]
-        pub(crate) fn tanh(x: f32) -> f32 {
-            1.0 - 2.0 / (exp(2.0 * x) + 1.0)
-        }
-
         /// One step; lengths were checked by the caller.
         $(#[$attr])*
         pub(crate) fn step(
@@ -476,27 +462,53 @@ macro_rules! scalar_elementwise {
         /// Gate activations in place: i, f, o through sigmoid, g through tanh.
         #[inline]
         fn activate(pi: &mut [f32], pf: &mut [f32], pg: &mut [f32], po: &mut [f32]) {
-            for v in pi.iter_mut().chain(pf.iter_mut()).chain(po.iter_mut()) {
-                *v = sigmoid(*v);
-            }
-            for v in pg.iter_mut() {
-                *v = tanh(*v);
-            }
+            sigmoid_in_place(pi);
+            sigmoid_in_place(pf);
+            sigmoid_in_place(po);
+            tanh_in_place(pg);
         }
 
-        /// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c).
+        /// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c);
+        /// `pg` is reused for tanh(c).
         #[inline]
         fn update_state(
             pi: &[f32],
             pf: &[f32],
-            pg: &[f32],
+            pg: &mut [f32],
             po: &[f32],
             h: &mut [f32],
             c: &mut [f32],
         ) {
-            for (((((i, f), g), o), h), c) in pi.iter().zip(pf).zip(pg).zip(po).zip(h).zip(c) {
+            for (((i, f), g), c) in pi.iter().zip(pf).zip(pg.iter_mut()).zip(c.iter_mut()) {
                 *c = fma(*f, *c, *i * *g);
-                *h = *o * tanh(*c);
+                *g = *c;
+            }
+            tanh_in_place(pg);
+            for ((h, o), t) in h.iter_mut().zip(po).zip(pg.iter()) {
+                *h = *o * *t;
+            }
+        }
+    };
+}
+pub(crate) use scalar_elementwise;
+
+/// Writes the scalar array passes (sigmoid, tanh, softmax numerators) on
+/// top of the module's own `exp`.
+macro_rules! scalar_arrays {
+    () => {
+        /// v = sigmoid(v).
+        #[inline]
+        fn sigmoid_in_place(v: &mut [f32]) {
+            for x in v.iter_mut() {
+                *x = sigmoid(*x);
+            }
+        }
+
+        /// v = tanh(v).
+        #[inline]
+        fn tanh_in_place(v: &mut [f32]) {
+            for x in v.iter_mut() {
+                *x = tanh(*x);
             }
         }
 
@@ -509,4 +521,25 @@ macro_rules! scalar_elementwise {
         }
     };
 }
-pub(crate) use scalar_elementwise;
+pub(crate) use scalar_arrays;
+
+/// Writes scalar `sigmoid` and `tanh` on top of the module's own `exp`.
+macro_rules! scalar_activations {
+    ($($attr:meta),*) => {
+        /// sigmoid(x) = 1 / (1 + exp(-x)).
+        $(#[$attr])*
+        #[inline]
+        pub(crate) fn sigmoid(x: f32) -> f32 {
+            1.0 / (1.0 + exp(-x))
+        }
+
+        /// tanh(x) = 1 - 2 / (exp(2x) + 1).
+        $(#[$attr])*
+        #[inline]
+        pub(crate) fn tanh(x: f32) -> f32 {
+            1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+        }
+
+    };
+}
+pub(crate) use scalar_activations;

@@ -68,4 +68,6 @@ fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
 }
 
 super::scalar_elementwise!();
+super::scalar_activations!();
+super::scalar_arrays!();
 super::kernel_body!();

@@ -289,4 +289,5 @@ fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
     );
 }
 
+super::scalar_activations!(target_feature(enable = "avx2,fma"));
 super::kernel_body!(target_feature(enable = "avx2,fma"));
