@@ -10,6 +10,7 @@ use crate::corpus::Preprocess;
 use crate::generate::SampleOptions;
 use crate::gradcheck::GradcheckSpec;
 use crate::optim::OptimizerKind;
+use crate::pytorch::Prefixes;
 use crate::train::TrainConfig;
 
 /// Largest hidden size accepted (lstm-core's format limit).
@@ -43,6 +44,10 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Check forward values and gradients against PyTorch reference files (lstm-golden/1).
     Golden(GoldenArgs),
+    /// Convert a PyTorch nn.LSTM + nn.Linear (safetensors + vocabulary JSON) into a model file.
+    Import(ImportArgs),
+    /// Write a model file as safetensors + vocabulary JSON for PyTorch (load_state_dict(strict=True)).
+    Export(ExportArgs),
 }
 
 /// `train` arguments, as typed.
@@ -213,6 +218,81 @@ pub struct GoldenArgs {
     /// Reference files (lstm-golden/1 JSON).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// Tensor-name prefixes of the PyTorch model, shared by `import` and `export`.
+#[derive(Debug, Args)]
+pub struct PrefixArgs {
+    /// Prefix of the nn.LSTM's tensors (`{prefix}weight_ih_l0` ...).
+    #[arg(long, default_value = crate::pytorch::DEFAULT_LSTM_PREFIX)]
+    pub lstm_prefix: String,
+    /// Prefix of the output nn.Linear's tensors (`{prefix}weight`, `{prefix}bias`).
+    #[arg(long, default_value = crate::pytorch::DEFAULT_LINEAR_PREFIX)]
+    pub linear_prefix: String,
+}
+
+impl PrefixArgs {
+    /// The prefixes as the converter takes them.
+    pub fn to_prefixes(&self) -> Prefixes {
+        Prefixes {
+            lstm: self.lstm_prefix.clone(),
+            linear: self.linear_prefix.clone(),
+        }
+    }
+}
+
+/// `import` arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// PyTorch weights (`model.state_dict()` saved with safetensors; F32, F64, F16 or BF16).
+    #[arg(long)]
+    pub safetensors: PathBuf,
+    /// Vocabulary: a JSON list of one-character strings in index order.
+    #[arg(long)]
+    pub vocab: PathBuf,
+    /// Model file to write (lstm-core format).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Tensor-name prefixes.
+    #[command(flatten)]
+    pub prefixes: PrefixArgs,
+}
+
+/// `export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model file to read (lstm-core format).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Safetensors file to write (F32).
+    #[arg(long)]
+    pub safetensors: PathBuf,
+    /// Vocabulary JSON file to write.
+    #[arg(long)]
+    pub vocab: PathBuf,
+    /// Tensor-name prefixes.
+    #[command(flatten)]
+    pub prefixes: PrefixArgs,
+}
+
+impl ExportArgs {
+    /// Checks the two output files are distinct and differ from the model.
+    ///
+    /// # Errors
+    /// Two of the paths are the same.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.safetensors == self.vocab {
+            return Err(ConfigError::Conflict(
+                "--safetensors and --vocab must be different files".into(),
+            ));
+        }
+        if self.safetensors == self.model || self.vocab == self.model {
+            return Err(ConfigError::Conflict(
+                "--safetensors and --vocab must not overwrite --model".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An argument value that makes no sense.
@@ -563,6 +643,49 @@ mod tests {
             Err(ConfigError::Conflict(_))
         ));
         assert!(parse(&["--hidden", "8"]).to_config().is_ok());
+    }
+
+    #[test]
+    fn import_and_export_take_prefixes() {
+        let cli = Cli::try_parse_from([
+            "host-trainer",
+            "import",
+            "--safetensors",
+            "m.safetensors",
+            "--vocab",
+            "v.json",
+            "--out",
+            "m.lstm",
+            "--lstm-prefix",
+            "rnn.",
+        ]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Import(a)) => assert_eq!(
+                a.prefixes.to_prefixes(),
+                Prefixes {
+                    lstm: "rnn.".into(),
+                    linear: "fc.".into()
+                }
+            ),
+            other => panic!("unexpected parse: {other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "host-trainer",
+            "export",
+            "--model",
+            "m.lstm",
+            "--safetensors",
+            "x",
+            "--vocab",
+            "x",
+        ]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Export(a)) => {
+                assert_eq!(a.prefixes.to_prefixes(), Prefixes::default());
+                assert!(matches!(a.validate(), Err(ConfigError::Conflict(_))));
+            }
+            other => panic!("unexpected parse: {other:?}"),
+        }
     }
 
     #[test]

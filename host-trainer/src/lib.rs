@@ -18,5 +18,6 @@ pub mod gradcheck;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod pytorch;
 pub mod rng;
 pub mod train;

@@ -1,4 +1,5 @@
-//! `host-trainer`: train, sample, evaluate, inspect, gradient-check and golden-check character LSTMs.
+//! `host-trainer`: train, sample, evaluate, inspect, gradient-check and golden-check character LSTMs,
+//! and import / export PyTorch models.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,12 +11,15 @@ use clap::Parser;
 use host_trainer::batch::{Dataset, Mode, split_lines};
 use host_trainer::checkpoint::Checkpoint;
 use host_trainer::cli::{
-    Cli, Command, EvalArgs, GoldenArgs, GradcheckArgs, InspectArgs, SampleArgs, TrainArgs,
+    Cli, Command, EvalArgs, ExportArgs, GoldenArgs, GradcheckArgs, ImportArgs, InspectArgs,
+    SampleArgs, TrainArgs,
 };
 use host_trainer::corpus::{self, Preprocess};
 use host_trainer::export;
+use host_trainer::generate::LoadedModel;
 use host_trainer::golden;
 use host_trainer::gradcheck;
+use host_trainer::pytorch;
 use host_trainer::train::{Controls, Outcome, Trainer, evaluate};
 
 static INTERRUPT: AtomicBool = AtomicBool::new(false);
@@ -50,6 +54,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect(&a),
         Command::Gradcheck(a) => run_gradcheck(&a),
         Command::Golden(a) => run_golden(&a),
+        Command::Import(a) => import(&a),
+        Command::Export(a) => export_pytorch(&a),
     }
 }
 
@@ -302,5 +308,57 @@ fn run_golden(a: &GoldenArgs) -> anyhow::Result<()> {
     if checked == 0 {
         bail!("no golden case among the files given");
     }
+    Ok(())
+}
+
+fn import(a: &ImportArgs) -> anyhow::Result<()> {
+    let st = std::fs::read(&a.safetensors)
+        .with_context(|| format!("reading {}", a.safetensors.display()))?;
+    let json = std::fs::read_to_string(&a.vocab)
+        .with_context(|| format!("reading vocabulary {}", a.vocab.display()))?;
+    let vocab =
+        pytorch::parse_vocab(&json).with_context(|| format!("reading {}", a.vocab.display()))?;
+    let model = pytorch::import(&st, &vocab, &a.prefixes.to_prefixes())
+        .with_context(|| format!("importing {}", a.safetensors.display()))?;
+    let bytes = model
+        .to_bytes()
+        .with_context(|| format!("encoding {}", a.out.display()))?;
+    export::write_atomic(&a.out, &bytes)?;
+    let d = model.dims;
+    eprintln!(
+        "imported {}: n_x {} · n_h {} · n_y {}, vocabulary {:?}; model written to {} ({} bytes)",
+        a.safetensors.display(),
+        d.n_x,
+        d.n_h,
+        d.n_y,
+        model.vocab,
+        a.out.display(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+fn export_pytorch(a: &ExportArgs) -> anyhow::Result<()> {
+    a.validate()?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    let model = LoadedModel::from_bytes(&bytes)
+        .with_context(|| format!("decoding {}", a.model.display()))?;
+    let st = pytorch::export(&model, &a.prefixes.to_prefixes())
+        .with_context(|| format!("exporting {}", a.model.display()))?;
+    let mut vocab = pytorch::vocab_json(&model.vocab);
+    vocab.push('\n');
+    export::write_atomic(&a.safetensors, &st)?;
+    export::write_atomic(&a.vocab, vocab.as_bytes())?;
+    let d = model.dims;
+    eprintln!(
+        "exported {} (n_x {} · n_h {} · n_y {}) to {} and {}",
+        a.model.display(),
+        d.n_x,
+        d.n_h,
+        d.n_y,
+        a.safetensors.display(),
+        a.vocab.display()
+    );
     Ok(())
 }
