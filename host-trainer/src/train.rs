@@ -18,8 +18,12 @@ use crate::model::{Params, Shape};
 use crate::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
 use crate::rng::Rng;
 
-/// Weight of the newest loss in the smoothed training loss (`s ← 0.99·s + 0.01·loss`).
-pub const SMOOTHING: f64 = 0.01;
+/// Weight of the newest loss in the smoothed training loss: an exponential
+/// moving average `m ← 0.98·m + 0.02·loss` from `m = 0`, reported
+/// bias-corrected as `m / (1 − 0.98^step)` (as Adam corrects its moments), so
+/// it follows the recent losses from the first step instead of dragging the
+/// first, untrained loss along for hundreds of steps.
+pub const SMOOTHING: f64 = 0.02;
 
 /// A validated training configuration (what `train` was asked to do).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -564,10 +568,11 @@ impl Trainer {
         s.step += 1;
         s.batch_in_epoch += 1;
         s.tokens += stats.count as u64;
-        let smoothed = match s.smoothed {
-            Some(prev) => (1.0 - SMOOTHING) * prev + SMOOTHING * loss,
-            None => loss,
-        };
+        // Recover the raw average from the previous corrected value, update it, correct it again.
+        let beta = 1.0 - SMOOTHING;
+        let t = i32::try_from(s.step).unwrap_or(i32::MAX);
+        let raw_prev = s.smoothed.map_or(0.0, |prev| prev * (1.0 - beta.powi(t - 1)));
+        let smoothed = (beta * raw_prev + SMOOTHING * loss) / (1.0 - beta.powi(t));
         s.smoothed = Some(smoothed);
         s.history.push(HistoryRow {
             step: s.step,
