@@ -1,0 +1,101 @@
+//! Per-token inference latency of lstm-core at batch 1, as JSON on stdout.
+//!
+//! One token = gather + cell + output layer + softmax + sample, exactly the
+//! loop of `lstm-core/benches/step.rs` (vocabulary 65, temperature 1, no
+//! top-k / top-p), for every kernel this CPU runs (`Kernel::available`).
+//!
+//! Usage: `latency [--hidden 64,128,256] [--vocab 65] [--min-ms 200] [--reps 7]`
+//!
+//! For each (kernel, hidden) it calibrates a token count that takes at least
+//! `--min-ms / reps`, runs `reps` timed repetitions after a warm-up and prints
+//! the median and the minimum ns per token.
+
+use std::time::Instant;
+
+use lstm_core::{CellView, Dims, Input, Kernel, Sampler, SamplerConfig};
+use lstm_bench_helpers::weights;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| fail(&format!("{name} {v}: not a valid value")))
+        })
+        .unwrap_or(default)
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("latency: {msg}");
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let hidden: String = arg(&args, "--hidden", "64,128,256".to_string());
+    let vocab: usize = arg(&args, "--vocab", 65);
+    let min_ms: f64 = arg(&args, "--min-ms", 200.0);
+    let reps: usize = arg(&args, "--reps", 7).max(1);
+    let hidden: Vec<usize> = hidden
+        .split(',')
+        .map(|h| h.trim().parse().unwrap_or_else(|_| fail(&format!("--hidden {h}"))))
+        .collect();
+
+    let mut rows = Vec::new();
+    for &n_h in &hidden {
+        let dims = Dims { n_x: vocab, n_h, n_y: vocab };
+        let scale = 1.0 / (n_h as f32).sqrt();
+        let (w_ih, w_hh, b) = (
+            weights(dims.w_ih_len(), 1, scale),
+            weights(dims.w_hh_len(), 2, scale),
+            weights(dims.b_len(), 3, scale),
+        );
+        let (w_y, b_y) = (weights(dims.w_y_len(), 4, scale), weights(dims.b_y_len(), 5, scale));
+        let cell = CellView::from_stacked(dims, &w_ih, &w_hh, &b, &w_y, &b_y)
+            .unwrap_or_else(|e| fail(&format!("cell: {e}")));
+        for &kernel in Kernel::available().iter() {
+            let (mut h, mut cs, mut gates) =
+                (vec![0.0f32; n_h], vec![0.0f32; n_h], vec![0.0f32; 4 * n_h]);
+            let (mut logits, mut order) = (vec![0.0f32; vocab], vec![0u16; vocab]);
+            let mut sampler = Sampler::new(
+                SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0 },
+                1,
+            )
+            .unwrap_or_else(|e| fail(&format!("sampler: {e}")));
+            let mut token = 0usize;
+            let mut run = |n: usize| -> f64 {
+                let t0 = Instant::now();
+                for _ in 0..n {
+                    if kernel
+                        .step(&cell, Input::Token(token), &mut h, &mut cs, &mut gates)
+                        .and_then(|()| kernel.logits(&cell, &h, &mut logits))
+                        .and_then(|()| sampler.sample(kernel, &mut logits, &mut order))
+                        .map(|t| token = t)
+                        .is_err()
+                    {
+                        fail("step failed");
+                    }
+                }
+                std::hint::black_box(token);
+                t0.elapsed().as_secs_f64()
+            };
+            // Warm-up and calibration: double n until one batch takes a rep's share.
+            let per_rep = min_ms / 1000.0 / reps as f64;
+            let mut n = 256usize;
+            while run(n) < per_rep && n < (1 << 28) {
+                n *= 2;
+            }
+            let mut ns: Vec<f64> = (0..reps).map(|_| run(n) * 1e9 / n as f64).collect();
+            ns.sort_by(f64::total_cmp);
+            rows.push(format!(
+                "{{\"impl\":\"ours\",\"kernel\":\"{}\",\"hidden\":{n_h},\"vocab\":{vocab},\"macs_per_token\":{},\"tokens_per_rep\":{n},\"reps\":{reps},\"ns_per_token\":{:.1},\"ns_per_token_min\":{:.1}}}",
+                kernel.name(),
+                dims.macs_per_token(),
+                ns[ns.len() / 2],
+                ns[0]
+            ));
+        }
+    }
+    println!("[{}]", rows.join(",\n "));
+}
