@@ -543,3 +543,27 @@ macro_rules! scalar_activations {
     };
 }
 pub(crate) use scalar_activations;
+
+/// Writes the scalar `exp` (Cody–Waite reduction, degree-7 polynomial, all
+/// in the module's own `fma`): the one definition every kernel reproduces.
+macro_rules! scalar_exp {
+    ($($attr:meta),*) => {
+        /// exp(x) by Cody–Waite reduction and a degree-7 polynomial (see the module docs of `kernels`).
+        $(#[$attr])*
+        #[inline]
+        pub(crate) fn exp(x: f32) -> f32 {
+            let x = x.clamp(expc::LO, expc::HI);
+            let n = (x * expc::LOG2E + expc::ROUND) - expc::ROUND;
+            let r = fma(n, -expc::LN2_HI, x);
+            let r = fma(n, -expc::LN2_LO, r);
+            let mut p = expc::C[0];
+            for &c in &expc::C[1..] {
+                p = fma(p, r, c);
+            }
+            // n is an integer in [-126, 127]: 2^n is a normal f32 built from its exponent bits.
+            let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            p * scale
+        }
+    };
+}
+pub(crate) use scalar_exp;

@@ -39,21 +39,7 @@ pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
-/// Scalar exp, the same operations as the portable kernel.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-pub(crate) fn exp(x: f32) -> f32 {
-    let x = x.clamp(expc::LO, expc::HI);
-    let n = (x * expc::LOG2E + expc::ROUND) - expc::ROUND;
-    let r = fma(n, -expc::LN2_HI, x);
-    let r = fma(n, -expc::LN2_LO, r);
-    let mut p = expc::C[0];
-    for &c in &expc::C[1..] {
-        p = fma(p, r, c);
-    }
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
-}
+super::scalar_exp!(target_feature(enable = "avx2,fma"));
 
 /// Eight-wide exp, lane for lane equal to [`exp`].
 #[target_feature(enable = "avx2,fma")]
