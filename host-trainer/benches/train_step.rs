@@ -4,6 +4,7 @@
 
 use criterion::{Criterion, Throughput};
 use host_trainer::bptt::{BatchRef, Workspace, loss_and_grads};
+use host_trainer::float::{MatRef, Panels, gemm_panels, pack_b};
 use host_trainer::model::{Params, Shape};
 use host_trainer::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
 use host_trainer::rng::Rng;
@@ -55,7 +56,47 @@ fn bench_step(
     group.finish();
 }
 
+/// The recurrent product of the time-machine recipe alone: `[32 × 256] · [256 × 1024]` with `w_h` packed
+/// once (forward), and `[32 × 1024] · [1024 × 256]` (backward, `w_hᵀ` packed). Throughput in FLOP.
+fn bench_recurrent_product(c: &mut Criterion) {
+    let mut rng = Rng::new(2);
+    let (b, h) = (32, 256);
+    let g4 = 4 * h;
+    let w_h: Vec<f32> = (0..h * g4).map(|_| rng.uniform(-0.1, 0.1) as f32).collect();
+    let x: Vec<f32> = (0..b * g4).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    let (mut fwd, mut bwd, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    pack_b(MatRef::rm(&w_h, h, g4), &mut fwd);
+    pack_b(MatRef::rm(&w_h, h, g4).t(), &mut bwd);
+    let mut out = vec![0.0f32; b * g4];
+    let mut group = c.benchmark_group("recurrent_product");
+    group.throughput(Throughput::Elements((2 * b * h * g4) as u64));
+    group.bench_function("forward_b32_h256", |bench| {
+        bench.iter(|| {
+            gemm_panels(
+                MatRef::rm(&x[..b * h], b, h),
+                Panels::packed(&fwd, h, g4),
+                true,
+                &mut out,
+                &mut scratch,
+            );
+        });
+    });
+    group.bench_function("backward_b32_h256", |bench| {
+        bench.iter(|| {
+            gemm_panels(
+                MatRef::rm(&x, b, g4),
+                Panels::packed(&bwd, g4, h),
+                false,
+                &mut out[..b * h],
+                &mut scratch,
+            );
+        });
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_recurrent_product(c);
     bench_step(
         c,
         "timemachine_h256_b32_t35_sgd",
@@ -74,6 +115,15 @@ fn benches(c: &mut Criterion) {
         10,
         OptimizerKind::Adam,
     );
+    bench_step(
+        c,
+        "dinos_h50_b32_t12_adam",
+        27,
+        50,
+        32,
+        12,
+        OptimizerKind::Adam,
+    );
 }
 
 // The macro generates an undocumented `pub fn`.
@@ -83,7 +133,8 @@ mod group {
 }
 use group::train_step;
 fn main() {
-    // As the CLI does: parallelism comes from rayon's column split, matrixmultiply stays single-threaded.
+    // As the CLI does: parallelism comes from rayon's panel split (on pool threads only, so these benches are
+    // single-threaded); matrixmultiply (no longer on the training path) stays single-threaded.
     if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };

@@ -6,8 +6,17 @@
 //! `logits = H · w_yᵀ + b_y`, `probs = softmax(logits)`. The backward pass turns every product into a
 //! GEMM over the whole sequence except `dH_prev = dA_t · w_hᵀ`, which is sequential by nature.
 
-use crate::float::{Float, MatRef, gemm, gemm_split, sigmoid};
+use crate::float::{Float, MatRef, PAR_MIN, Panels, gemm_panels, on_pool, pack_b};
 use crate::model::{Grads, Params, Shape};
+
+/// Row stride of `Workspace::d_a`: `4H` plus one cache line, so rows are never a multiple of 4 KiB apart and
+/// the products can read `dA` in place without cache aliasing.
+fn da_stride(h: usize) -> usize {
+    4 * h + 16
+}
+
+/// `w_h` is packed for the forward product from this many elements (`H·4H`) on.
+const PACK_MIN: usize = 64 * 1024;
 
 /// One minibatch, time-major: element `[t][b]` of `x`, `y` and `mask` is at `t·batch + b`.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +52,12 @@ pub struct Workspace<T> {
     d_hs: Vec<T>,
     dh: Vec<T>,
     scratch: Vec<T>,
+    /// `w_h` in column panels for the forward product (packed once per pass, not once per step).
+    w_h_packed: Vec<T>,
+    /// `w_hᵀ` in column panels for the backward product.
+    w_ht_packed: Vec<T>,
+    /// `w_yᵀ` in column panels for the output layer.
+    w_yt_packed: Vec<T>,
     /// ∂loss/∂h0 after [`backward`], `[B][H]`.
     pub dh0: Vec<T>,
     /// ∂loss/∂c0 after [`backward`], `[B][H]`.
@@ -84,6 +99,9 @@ impl<T: Float> Workspace<T> {
             d_hs: Vec::new(),
             dh: Vec::new(),
             scratch: Vec::new(),
+            w_h_packed: Vec::new(),
+            w_ht_packed: Vec::new(),
+            w_yt_packed: Vec::new(),
             dh0: Vec::new(),
             dc0: Vec::new(),
         }
@@ -100,7 +118,7 @@ impl<T: Float> Workspace<T> {
         self.gates.resize(tb * 4 * h, T::ZERO);
         self.tc.resize(tb * h, T::ZERO);
         self.probs.resize(tb * y, T::ZERO);
-        self.d_a.resize(tb * 4 * h, T::ZERO);
+        self.d_a.resize(tb * da_stride(h), T::ZERO);
         self.d_hs.resize(tb * h, T::ZERO);
         self.dh.resize(batch * h, T::ZERO);
         self.dh0.resize(batch * h, T::ZERO);
@@ -143,6 +161,12 @@ pub fn forward<T: Float>(
     ws.hs[..bh].copy_from_slice(h0);
     ws.cs[..bh].copy_from_slice(c0);
 
+    // `w_h` rows are 4H apart: for large H, rows a power of two apart alias in cache, so pack it once.
+    let packed_w_h = h * g4 >= PACK_MIN;
+    let par_rows = nb >= 2 && nb * h * g4 >= PAR_MIN && on_pool();
+    if packed_w_h {
+        pack_b(MatRef::rm(&p.w_h, h, g4), &mut ws.w_h_packed);
+    }
     for t in 0..steps {
         let a = &mut ws.gates[t * nb * g4..(t + 1) * nb * g4];
         // W_x · one-hot(x) is row x of w_x: a gather, not a product.
@@ -156,46 +180,57 @@ pub fn forward<T: Float>(
         let (hs_prev, _) = ws.hs.split_at((t + 1) * bh);
         let h_prev = &hs_prev[t * bh..];
         // Hot spot: the recurrent product, B×H · H×4H.
-        gemm_split(
-            MatRef::rm(h_prev, nb, h),
-            MatRef::rm(&p.w_h, h, g4),
-            T::ONE,
-            a,
-            &mut ws.scratch,
-        );
+        let w_h = if packed_w_h {
+            Panels::packed(&ws.w_h_packed, h, g4)
+        } else {
+            Panels::rm(&p.w_h, h, g4)
+        };
+        gemm_panels(MatRef::rm(h_prev, nb, h), w_h, true, a, &mut ws.scratch);
         let (cs_prev, cs_next) = ws.cs.split_at_mut((t + 1) * bh);
         let c_prev = &cs_prev[t * bh..];
         let c_next = &mut cs_next[..bh];
         let h_next = &mut ws.hs[(t + 1) * bh..(t + 2) * bh];
         let tc = &mut ws.tc[t * bh..(t + 1) * bh];
-        for b in 0..nb {
-            let ar = &mut a[b * g4..(b + 1) * g4];
-            for k in 0..h {
-                let i = sigmoid(ar[k]);
-                let f = sigmoid(ar[h + k]);
-                let g = ar[2 * h + k].tanh();
-                let o = sigmoid(ar[3 * h + k]);
-                ar[k] = i;
-                ar[h + k] = f;
-                ar[2 * h + k] = g;
-                ar[3 * h + k] = o;
-                let c = f * c_prev[b * h + k] + i * g;
-                let tcv = c.tanh();
-                c_next[b * h + k] = c;
-                tc[b * h + k] = tcv;
-                h_next[b * h + k] = o * tcv;
-            }
+        let cells =
+            |a: &mut [T], c_prev: &[T], c_next: &mut [T], tc: &mut [T], h_next: &mut [T]| {
+                for b in 0..c_prev.len() / h {
+                    let r = b * h..(b + 1) * h;
+                    T::cell_forward(
+                        &mut a[b * g4..(b + 1) * g4],
+                        &c_prev[r.clone()],
+                        &mut c_next[r.clone()],
+                        &mut tc[r.clone()],
+                        &mut h_next[r],
+                    );
+                }
+            };
+        if par_rows {
+            // Rows are independent: two halves, same arithmetic per element.
+            let half = nb / 2;
+            let (a0, a1) = a.split_at_mut(half * g4);
+            let (cp0, cp1) = c_prev.split_at(half * h);
+            let (cn0, cn1) = c_next.split_at_mut(half * h);
+            let (tc0, tc1) = tc.split_at_mut(half * h);
+            let (hn0, hn1) = h_next.split_at_mut(half * h);
+            rayon::join(
+                || cells(a0, cp0, cn0, tc0, hn0),
+                || cells(a1, cp1, cn1, tc1, hn1),
+            );
+        } else {
+            cells(a, c_prev, c_next, tc, h_next);
         }
     }
 
     // Output layer over all T·B states at once: logits = H · w_yᵀ + b_y.
     let tb = steps * nb;
     let hs_out = &ws.hs[bh..(steps + 1) * bh];
-    gemm(
+    pack_b(MatRef::rm(&p.w_y, y, h).t(), &mut ws.w_yt_packed);
+    gemm_panels(
         MatRef::rm(hs_out, tb, h),
-        MatRef::rm(&p.w_y, y, h).t(),
-        T::ZERO,
+        Panels::packed(&ws.w_yt_packed, h, y),
+        false,
         &mut ws.probs[..tb * y],
+        &mut ws.scratch,
     );
     let mut loss_sum = 0.0f64;
     let mut count = 0usize;
@@ -213,17 +248,22 @@ pub fn forward<T: Float>(
 
 /// `row = softmax(row + bias)`, computed stably (max subtracted).
 fn softmax_in_place<T: Float>(row: &mut [T], bias: &[T]) {
-    let mut max = T::from_f64(f64::NEG_INFINITY);
+    // Separate passes so the element-wise ones vectorise; the max and the sum stay sequential (same order).
     for (v, &b) in row.iter_mut().zip(bias) {
         *v += b;
-        if *v > max {
-            max = *v;
+    }
+    let mut max = T::from_f64(f64::NEG_INFINITY);
+    for &v in row.iter() {
+        if v > max {
+            max = v;
         }
     }
-    let mut sum = T::ZERO;
     for v in row.iter_mut() {
         *v = (*v - max).exp();
-        sum += *v;
+    }
+    let mut sum = T::ZERO;
+    for &v in row.iter() {
+        sum += v;
     }
     let inv = T::ONE / sum;
     for v in row.iter_mut() {
@@ -243,8 +283,10 @@ pub fn backward<T: Float>(
     let s = p.shape;
     let (h, y, nb, steps) = (s.n_h, s.n_y, batch.batch, batch.steps);
     let g4 = 4 * h;
+    let lda = da_stride(h);
     let bh = nb * h;
     let tb = steps * nb;
+    let par_rows = nb >= 2 && nb * h * g4 >= PAR_MIN && on_pool();
     assert_eq!(ws.steps, steps);
     assert_eq!(ws.batch, nb);
 
@@ -263,11 +305,12 @@ pub fn backward<T: Float>(
     let d_logits = &ws.probs[..tb * y];
     let hs_out = &ws.hs[bh..(steps + 1) * bh];
     // dW_y = dLogitsᵀ · H ; db_y = Σ rows ; dH = dLogits · W_y.
-    gemm(
+    gemm_panels(
         MatRef::rm(d_logits, tb, y).t(),
-        MatRef::rm(hs_out, tb, h),
-        T::ZERO,
+        Panels::rm(hs_out, tb, h),
+        false,
         &mut grads.w_y,
+        &mut ws.scratch,
     );
     grads.b_y.fill(T::ZERO);
     for r in 0..tb {
@@ -275,13 +318,16 @@ pub fn backward<T: Float>(
             *g += d;
         }
     }
-    gemm(
+    gemm_panels(
         MatRef::rm(d_logits, tb, y),
-        MatRef::rm(&p.w_y, y, h),
-        T::ZERO,
+        Panels::rm(&p.w_y, y, h),
+        false,
         &mut ws.d_hs[..tb * h],
+        &mut ws.scratch,
     );
 
+    // `w_hᵀ` in panels, once for all steps.
+    pack_b(MatRef::rm(&p.w_h, h, g4).t(), &mut ws.w_ht_packed);
     // Through time, last step first. `dh0` carries ∂/∂h_{t} from step t+1, `dc0` likewise for c.
     ws.dh0[..bh].fill(T::ZERO);
     ws.dc0[..bh].fill(T::ZERO);
@@ -290,54 +336,60 @@ pub fn backward<T: Float>(
         let tc = &ws.tc[t * bh..(t + 1) * bh];
         let c_prev = &ws.cs[t * bh..(t + 1) * bh];
         let d_hs = &ws.d_hs[t * bh..(t + 1) * bh];
-        let d_a = &mut ws.d_a[t * nb * g4..(t + 1) * nb * g4];
-        for b in 0..nb {
-            let gr = &gates[b * g4..(b + 1) * g4];
-            let da = &mut d_a[b * g4..(b + 1) * g4];
-            for k in 0..h {
-                let j = b * h + k;
-                let (i, f, g, o) = (gr[k], gr[h + k], gr[2 * h + k], gr[3 * h + k]);
-                let dh = d_hs[j] + ws.dh0[j];
-                let tcv = tc[j];
-                // backprop through h = o ⊙ tanh(c)
-                let dc = ws.dc0[j] + dh * o * (T::ONE - tcv * tcv);
-                let d_o = dh * tcv;
-                // backprop through c = f ⊙ c_prev + i ⊙ g
-                let d_i = dc * g;
-                let d_g = dc * i;
-                let d_f = dc * c_prev[j];
-                ws.dc0[j] = dc * f;
-                // backprop through the gate nonlinearities
-                da[k] = d_i * i * (T::ONE - i);
-                da[h + k] = d_f * f * (T::ONE - f);
-                da[2 * h + k] = d_g * (T::ONE - g * g);
-                da[3 * h + k] = d_o * o * (T::ONE - o);
+        let d_a = &mut ws.d_a[t * nb * lda..(t + 1) * nb * lda];
+        let cells = |d_a: &mut [T], dc: &mut [T], r0: usize| {
+            for bb in 0..dc.len() / h {
+                let b = r0 + bb;
+                let r = b * h..(b + 1) * h;
+                T::cell_backward(
+                    &gates[b * g4..(b + 1) * g4],
+                    &tc[r.clone()],
+                    &c_prev[r.clone()],
+                    &d_hs[r.clone()],
+                    &ws.dh0[r],
+                    &mut dc[bb * h..(bb + 1) * h],
+                    &mut d_a[bb * lda..bb * lda + g4],
+                );
             }
+        };
+        if par_rows {
+            let half = nb / 2;
+            let (da0, da1) = d_a.split_at_mut(half * lda);
+            let (dc0, dc1) = ws.dc0[..bh].split_at_mut(half * h);
+            rayon::join(|| cells(da0, dc0, 0), || cells(da1, dc1, half));
+        } else {
+            cells(d_a, &mut ws.dc0[..bh], 0);
         }
         // dH_prev = dA_t · w_hᵀ (B×4H · 4H×H)
-        gemm_split(
-            MatRef::rm(d_a, nb, g4),
-            MatRef::rm(&p.w_h, h, g4).t(),
-            T::ZERO,
+        gemm_panels(
+            MatRef {
+                data: d_a,
+                rows: nb,
+                cols: g4,
+                rs: lda,
+                cs: 1,
+            },
+            Panels::packed(&ws.w_ht_packed, g4, h),
+            false,
             &mut ws.dh[..bh],
             &mut ws.scratch,
         );
         ws.dh0[..bh].copy_from_slice(&ws.dh[..bh]);
     }
 
-    let d_a = &ws.d_a[..tb * g4];
+    let d_a = &ws.d_a[..tb * lda];
     // dW_h = H_prevᵀ · dA over all steps at once; H_prev is hs blocks 0..T.
-    gemm_split(
+    gemm_panels(
         MatRef::rm(&ws.hs[..tb * h], tb, h).t(),
-        MatRef::rm(d_a, tb, g4),
-        T::ZERO,
+        Panels::strided(d_a, tb, g4, lda),
+        false,
         &mut grads.w_h,
         &mut ws.scratch,
     );
     grads.b.fill(T::ZERO);
     grads.w_x.fill(T::ZERO);
     for r in 0..tb {
-        let da = &d_a[r * g4..(r + 1) * g4];
+        let da = &d_a[r * lda..r * lda + g4];
         let xi = batch.x[r] as usize;
         for ((gb, gx), &d) in grads
             .b
@@ -360,12 +412,23 @@ pub fn loss_and_grads<T: Float>(
     c0: &[T],
     grads: &mut Grads<T>,
 ) -> ForwardStats {
-    let stats = forward(p, ws, batch, h0, c0);
-    let scale = if stats.count == 0 {
-        T::ZERO
-    } else {
-        T::from_f64(1.0 / stats.count as f64)
+    let run = |ws: &mut Workspace<T>, grads: &mut Grads<T>| {
+        let stats = forward(p, ws, batch, h0, c0);
+        let scale = if stats.count == 0 {
+            T::ZERO
+        } else {
+            T::from_f64(1.0 / stats.count as f64)
+        };
+        backward(p, ws, batch, scale, grads);
+        stats
     };
-    backward(p, ws, batch, scale, grads);
-    stats
+    // With several threads and products large enough to be split, run the pass on a pool thread: each split
+    // is then a local fork that the other worker steals, not a job injected from outside and waited on.
+    let s = p.shape;
+    let big = batch.batch * s.n_h * 4 * s.n_h >= PAR_MIN;
+    if big && rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| run(ws, grads))
+    } else {
+        run(ws, grads)
+    }
 }

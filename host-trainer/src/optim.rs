@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::float::{AdamConsts, adam_update};
 use crate::model::{Grads, Params};
 
 /// Which update rule to use.
@@ -103,7 +104,14 @@ impl Optimizer {
                 // Bias corrections folded into the step size, computed in f64 then rounded once.
                 let c1 = (1.0 - ADAM_BETA1.powf(*t as f64)) as f32;
                 let c2 = (1.0 - ADAM_BETA2.powf(*t as f64)) as f32;
-                let (lr, eps) = (*lr, ADAM_EPS as f32);
+                let consts = AdamConsts {
+                    b1,
+                    b2,
+                    c1,
+                    c2,
+                    lr: *lr,
+                    eps: ADAM_EPS as f32,
+                };
                 let tensors = p
                     .tensors_mut()
                     .into_iter()
@@ -111,15 +119,7 @@ impl Optimizer {
                     .zip(m.tensors_mut())
                     .zip(v.tensors_mut());
                 for (((pt, gt), mt), vt) in tensors {
-                    for (((w, &d), mm), vv) in
-                        pt.iter_mut().zip(gt).zip(mt.iter_mut()).zip(vt.iter_mut())
-                    {
-                        *mm = b1 * *mm + (1.0 - b1) * d;
-                        *vv = b2 * *vv + (1.0 - b2) * d * d;
-                        let m_hat = *mm / c1;
-                        let v_hat = *vv / c2;
-                        *w -= lr * m_hat / (v_hat.sqrt() + eps);
-                    }
+                    adam_update(pt, gt, mt, vt, &consts);
                 }
             }
         }

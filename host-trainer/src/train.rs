@@ -571,7 +571,9 @@ impl Trainer {
         // Recover the raw average from the previous corrected value, update it, correct it again.
         let beta = 1.0 - SMOOTHING;
         let t = i32::try_from(s.step).unwrap_or(i32::MAX);
-        let raw_prev = s.smoothed.map_or(0.0, |prev| prev * (1.0 - beta.powi(t - 1)));
+        let raw_prev = s
+            .smoothed
+            .map_or(0.0, |prev| prev * (1.0 - beta.powi(t - 1)));
         let smoothed = (beta * raw_prev + SMOOTHING * loss) / (1.0 - beta.powi(t));
         s.smoothed = Some(smoothed);
         s.history.push(HistoryRow {
