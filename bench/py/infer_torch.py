@@ -39,12 +39,12 @@ class Step(nn.Module):
         self.vocab = vocab
         self.sample = sample
         self.cell = nn.LSTMCell(vocab, hidden)
-        self.out = nn.Linear(hidden, vocab)
+        self.fc = nn.Linear(hidden, vocab)
 
     def forward(self, token: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         x = F.one_hot(token, self.vocab).float()
         h, c = self.cell(x, (h, c))
-        p = torch.softmax(self.out(h), dim=-1)
+        p = torch.softmax(self.fc(h), dim=-1)
         if self.sample:
             return torch.multinomial(p, 1).squeeze(1), h, c
         return p, h, c

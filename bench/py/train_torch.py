@@ -67,13 +67,13 @@ class CharLSTM(nn.Module):
     def __init__(self, vocab, hidden):
         super().__init__()
         self.vocab = vocab
-        self.rnn = nn.LSTM(vocab, hidden)
-        self.out = nn.Linear(hidden, vocab)
+        self.lstm = nn.LSTM(vocab, hidden)
+        self.fc = nn.Linear(hidden, vocab)
 
     def forward(self, x, state=None):
         # x: (T, B) symbol indices, time-major as in d2l.
-        h, state = self.rnn(F.one_hot(x, self.vocab).float(), state)
-        return self.out(h.reshape(-1, h.shape[-1])), state
+        h, state = self.lstm(F.one_hot(x, self.vocab).float(), state)
+        return self.fc(h.reshape(-1, h.shape[-1])), state
 
 
 def lines_batch(lines, chosen, newline):
