@@ -354,7 +354,7 @@ fn adam_row(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamCons
     }
 }
 
-/// [`adam_row`] with the widest vectors the CPU has (the same operations, so the same results).
+/// One Adam update of `w` from `g` (moments `m`, `v`), with the widest vectors the CPU has (the same operations on every path, so the same results).
 pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
