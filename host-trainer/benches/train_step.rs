@@ -134,11 +134,7 @@ mod group {
 use group::train_step;
 fn main() {
     // As the CLI does: parallelism comes from rayon's panel split (on pool threads only, so these benches are
-    // single-threaded); matrixmultiply (no longer on the training path) stays single-threaded.
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
-    }
+    // single-threaded).
     train_step();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -41,28 +41,6 @@ pub trait Float:
     fn abs(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
-    /// The raw GEMM `C = alpha·A·B + beta·C` (matrixmultiply's `sgemm`/`dgemm`).
-    ///
-    /// # Safety
-    /// The pointers and strides must describe matrices inside live allocations, `c` writable and not aliasing
-    /// `a` or `b`.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
     /// Runs the register-blocked micro-kernel of [`gemm_panels`] over column panels `p0..p1` of `job`.
     ///
     /// # Safety
@@ -97,7 +75,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $gemm:path, $tanh:path, $exp:path, { $($extra:tt)* }) => {
+    ($t:ty, $tanh:path, $exp:path, { $($extra:tt)* }) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -133,31 +111,12 @@ macro_rules! impl_float {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            unsafe fn gemm_raw(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
-            ) {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-            }
             $($extra)*
         }
     };
 }
 
-impl_float!(f32, matrixmultiply::sgemm, tanh_f32, exp_f32, {
+impl_float!(f32, tanh_f32, exp_f32, {
     unsafe fn panels_raw(job: &PanelJob<Self>, p0: usize, p1: usize) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -202,7 +161,7 @@ impl_float!(f32, matrixmultiply::sgemm, tanh_f32, exp_f32, {
         cell_backward_row(gates, tc, c_prev, d_h_out, d_h_next, d_c, d_a);
     }
 });
-impl_float!(f64, matrixmultiply::dgemm, f64::tanh, f64::exp, {});
+impl_float!(f64, f64::tanh, f64::exp, {});
 
 /// `tanh` for `f32` without libm's `expm1f` (the profile's hot spot): `1 − 2/(e^{2x} + 1)`, and the Taylor
 /// series `x − x³/3 + 2x⁵/15` near zero where that formula cancels. Relative error below ~2e-6. Branch-free
@@ -888,97 +847,6 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
-/// `C = A·B + beta·C` on row-major `c` (`a.rows × b.cols`), with `A` and `B` any strided views.
-///
-/// # Panics
-/// If the shapes disagree or a view does not fit in its slice (a programming error, not a user one).
-pub fn gemm<T: Float>(a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: &mut [T]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "gemm: inner dimensions {k} and {}", b.rows);
-    assert!(c.len() >= m * n, "gemm: output {} < {m}×{n}", c.len());
-    assert!(a.fits() && b.fits(), "gemm: view out of bounds");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        for v in &mut c[..m * n] {
-            *v *= beta;
-        }
-        return;
-    }
-    // SAFETY: the asserts above keep every index of A, B and C inside their slices; `c` is a unique borrow.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            T::ONE,
-            a.data.as_ptr(),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr(),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
-
-/// Products with `k·n` at least this large are split in two column halves by [`gemm_split`].
-pub const SPLIT_MIN: usize = 32 * 1024;
-
-/// `C = A·B + beta·C` like [`gemm`], computed as two column halves under `rayon::join` when `B` is large.
-///
-/// The per-step recurrent products have a small `m` (the batch), where matrixmultiply's own threading finds
-/// nothing to split and repacks all of `B` on every call; two halves halve both the packing and the
-/// arithmetic per core. The split depends only on the shapes, so results do not depend on the thread count.
-/// `scratch` is reused across calls (it grows once).
-pub fn gemm_split<T: Float>(
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    c: &mut [T],
-    scratch: &mut Vec<T>,
-) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    if n < 2 || k * n < SPLIT_MIN {
-        return gemm(a, b, beta, c);
-    }
-    let (n1, n2) = (n / 2, n - n / 2);
-    if scratch.len() < m * n {
-        scratch.resize(m * n, T::ZERO);
-    }
-    let (t1, t2) = scratch.split_at_mut(m * n1);
-    let left = MatRef { cols: n1, ..b };
-    let right = MatRef {
-        data: &b.data[n1 * b.cs..],
-        cols: n2,
-        ..b
-    };
-    rayon::join(
-        || gemm(a, left, T::ZERO, t1),
-        || gemm(a, right, T::ZERO, &mut t2[..m * n2]),
-    );
-    for r in 0..m {
-        let row = &mut c[r * n..(r + 1) * n];
-        let halves = t1[r * n1..(r + 1) * n1]
-            .iter()
-            .chain(&t2[r * n2..(r + 1) * n2]);
-        if beta == T::ZERO {
-            for (dst, &v) in row.iter_mut().zip(halves) {
-                *dst = v;
-            }
-        } else {
-            for (dst, &v) in row.iter_mut().zip(halves) {
-                *dst = beta * *dst + v;
-            }
-        }
-    }
-}
-
 /// The logistic function `1 / (1 + e^-x)`.
 #[inline]
 pub fn sigmoid<T: Float>(x: T) -> T {
@@ -1002,25 +870,6 @@ mod tests {
         assert_eq!(Float::tanh(100.0f32), 1.0);
         assert_eq!(Float::tanh(-100.0f32), -1.0);
         assert_eq!(Float::tanh(0.0f32), 0.0);
-    }
-
-    /// The split product equals the plain one (same kernel per column, same summation order).
-    #[test]
-    fn split_gemm_matches_plain_gemm_bitwise() {
-        let mut rng = crate::rng::Rng::new(5);
-        let (m, k, n) = (7, 200, 333);
-        let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-        let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-        let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-        for (bv, beta) in [
-            (MatRef::rm(&b, k, n), 1.0f32),
-            (MatRef::rm(&b, n, k).t(), 0.0),
-        ] {
-            let (mut plain, mut split) = (c0.clone(), c0.clone());
-            gemm(MatRef::rm(&a, m, k), bv, beta, &mut plain);
-            gemm_split(MatRef::rm(&a, m, k), bv, beta, &mut split, &mut Vec::new());
-            assert_eq!(plain, split);
-        }
     }
 
     fn random(rng: &mut crate::rng::Rng, n: usize) -> Vec<f64> {
@@ -1182,17 +1031,5 @@ mod tests {
         assert!(exp_f32(-1000.0) > 0.0 && exp_f32(-1000.0) < 1e-37);
         assert!(exp_f32(1000.0).is_finite());
         assert_eq!(exp_f32(0.0), 1.0);
-    }
-
-    /// [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]; with A transposed: [[26,30],[38,44]].
-    #[test]
-    fn gemm_matches_hand_product() {
-        let a = [1.0f64, 2.0, 3.0, 4.0];
-        let b = [5.0f64, 6.0, 7.0, 8.0];
-        let mut c = [0.0f64; 4];
-        gemm(MatRef::rm(&a, 2, 2), MatRef::rm(&b, 2, 2), 0.0, &mut c);
-        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
-        gemm(MatRef::rm(&a, 2, 2).t(), MatRef::rm(&b, 2, 2), 0.0, &mut c);
-        assert_eq!(c, [26.0, 30.0, 38.0, 44.0]);
     }
 }

@@ -60,14 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    // Parallelism comes from rayon: the large products are split in column halves (`float::gemm_split`),
-    // which depends only on the shapes, so the model bytes are the same for any thread count.
-    // matrixmultiply's own pool is kept at one thread unless MATMUL_NUM_THREADS says otherwise: with the
-    // batch as the only row dimension it finds little to split (measured no faster on the time-machine recipe).
-    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
-        // SAFETY: called at start-up, before this program starts any other thread.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
-    }
+    // Parallelism comes from rayon: large products split their output columns between threads
+    // (`float::gemm_panels`), never the summation, so the model bytes are the same for any thread count.
     if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
