@@ -139,9 +139,10 @@ fn run(
     n_v: usize,
     n_h: usize,
     seed: u64,
+    scale: f32,
     tokens: &[usize],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let m = random_model(n_v, n_h, seed, 1.5);
+    let m = random_model(n_v, n_h, seed, scale);
     let cell = m.cell();
     let (mut h, mut c, mut g) = (vec![0.0f32; n_h], vec![0.0f32; n_h], vec![0.0f32; 4 * n_h]);
     let mut p = vec![0.0f32; n_v];
@@ -164,9 +165,24 @@ proptest! {
         n_v in 1usize..70, n_h in 1usize..70, seed in any::<u64>(),
         tokens in proptest::collection::vec(0usize..1000, 1..6),
     ) {
-        let reference = run(Kernel::Portable, n_v, n_h, seed, &tokens);
+        let reference = run(Kernel::Portable, n_v, n_h, seed, 1.5, &tokens);
         for &k in Kernel::available().iter() {
-            let got = run(k, n_v, n_h, seed, &tokens);
+            let got = run(k, n_v, n_h, seed, 1.5, &tokens);
+            prop_assert_eq!(&got, &reference, "kernel {}", k.name());
+        }
+    }
+
+    /// The same with weights so large that gate pre-activations and logits
+    /// leave exp's range: the saturated results must agree too.
+    #[test]
+    fn kernels_agree_when_activations_saturate(
+        n_v in 1usize..40, n_h in 1usize..40, seed in any::<u64>(),
+        tokens in proptest::collection::vec(0usize..1000, 1..6),
+    ) {
+        let reference = run(Kernel::Portable, n_v, n_h, seed, 80.0, &tokens);
+        prop_assert!(reference.0.iter().chain(&reference.1).all(|v| v.is_finite()));
+        for &k in Kernel::available().iter() {
+            let got = run(k, n_v, n_h, seed, 80.0, &tokens);
             prop_assert_eq!(&got, &reference, "kernel {}", k.name());
         }
     }

@@ -54,31 +54,15 @@ core::arch::global_asm!(
     "    vpop {{s16-s23}}",
     "    bx lr",
     ".size lstm_core_dot8, . - lstm_core_dot8",
-    // void lstm_core_gemv8(const f32 *w /* r0 */, const f32 *x /* r1 */,
-    //                      u32 rows /* r2, > 0 */, u32 blocks /* r3, > 0 */, f32 *out /* [sp] */)
-    // out[k] = eight-lane dot of row k (8·blocks values) with x, lanes reduced
-    // ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)), as portable::dot. Rows go in pairs
-    // (lanes of row k in s0-s7, of row k+1 in s8-s15) so each block of x is
-    // loaded once for sixteen VFMAs; an odd last row goes alone.
-    ".section .text.lstm_core_gemv8,\"ax\",%progbits",
-    ".global lstm_core_gemv8",
-    ".type lstm_core_gemv8,%function",
-    ".thumb_func",
-    ".p2align 2",
-    "lstm_core_gemv8:",
-    "    push {{r4-r10, lr}}",
-    "    vpush {{s16-s31}}",
-    "    ldr r4, [sp, #96]",      // out (8 core + 16 fp registers pushed)
-    "    adr r7, 6f",             // sixteen zeros
-    "    lsls r9, r3, #5",        // bytes per row: 32 · blocks
-    "    lsrs r10, r2, #1",       // row pairs
-    "    beq 7f",
-    "4:",
-    "    mov r5, r1",
-    "    mov r6, r3",
+    // One pass over row pairs (see lstm_core_gemv8): \unroll blocks of eight
+    // per loop test; with \fused, out = dot + (a[k] + b[k]).
+    ".macro lstm_gemv_pairs unroll, fused",
+    ".Lpair\\@:",
+    "    mov r5, r1",             // x
     "    add r8, r0, r9",         // second row of the pair
-    "    vldmia r7, {{s0-s15}}",
-    "5:",
+    "    vldmia r7, {{s0-s15}}",  // sixteen zero lanes
+    ".Lblock\\@:",
+    "    .rept \\unroll",
     "    vldmia r5!, {{s16-s23}}",
     "    vldmia r0!, {{s24-s31}}",
     "    vfma.f32 s0, s24, s16",
@@ -98,32 +82,82 @@ core::arch::global_asm!(
     "    vfma.f32 s13, s29, s21",
     "    vfma.f32 s14, s30, s22",
     "    vfma.f32 s15, s31, s23",
-    "    subs r6, r6, #1",
-    "    bne 5b",
-    "    vadd.f32 s0, s0, s4",
+    "    .endr",
+    "    cmp r5, lr",
+    "    bne .Lblock\\@",
+    "    vadd.f32 s0, s0, s4",    // row k: ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) -> s0
     "    vadd.f32 s1, s1, s5",
     "    vadd.f32 s2, s2, s6",
     "    vadd.f32 s3, s3, s7",
     "    vadd.f32 s0, s0, s2",
     "    vadd.f32 s1, s1, s3",
     "    vadd.f32 s0, s0, s1",
-    "    vadd.f32 s8, s8, s12",
+    "    vadd.f32 s8, s8, s12",   // row k+1, the same tree -> s1
     "    vadd.f32 s9, s9, s13",
     "    vadd.f32 s10, s10, s14",
     "    vadd.f32 s11, s11, s15",
     "    vadd.f32 s8, s8, s10",
     "    vadd.f32 s9, s9, s11",
-    "    vadd.f32 s8, s8, s9",
-    "    vstmia r4!, {{s0}}",
-    "    vstmia r4!, {{s8}}",
-    "    mov r0, r8",             // next pair starts after the second row
+    "    vadd.f32 s1, s8, s9",
+    "    .if \\fused",
+    "    vldmia r11!, {{s2-s3}}",
+    "    vldmia r12!, {{s4-s5}}",
+    "    vadd.f32 s2, s2, s4",
+    "    vadd.f32 s3, s3, s5",
+    "    vadd.f32 s0, s0, s2",
+    "    vadd.f32 s1, s1, s3",
+    "    .endif",
+    "    vstmia r4!, {{s0-s1}}",
+    "    mov r0, r8",             // the next pair starts after the second row
     "    subs r10, r10, #1",
-    "    bne 4b",
+    "    bne .Lpair\\@",
+    ".endm",
+    // void lstm_core_gemv8(const f32 *w /* r0 */, const f32 *x /* r1 */,
+    //                      u32 rows /* r2, > 0 */, u32 blocks /* r3, > 0 */,
+    //                      f32 *out /* [sp] */, const f32 *a /* [sp+4] */,
+    //                      const f32 *b /* [sp+8] */)
+    // out[k] = eight-lane dot of row k (8·blocks values) with x, lanes reduced
+    // ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)), as portable::dot; if b is not null,
+    // out[k] = that + (a[k] + b[k]) (the gate's input column and bias). Rows go
+    // in pairs (lanes of row k in s0-s7, of row k+1 in s8-s15) so each block of
+    // x is loaded once for sixteen VFMAs, four blocks per loop test when the
+    // row length allows; an odd last row goes alone.
+    ".section .text.lstm_core_gemv8,\"ax\",%progbits",
+    ".global lstm_core_gemv8",
+    ".type lstm_core_gemv8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_gemv8:",
+    "    push {{r4-r11, lr}}",
+    "    vpush {{s16-s31}}",
+    "    ldr r4, [sp, #100]",     // out (9 core + 16 fp registers pushed)
+    "    ldr r11, [sp, #104]",    // a
+    "    ldr r12, [sp, #108]",    // b
+    "    adr r7, 6f",             // sixteen zeros
+    "    lsls r9, r3, #5",        // bytes per row: 32 · blocks
+    "    add lr, r1, r9",         // end of x
+    "    lsrs r10, r2, #1",       // row pairs
+    "    beq 7f",
+    "    tst r3, #3",
+    "    bne 2f",
+    "    cmp r12, #0",
+    "    beq 1f",
+    "    lstm_gemv_pairs 4, 1",
+    "    b 7f",
+    "1:",
+    "    lstm_gemv_pairs 4, 0",
+    "    b 7f",
+    "2:",
+    "    cmp r12, #0",
+    "    beq 3f",
+    "    lstm_gemv_pairs 1, 1",
+    "    b 7f",
+    "3:",
+    "    lstm_gemv_pairs 1, 0",
     "7:",
     "    tst r2, #1",             // an odd last row
     "    beq 9f",
     "    mov r5, r1",
-    "    mov r6, r3",
     "    vldmia r7, {{s0-s7}}",
     "8:",
     "    vldmia r0!, {{s8-s15}}",
@@ -136,7 +170,7 @@ core::arch::global_asm!(
     "    vfma.f32 s5, s13, s21",
     "    vfma.f32 s6, s14, s22",
     "    vfma.f32 s7, s15, s23",
-    "    subs r6, r6, #1",
+    "    cmp r5, lr",
     "    bne 8b",
     "    vadd.f32 s0, s0, s4",
     "    vadd.f32 s1, s1, s5",
@@ -145,111 +179,148 @@ core::arch::global_asm!(
     "    vadd.f32 s0, s0, s2",
     "    vadd.f32 s1, s1, s3",
     "    vadd.f32 s0, s0, s1",
+    "    cmp r12, #0",
+    "    beq 5f",
+    "    vldr s2, [r11]",
+    "    vldr s4, [r12]",
+    "    vadd.f32 s2, s2, s4",
+    "    vadd.f32 s0, s0, s2",
+    "5:",
     "    vstmia r4!, {{s0}}",
     "9:",
     "    vpop {{s16-s31}}",
-    "    pop {{r4-r10, pc}}",
+    "    pop {{r4-r11, pc}}",
     ".p2align 2",
     "6:",
     "    .word 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0",
     ".size lstm_core_gemv8, . - lstm_core_gemv8",
+    // exp of the argument in \x, the portable kernel's operations in order;
+    // \mul and \fma1 are vmul/vfma for exp(x) and vnmul/vfnms for exp(-x)
+    // (the same roundings: the negation is exact). Constants: s16 log2(e),
+    // s17 ROUND, s18 -LN2_HI, s19 -LN2_LO, s24 +inf, s25 0, r6 BIAS_BITS,
+    // r5 the polynomial's C0..C7 (loaded fresh into s8-s15 for each element,
+    // as Horner's VFMA overwrites its addend). Temporaries s1, s8-s15, r3.
+    // When the biased exponent leaves [0, 255] the result saturates (cold
+    // path): t above ROUND gives +inf, below gives 0, NaN stays NaN.
+    ".macro lstm_exp x, mul, fma1",
+    "    \\mul\\().f32 s1, \\x, s16",
+    "    vadd.f32 s1, s1, s17",   // t = ROUND + n
+    "    vmov r3, s1",
+    "    sub r3, r3, r6",         // biased exponent n + 127
+    "    cmp r3, #255",
+    "    bhi .Lsat\\@",
+    "    vsub.f32 s1, s1, s17",   // n
+    "    \\fma1\\().f32 \\x, s1, s18",
+    "    vfma.f32 \\x, s1, s19",  // r
+    "    lsls r3, r3, #23",
+    "    vmov s1, r3",            // 2^n
+    "    vldmia r5, {{s8-s15}}",
+    "    vfma.f32 s9, s8, \\x",
+    "    vfma.f32 s10, s9, \\x",
+    "    vfma.f32 s11, s10, \\x",
+    "    vfma.f32 s12, s11, \\x",
+    "    vfma.f32 s13, s12, \\x",
+    "    vfma.f32 s14, s13, \\x",
+    "    vfma.f32 s15, s14, \\x",
+    "    vmul.f32 \\x, s15, s1",
+    ".Ldone\\@:",
+    "    .subsection 1",
+    ".Lsat\\@:",
+    "    vcmp.f32 s1, s17",
+    "    vmrs APSR_nzcv, fpscr",
+    "    vmov.f32 \\x, s1",
+    "    it gt",
+    "    vmovgt.f32 \\x, s24",
+    "    it mi",
+    "    vmovmi.f32 \\x, s25",
+    "    b .Ldone\\@",
+    "    .subsection 0",
+    ".endm",
+    // sigmoid(x) = 1 / (1 + exp(-x))
+    ".macro lstm_sigmoid x",
+    "    lstm_exp \\x, vnmul, vfnms",
+    "    vadd.f32 \\x, \\x, s20",
+    "    vdiv.f32 \\x, s20, \\x",
+    ".endm",
+    // tanh(x) = 1 - 2 / (exp(2x) + 1)
+    ".macro lstm_tanh x",
+    "    vadd.f32 \\x, \\x, \\x",
+    "    lstm_exp \\x, vmul, vfma",
+    "    vadd.f32 \\x, \\x, s20",
+    "    vdiv.f32 \\x, s21, \\x",
+    "    vsub.f32 \\x, s20, \\x",
+    ".endm",
+    // exp((x - max) / t)
+    ".macro lstm_sexp x",
+    "    vsub.f32 \\x, \\x, s22",
+    "    vdiv.f32 \\x, \\x, s23",
+    "    lstm_exp \\x, vmul, vfma",
+    ".endm",
+    // v[i] = f(v[i]) for an element macro f: four at a time, then one.
+    ".macro lstm_map f",
+    "    lsrs r4, r1, #2",
+    "    beq .Lone\\@",
+    ".Lfour\\@:",
+    "    vldmia r0, {{s4-s7}}",
+    "    \\f s4",
+    "    \\f s5",
+    "    \\f s6",
+    "    \\f s7",
+    "    vstmia r0!, {{s4-s7}}",
+    "    subs r4, r4, #1",
+    "    bne .Lfour\\@",
+    ".Lone\\@:",
+    "    ands r4, r1, #3",
+    "    beq 40f",
+    ".Lloop\\@:",
+    "    vldr s4, [r0]",
+    "    \\f s4",
+    "    vstmia r0!, {{s4}}",
+    "    subs r4, r4, #1",
+    "    bne .Lloop\\@",
+    "    b 40f",
+    ".endm",
     // void lstm_core_act(f32 *v /* r0 */, u32 n /* r1, > 0 */, u32 kind /* r2 */,
     //                    f32 max /* s0 */, f32 t /* s1 */)
-    // kind 0: v = 1 / (1 + exp(-v)); kind 1: v = 1 - 2 / (exp(2v) + 1);
-    // kind 2: v = exp((v - max) / t). The exp is the portable kernel's, operation
-    // for operation, with its constants held in s16-s29 (1.0 in s30, 2.0 in s31).
-    // exp(s0) -> s0, the portable kernel's operations in order; constants in
-    // s16-s29 (see the pool below), temporaries s1-s3 and r3.
-    ".macro lstm_exp",
-    "    vcmp.f32 s0, s16",
-    "    vmrs APSR_nzcv, fpscr",
-    "    it mi",
-    "    vmovmi.f32 s0, s16",
-    "    vcmp.f32 s0, s17",
-    "    vmrs APSR_nzcv, fpscr",
-    "    it gt",
-    "    vmovgt.f32 s0, s17",
-    "    vmul.f32 s1, s0, s18",
-    "    vadd.f32 s1, s1, s19",
-    "    vsub.f32 s1, s1, s19",
-    "    vfma.f32 s0, s1, s20",
-    "    vfma.f32 s0, s1, s21",
-    "    vmov.f32 s3, s23",
-    "    vfma.f32 s3, s22, s0",
-    "    vmov.f32 s2, s24",
-    "    vfma.f32 s2, s3, s0",
-    "    vmov.f32 s3, s25",
-    "    vfma.f32 s3, s2, s0",
-    "    vmov.f32 s2, s26",
-    "    vfma.f32 s2, s3, s0",
-    "    vmov.f32 s3, s27",
-    "    vfma.f32 s3, s2, s0",
-    "    vmov.f32 s2, s28",
-    "    vfma.f32 s2, s3, s0",
-    "    vmov.f32 s3, s29",
-    "    vfma.f32 s3, s2, s0",
-    "    vcvt.s32.f32 s1, s1",
-    "    vmov r3, s1",
-    "    adds r3, r3, #127",
-    "    lsls r3, r3, #23",
-    "    vmov s1, r3",
-    "    vmul.f32 s0, s3, s1",
-    ".endm",
+    // kind 0: v = sigmoid(v); kind 1: v = tanh(v); kind 2: v = exp((v - max) / t).
     ".section .text.lstm_core_act,\"ax\",%progbits",
     ".global lstm_core_act",
     ".type lstm_core_act,%function",
     ".thumb_func",
     ".p2align 2",
     "lstm_core_act:",
-    "    vpush {{s16-s31}}",
-    "    vmov.f32 s14, s0",       // max
-    "    vmov.f32 s15, s1",       // t
+    "    push {{r4-r6, lr}}",
+    "    vpush {{s16-s25}}",
+    "    vmov.f32 s22, s0",       // max
+    "    vmov.f32 s23, s1",       // t
     "    adr r3, 3f",
-    "    vldmia r3, {{s16-s31}}",
+    "    vldmia r3!, {{s16-s21}}",
+    "    vldmia r3!, {{s24-s25}}",
+    "    ldr r6, [r3], #4",
+    "    mov r5, r3",             // C0..C7
     "    cmp r2, #1",
     "    beq 20f",
     "    bhi 30f",
-    "10:",                        // sigmoid
-    "    vldr s0, [r0]",
-    "    vneg.f32 s0, s0",
-    "    lstm_exp",
-    "    vadd.f32 s0, s0, s30",
-    "    vdiv.f32 s0, s30, s0",
-    "    vstmia r0!, {{s0}}",
-    "    subs r1, r1, #1",
-    "    bne 10b",
-    "    b 40f",
-    "20:",                        // tanh
-    "    vldr s0, [r0]",
-    "    vmul.f32 s0, s0, s31",
-    "    lstm_exp",
-    "    vadd.f32 s0, s0, s30",
-    "    vdiv.f32 s0, s31, s0",
-    "    vsub.f32 s0, s30, s0",
-    "    vstmia r0!, {{s0}}",
-    "    subs r1, r1, #1",
-    "    bne 20b",
-    "    b 40f",
-    "30:",                        // exp((v - max) / t)
-    "    vldr s0, [r0]",
-    "    vsub.f32 s0, s0, s14",
-    "    vdiv.f32 s0, s0, s15",
-    "    lstm_exp",
-    "    vstmia r0!, {{s0}}",
-    "    subs r1, r1, #1",
-    "    bne 30b",
+    "    lstm_map lstm_sigmoid",
+    "20:",
+    "    lstm_map lstm_tanh",
+    "30:",
+    "    lstm_map lstm_sexp",
     "40:",
-    "    vpop {{s16-s31}}",
-    "    bx lr",
+    "    vpop {{s16-s25}}",
+    "    pop {{r4-r6, pc}}",
     ".p2align 2",
     "3:",
-    "    .word 0xC2AE0000",     // s16: -87.0
-    "    .word 0x42B00000",     // s17: 88.0
-    "    .word {log2e}",        // s18
-    "    .word 0x4B400000",     // s19: 12582912.0
-    "    .word {neg_ln2_hi}",   // s20
-    "    .word {neg_ln2_lo}",   // s21
-    "    .word {c0}",           // s22-s29: C0..C7
+    "    .word {log2e}",          // s16
+    "    .word 0x4B400000",       // s17: ROUND = 12582912.0
+    "    .word {neg_ln2_hi}",     // s18
+    "    .word {neg_ln2_lo}",     // s19
+    "    .word 0x3F800000",       // s20: 1.0
+    "    .word 0x40000000",       // s21: 2.0
+    "    .word 0x7F800000",       // s24: +inf
+    "    .word 0",                // s25: 0.0
+    "    .word {bias_bits}",      // r6
+    "    .word {c0}",             // C0..C7, through r5
     "    .word {c1}",
     "    .word {c2}",
     "    .word {c3}",
@@ -257,12 +328,13 @@ core::arch::global_asm!(
     "    .word {c5}",
     "    .word {c6}",
     "    .word {c7}",
-    "    .word 0x3F800000",     // s30: 1.0
-    "    .word 0x40000000",     // s31: 2.0
+    "    .subsection 1",          // the cold saturation paths end the routine
     ".size lstm_core_act, . - lstm_core_act",
+    "    .subsection 0",
     log2e = const expc::LOG2E.to_bits(),
     neg_ln2_hi = const (-expc::LN2_HI).to_bits(),
     neg_ln2_lo = const (-expc::LN2_LO).to_bits(),
+    bias_bits = const expc::BIAS_BITS,
     c0 = const expc::C[0].to_bits(),
     c1 = const expc::C[1].to_bits(),
     c2 = const expc::C[2].to_bits(),
@@ -273,13 +345,21 @@ core::arch::global_asm!(
     c7 = const expc::C[7].to_bits(),
 );
 
-const _: () = assert!(expc::LO == -87.0 && expc::HI == 88.0 && expc::ROUND == 12_582_912.0);
+const _: () = assert!(expc::ROUND.to_bits() == 0x4B40_0000);
 
 unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
     fn lstm_core_act(v: *mut f32, n: u32, kind: u32, max: f32, t: f32);
-    fn lstm_core_gemv8(w: *const f32, x: *const f32, rows: u32, blocks: u32, out: *mut f32);
+    fn lstm_core_gemv8(
+        w: *const f32,
+        x: *const f32,
+        rows: u32,
+        blocks: u32,
+        out: *mut f32,
+        a: *const f32,
+        b: *const f32,
+    );
 }
 
 /// a·b + c with a single rounding (`VFMA.F32`).
@@ -314,23 +394,55 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     super::portable::reduce8(l)
 }
 
+/// Calls `lstm_core_gemv8` when the rows are a whole number of eight-blocks;
+/// `add` is the gate's `(a, b)` to add as `out[k] += a[k] + b[k]`. Returns
+/// false (having done nothing) when the shapes do not suit the routine.
+#[inline]
+fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f32])>) -> bool {
+    let n = x.len();
+    let rows = out.len();
+    let (a, b) = match add {
+        Some((a, b)) if a.len() >= rows && b.len() >= rows => (a.as_ptr(), b.as_ptr()),
+        Some(_) => return false,
+        None => (core::ptr::null(), core::ptr::null()),
+    };
+    if let (Ok(r @ 1..), Ok(blocks @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8)) {
+        if n % 8 == 0 && w.len() >= rows * n {
+            // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · blocks`;
+            // `a` and `b` are null or hold at least `rows` f32s. The routine
+            // reads exactly those, writes `rows` f32s to `out` (its length),
+            // and saves the callee-saved registers it uses.
+            unsafe {
+                lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, blocks, out.as_mut_ptr(), a, b);
+            }
+            return true;
+        }
+    }
+    false
+}
+
 /// out[k] = dot(row k of `w`, x): one routine call for the whole matrix when
 /// rows are a multiple of eight long, else one dot product per row.
 #[inline]
 fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
-    let n = x.len();
-    let rows = out.len();
-    if let (Ok(r @ 1..), Ok(b @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8)) {
-        if n % 8 == 0 && w.len() >= rows * n {
-            // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · b`; the
-            // routine reads exactly those, writes `rows` f32s to `out` (its
-            // length), and saves the callee-saved registers it uses.
-            unsafe { lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, b, out.as_mut_ptr()) };
-            return;
-        }
+    if gemv_routine(w, x, out, None) {
+        return;
     }
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(n.max(1))) {
+    for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
         *o = dot(row, x);
+    }
+}
+
+/// A gate's pre-activation for a one-hot input: out[k] = dot(row k of `w`, x) + (a[k] + b[k]),
+/// added in the routine's epilogue when it applies.
+#[inline]
+fn gemv_add(w: &[f32], x: &[f32], a: &[f32], b: &[f32], out: &mut [f32]) {
+    if gemv_routine(w, x, out, Some((a, b))) {
+        return;
+    }
+    gemv(w, x, out);
+    for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+        *o += *a + *b;
     }
 }
 

@@ -9,8 +9,11 @@
 //!   `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` — the shape of an
 //!   8-wide SIMD register folded in halves;
 //! - `exp` is a Cody–Waite range reduction and a degree-7 polynomial, all in
-//!   fused multiply-adds (relative error below 2e-7); `sigmoid` and `tanh` are
-//!   built on it with one IEEE division;
+//!   fused multiply-adds (relative error below 2e-7 where the result is a
+//!   normal f32; it is 0 below about -87.7 and infinite above about 88.4,
+//!   which `sigmoid`, `tanh` and softmax turn into exact 0, ±1 and 0; no
+//!   clamp, so a kernel only checks the exponent it builds anyway);
+//!   `sigmoid` and `tanh` are built on it with one IEEE division;
 //! - sums that are not dot products run left to right.
 //!
 //! [`portable`] is the reference; [`x86_64`] (AVX2 + FMA) and `cortex_m`
@@ -356,14 +359,12 @@ fn check_len(found: usize, expected: usize) -> Result<(), Error> {
 
 /// Constants of the `exp` approximation, shared by every kernel.
 pub(crate) mod expc {
-    /// exp(x) saturates outside `[LO, HI]` (the result stays a normal f32).
-    pub const LO: f32 = -87.0;
-    /// Upper clamp.
-    pub const HI: f32 = 88.0;
     /// log2(e).
     pub const LOG2E: f32 = core::f32::consts::LOG2_E;
     /// 1.5 · 2^23: adding and subtracting it rounds to the nearest integer.
     pub const ROUND: f32 = 12_582_912.0;
+    /// The bits of `ROUND + n` minus `n + 127` (the biased exponent of 2^n).
+    pub const BIAS_BITS: u32 = ROUND.to_bits() - 127;
     /// High part of ln 2 (exact in 16 bits, so `n · LN2_HI` is exact).
     pub const LN2_HI: f32 = 0.693_145_75;
     /// Low part of ln 2.
@@ -402,16 +403,14 @@ macro_rules! kernel_body {
             let mut pre: [&mut [f32]; 4] = [ga, gb, gc, gd];
             // Pre-activations, gate by gate: a[g] = W_hh[g]·h + (x-part[g] + b[g]).
             for (g, out) in pre.iter_mut().enumerate() {
-                gemv(cell.w_hh[g], h, out);
                 let b = cell.b[g];
                 match x {
                     $crate::kernels::Input::Token(t) => {
                         let col = cell.w_ih[g].get(t * n_h..(t + 1) * n_h).unwrap_or(&[]);
-                        for ((a, w), b) in out.iter_mut().zip(col).zip(b) {
-                            *a += *w + *b;
-                        }
+                        gemv_add(cell.w_hh[g], h, col, b, out);
                     }
                     $crate::kernels::Input::Dense(v) => {
+                        gemv(cell.w_hh[g], h, out);
                         for (k, (a, b)) in out.iter_mut().zip(b).enumerate() {
                             let mut acc = 0.0f32;
                             for (j, &vj) in v.iter().enumerate() {
@@ -441,7 +440,11 @@ macro_rules! kernel_body {
         /// v = softmax(v / temperature): max-subtracted, summed left to right.
         $(#[$attr])*
         pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
-            let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            // A plain comparison (NaNs are skipped), not `f32::max`, which is a
+            // libm call on the Cortex-M4F.
+            let max = v
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
             exp_shifted(v, max, temperature);
             let mut sum = 0.0f32;
             for &e in v.iter() {
@@ -454,6 +457,22 @@ macro_rules! kernel_body {
     };
 }
 pub(crate) use kernel_body;
+
+/// Writes `gemv_add` (a gate's pre-activation for a one-hot input) on top of the module's `gemv`.
+macro_rules! gemv_then_add {
+    ($($attr:meta),*) => {
+        /// out[k] = dot(row k of `w`, x) + (a[k] + b[k]).
+        $(#[$attr])*
+        #[inline]
+        fn gemv_add(w: &[f32], x: &[f32], a: &[f32], b: &[f32], out: &mut [f32]) {
+            gemv(w, x, out);
+            for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                *o += *a + *b;
+            }
+        }
+    };
+}
+pub(crate) use gemv_then_add;
 
 /// Writes the scalar element-wise passes (exp, activations, state update,
 /// softmax numerators) on top of the module's own `fma`.
@@ -552,18 +571,136 @@ macro_rules! scalar_exp {
         $(#[$attr])*
         #[inline]
         pub(crate) fn exp(x: f32) -> f32 {
-            let x = x.clamp(expc::LO, expc::HI);
-            let n = (x * expc::LOG2E + expc::ROUND) - expc::ROUND;
+            // t = ROUND + n with n = round(x / ln 2); its low mantissa bits are n.
+            let t = x * expc::LOG2E + expc::ROUND;
+            let biased = t.to_bits().wrapping_sub(expc::BIAS_BITS);
+            if biased > 255 {
+                // n outside [-127, 128]: x <= -88.4 (underflow), x >= 89.1
+                // (overflow), or x is NaN.
+                return $crate::kernels::exp_saturated(x);
+            }
+            let n = t - expc::ROUND;
             let r = fma(n, -expc::LN2_HI, x);
             let r = fma(n, -expc::LN2_LO, r);
             let mut p = expc::C[0];
             for &c in &expc::C[1..] {
                 p = fma(p, r, c);
             }
-            // n is an integer in [-126, 127]: 2^n is a normal f32 built from its exponent bits.
-            let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-            p * scale
+            // 2^n from its exponent bits: 0 for n = -127, infinity for n = 128.
+            p * f32::from_bits(biased << 23)
         }
     };
 }
 pub(crate) use scalar_exp;
+
+/// exp(x) where `x · log2(e)` rounds outside `[-127, 128]`: 0 below, infinity above, NaN for NaN.
+#[inline]
+pub(crate) fn exp_saturated(x: f32) -> f32 {
+    if x > 0.0 {
+        f32::INFINITY
+    } else if x < 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::portable::exp;
+
+    /// Every f32 in `[lo, hi)` stepping by `step` ulps.
+    fn sweep(lo: f32, hi: f32, step: u32) -> impl Iterator<Item = f32> {
+        let mut x = lo;
+        core::iter::from_fn(move || {
+            if x >= hi {
+                return None;
+            }
+            let cur = x;
+            let bits = x.to_bits();
+            x = if x < 0.0 {
+                f32::from_bits(bits.saturating_sub(step))
+            } else if x == 0.0 {
+                f32::MIN_POSITIVE
+            } else {
+                f32::from_bits(bits + step)
+            };
+            if x < 0.0 && x > -f32::MIN_POSITIVE {
+                x = 0.0;
+            }
+            Some(cur)
+        })
+    }
+
+    #[test]
+    fn exp_is_accurate_where_the_result_is_normal() {
+        let mut worst = 0.0f64;
+        for x in sweep(-87.3, 88.3, 997) {
+            let want = f64::from(x).exp();
+            let rel = ((f64::from(exp(x)) - want) / want).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 2e-7, "worst relative error {worst:e}");
+    }
+
+    #[test]
+    fn exp_saturates_outside_the_exponent_range() {
+        for x in [-88.4f32, -100.0, -1e30, f32::NEG_INFINITY, f32::MIN] {
+            assert_eq!(exp(x).to_bits(), 0, "exp({x})");
+        }
+        for x in [89.1f32, 100.0, 1e30, f32::INFINITY, f32::MAX] {
+            assert_eq!(exp(x), f32::INFINITY, "exp({x})");
+        }
+        assert!(exp(f32::NAN).is_nan());
+        // The edges: n = -127 flushes to zero, n = 128 overflows, in between
+        // the results stay ordered and positive.
+        assert_eq!(exp(-88.0), 0.0);
+        assert_eq!(exp(88.5), f32::INFINITY);
+        assert!(exp(-87.5) > 0.0 && exp(-87.5) < f32::MIN_POSITIVE);
+        assert!(exp(88.3).is_finite() && exp(88.3) > 1.9e38);
+        let mut last = 0.0f32;
+        for x in sweep(-90.0, 90.0, 40_009) {
+            let e = exp(x);
+            assert!(e >= last, "exp not monotone at {x}: {e} < {last}");
+            last = e;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_exp_equals_scalar_bit_for_bit() {
+        use core::arch::x86_64::*;
+        if !super::x86_64::supported() {
+            return;
+        }
+        let mut xs: std::vec::Vec<f32> = sweep(-120.0, 120.0, 50_021).collect();
+        xs.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            0.0,
+            -0.0,
+        ]);
+        xs.extend([-88.0, -88.4, 88.5, 89.1, -1e30, 1e30]);
+        for chunk in xs.chunks(8) {
+            let mut lanes = [1.0f32; 8];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            let mut got = [0.0f32; 8];
+            // SAFETY: the CPU supports AVX2 and FMA (checked above); the
+            // loads and stores touch eight f32s of local arrays.
+            unsafe {
+                let v = super::x86_64::exp8_for_tests(_mm256_loadu_ps(lanes.as_ptr()));
+                _mm256_storeu_ps(got.as_mut_ptr(), v);
+            }
+            for (x, g) in lanes.iter().zip(got) {
+                let want = exp(*x);
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "exp8({x}) = {g}, exp = {want}"
+                );
+            }
+        }
+    }
+}

@@ -56,4 +56,5 @@ fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
 super::scalar_elementwise!();
 super::scalar_activations!();
 super::scalar_arrays!();
+super::gemv_then_add!();
 super::kernel_body!();

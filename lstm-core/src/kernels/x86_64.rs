@@ -45,26 +45,34 @@ super::scalar_exp!(target_feature(enable = "avx2,fma"));
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn exp8(x: __m256) -> __m256 {
-    let x = _mm256_min_ps(
-        _mm256_max_ps(x, _mm256_set1_ps(expc::LO)),
-        _mm256_set1_ps(expc::HI),
-    );
     let round = _mm256_set1_ps(expc::ROUND);
-    let n = _mm256_sub_ps(
-        _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(expc::LOG2E)), round),
-        round,
+    let t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(expc::LOG2E)), round);
+    let biased = _mm256_sub_epi32(
+        _mm256_castps_si256(t),
+        _mm256_set1_epi32(expc::BIAS_BITS as i32),
     );
+    let n = _mm256_sub_ps(t, round);
     let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-expc::LN2_HI), x);
     let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-expc::LN2_LO), r);
     let mut p = _mm256_set1_ps(expc::C[0]);
     for &c in &expc::C[1..] {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
     }
-    let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
-        _mm256_cvtps_epi32(n),
-        _mm256_set1_epi32(127),
-    ));
-    _mm256_mul_ps(p, _mm256_castsi256_ps(bits))
+    let e = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased)));
+    // Lanes whose biased exponent is outside [0, 255] saturate, as `exp` does.
+    let outside = _mm256_andnot_si256(_mm256_set1_epi32(255), biased);
+    if _mm256_testz_si256(outside, outside) != 0 {
+        return e;
+    }
+    let zero = _mm256_setzero_ps();
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let sat = _mm256_blendv_ps(
+        _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(x, zero), inf),
+        x,
+        _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x),
+    );
+    let in_range = _mm256_castsi256_ps(_mm256_cmpeq_epi32(outside, _mm256_setzero_si256()));
+    _mm256_blendv_ps(sat, e, in_range)
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -276,4 +284,12 @@ fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
 }
 
 super::scalar_activations!(target_feature(enable = "avx2,fma"));
+super::gemv_then_add!(target_feature(enable = "avx2,fma"));
 super::kernel_body!(target_feature(enable = "avx2,fma"));
+
+/// [`exp8`] for the unit tests.
+#[cfg(test)]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn exp8_for_tests(x: __m256) -> __m256 {
+    exp8(x)
+}
