@@ -73,8 +73,8 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
-/// `host-trainer sample`'s stdout.
-fn host_sample(model: &Path, seed: &str) -> String {
+/// `host-trainer sample --digest`'s stdout and state digest.
+fn host_sample(model: &Path, seed: &str) -> (String, String) {
     let out = host_trainer_ok(
         model.parent().expect("model has a directory"),
         &[
@@ -89,10 +89,26 @@ fn host_sample(model: &Path, seed: &str) -> String {
             LENGTH,
             "--temperature",
             TEMPERATURE,
+            "--digest",
         ],
         Duration::from_secs(60),
     );
-    out.stdout
+    let digest = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("state digest: "))
+        .unwrap_or_else(|| panic!("no `state digest:` line from host-trainer:\n{}", out.both()))
+        .to_string();
+    (out.stdout, digest)
+}
+
+/// The digest from the firmware's `# state digest: 0x…` line.
+fn firmware_digest(report: &[String]) -> String {
+    report
+        .iter()
+        .find_map(|l| l.strip_prefix("# state digest: "))
+        .unwrap_or_else(|| panic!("no `# state digest:` line from the firmware: {report:#?}"))
+        .to_string()
 }
 
 /// Builds the firmware with `model` and `seed`, runs it under QEMU, and
@@ -134,12 +150,19 @@ fn firmware_text_matches_host_sample_for_two_seeds() {
     let model = trained_model();
     let mut texts = Vec::new();
     for seed in ["7", "12345"] {
-        let host = host_sample(model, seed);
+        let (host, host_digest) = host_sample(model, seed);
         let (firmware, report) = firmware_sample(model, seed);
         // The firmware's text is byte for byte what host-trainer prints on stdout.
         assert!(
             host == firmware,
             "seed {seed}: firmware text differs from host-trainer sample\n--- host ---\n{host:?}\n--- firmware ---\n{firmware:?}"
+        );
+        // And the state behind it is bit for bit the same: the Cortex-M4F
+        // kernel computed exactly what the host's kernel computed.
+        assert_eq!(
+            firmware_digest(&report),
+            host_digest,
+            "seed {seed}: same text, but the final state's bits differ"
         );
         assert!(
             firmware.starts_with(PRIME),
@@ -152,6 +175,75 @@ fn firmware_text_matches_host_sample_for_two_seeds() {
         texts.push(firmware);
     }
     assert_ne!(texts[0], texts[1], "two seeds gave the same text");
+}
+
+/// A model with weights so large that gate pre-activations and logits leave
+/// exp's range (|x| > 89): the firmware's saturating path must give the
+/// host's bits too.
+#[test]
+fn firmware_matches_host_when_activations_saturate() {
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = dir.path().join("wild.lstm");
+    std::fs::write(&model, wild_model(17, 32)).expect("writing the model");
+    let (host, host_digest) = host_sample(&model, "3");
+    let (firmware, report) = firmware_sample(&model, "3");
+    assert_eq!(
+        host, firmware,
+        "firmware text differs from host-trainer sample"
+    );
+    assert_eq!(
+        firmware_digest(&report),
+        host_digest,
+        "the final state's bits differ"
+    );
+}
+
+/// A one-hot model over `n_v` symbols (lowercase letters from `t`, then
+/// space) with weights uniform in ±300: most activations saturate.
+fn wild_model(n_v: usize, n_h: usize) -> Vec<u8> {
+    use lstm_core::format::{self, InputKind, ModelParts};
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut fill = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 300.0
+            })
+            .collect()
+    };
+    let vocab: String = " the"
+        .chars()
+        .chain(('a'..='z').filter(|c| !"the".contains(*c)))
+        .take(n_v)
+        .collect();
+    let dims = lstm_core::Dims {
+        n_x: n_v,
+        n_h,
+        n_y: n_v,
+    };
+    let (w_ih, w_hh, b) = (
+        fill(dims.w_ih_len()),
+        fill(dims.w_hh_len()),
+        fill(dims.b_len()),
+    );
+    let (w_y, b_y) = (fill(dims.w_y_len()), fill(dims.b_y_len()));
+    let parts = ModelParts {
+        input: InputKind::OneHot,
+        dims,
+        vocab: &vocab,
+        w_ih: &w_ih,
+        w_hh: &w_hh,
+        b: &b,
+        w_y: &w_y,
+        b_y: &b_y,
+    };
+    let mut out = vec![0u8; format::encoded_len(&parts).expect("sizes")];
+    let n = format::encode(&parts, &mut out).expect("encoding");
+    out.truncate(n);
+    out
 }
 
 /// Builds the firmware with a damaged copy of the trained model and returns

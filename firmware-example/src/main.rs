@@ -280,27 +280,28 @@ fn run(host: &mut HostStream) -> Result<(), Failure> {
     let mut out = TextOut::new(host);
     let mut meter = TokenMeter::new(PRIME.chars().count());
     let mut generated = 0;
-    for _ in 0..COUNT {
-        meter.start_sample(counter.now());
-        let n = MODEL.generate(kernel, &mut sampler, PRIME, LENGTH, STOP_AT, |ch| {
-            meter.enter(&counter, counter.now());
-            out.push(ch);
-            meter.leave(counter.now());
-        });
-        meter.finish(&counter, counter.now());
-        match n {
-            Ok(n) => generated += n,
-            Err(e) => {
-                out.flush();
-                return Err(e.into());
+    let (result, digest) = MODEL.with_generator(kernel, |g| {
+        for _ in 0..COUNT {
+            meter.start_sample(counter.now());
+            let n = g.generate(&mut sampler, PRIME, LENGTH, STOP_AT, |ch| {
+                meter.enter(&counter, counter.now());
+                out.push(ch);
+                meter.leave(counter.now());
+            });
+            meter.finish(&counter, counter.now());
+            match n {
+                Ok(n) => generated += n,
+                Err(e) => return (Err(e), 0),
+            }
+            // As `host-trainer sample` separates its samples.
+            if STOP_AT.is_none() || out.last != '\n' {
+                out.push('\n');
             }
         }
-        // As `host-trainer sample` separates its samples.
-        if STOP_AT.is_none() || out.last != '\n' {
-            out.push('\n');
-        }
-    }
+        (Ok(()), g.state_digest())
+    })?;
     out.flush();
+    result?;
     let (bytes, last, failed) = (out.bytes, out.last, out.failed);
     if failed {
         return Err(Failure::Host);
@@ -309,6 +310,8 @@ fn run(host: &mut HostStream) -> Result<(), Failure> {
         writeln!(host)?;
     }
     writeln!(host, "# text ends ({bytes} bytes)")?;
+    // The bits of the final state: `host-trainer sample --digest` prints the same.
+    writeln!(host, "# state digest: {digest:#010x}")?;
 
     report(host, &counter, &meter, generated)
 }

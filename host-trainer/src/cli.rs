@@ -157,6 +157,9 @@ pub struct SampleArgs {
     /// Number of samples.
     #[arg(long, default_value_t = 1)]
     pub count: usize,
+    /// Print the CRC-32 of the final state's bits on stderr (`state digest: 0x…`), as the firmware does.
+    #[arg(long)]
+    pub digest: bool,
 }
 
 /// `eval` arguments.

@@ -118,6 +118,15 @@ impl LoadedModel {
     }
 }
 
+/// The texts of [`sample_text`] and a digest of the state they ended in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Samples {
+    /// One text per sample, each starting with the prime.
+    pub texts: Vec<String>,
+    /// [`Generator::state_digest`] after the last sample: the firmware prints the same number.
+    pub state_digest: u32,
+}
+
 /// Generates `opts.count` samples from the model file bytes; each sample starts with the prime.
 ///
 /// One sampler (seeded once) serves every sample, and each sample starts
@@ -125,7 +134,7 @@ impl LoadedModel {
 ///
 /// # Errors
 /// A bad model, an unknown prime character, bad sampling settings.
-pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Vec<String>, GenerateError> {
+pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Samples, GenerateError> {
     let model = LoadedModel::from_bytes(model_bytes).map_err(GenerateError::Model)?;
     sample_model(&model, opts)
 }
@@ -134,10 +143,7 @@ pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Vec<Strin
 ///
 /// # Errors
 /// As [`sample_text`].
-pub fn sample_model(
-    model: &LoadedModel,
-    opts: &SampleOptions,
-) -> Result<Vec<String>, GenerateError> {
+pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples, GenerateError> {
     if model.input != InputKind::OneHot {
         return Err(GenerateError::DenseModel);
     }
@@ -183,5 +189,8 @@ pub fn sample_model(
             })?;
         samples.push(text);
     }
-    Ok(samples)
+    Ok(Samples {
+        state_digest: generator.state_digest(),
+        texts: samples,
+    })
 }

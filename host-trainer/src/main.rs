@@ -145,13 +145,16 @@ fn sample(a: &SampleArgs) -> anyhow::Result<()> {
     let samples = host_trainer::generate::sample_text(&bytes, &opts)
         .with_context(|| format!("sampling from {}", a.model.display()))?;
     let mut out = std::io::stdout().lock();
-    for s in samples {
+    for s in &samples.texts {
         out.write_all(s.as_bytes())?;
         if opts.stop_at.is_none() || !s.ends_with('\n') {
             out.write_all(b"\n")?;
         }
     }
     out.flush()?;
+    if a.digest {
+        eprintln!("state digest: {:#010x}", samples.state_digest);
+    }
     Ok(())
 }
 

@@ -759,7 +759,7 @@ impl Trainer {
             Ok(samples) => {
                 bar.suspend(|| {
                     eprintln!("--- samples at step {} ---", self.state.step);
-                    for s in samples {
+                    for s in samples.texts {
                         eprintln!("{}", s.trim_end_matches('\n'));
                     }
                 });

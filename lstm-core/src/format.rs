@@ -20,7 +20,7 @@ pub const MAX_HIDDEN: usize = 4096;
 /// Size of the CRC-32 trailer in bytes.
 pub const TRAILER_LEN: usize = 4;
 
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Dtype code of little-endian IEEE-754 binary32 tensors.
 const DTYPE_F32: u8 = 0;

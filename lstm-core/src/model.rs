@@ -156,6 +156,20 @@ impl<'w, const INPUT: usize, const HIDDEN: usize, const OUTPUT: usize>
         stop_at: Option<char>,
         emit: impl FnMut(char),
     ) -> Result<usize, Error> {
+        self.with_generator(kernel, |g| {
+            g.generate(sampler, prime, length, stop_at, emit)
+        })?
+    }
+
+    /// Runs `f` with a [`Generator`] over stack buffers (zero state) and returns its result.
+    ///
+    /// # Errors
+    /// A vocabulary that does not have `OUTPUT` distinct symbols or a dense-input model.
+    pub fn with_generator<R>(
+        &self,
+        kernel: Kernel,
+        f: impl FnOnce(&mut Generator<'w, '_>) -> R,
+    ) -> Result<R, Error> {
         let mut h = [0.0f32; HIDDEN];
         let mut c = [0.0f32; HIDDEN];
         let mut gates = [[0.0f32; HIDDEN]; 4];
@@ -174,7 +188,7 @@ impl<'w, const INPUT: usize, const HIDDEN: usize, const OUTPUT: usize>
                 order: &mut order,
             },
         )?;
-        g.generate(sampler, prime, length, stop_at, emit)
+        Ok(f(&mut g))
     }
 }
 

@@ -331,6 +331,19 @@ impl<'m, 'b> Generator<'m, 'b> {
         sampler.sample(self.kernel, self.logits, self.order)
     }
 
+    /// CRC-32 of the bits of the hidden state, the cell state and the last
+    /// output: equal digests mean two runs (two kernels, host and
+    /// microcontroller) computed the same bits, not just the same text.
+    pub fn state_digest(&self) -> u32 {
+        let mut d = crate::format::CRC32.digest();
+        for v in [&*self.h, &*self.c, &*self.logits] {
+            for x in v {
+                d.update(&x.to_bits().to_le_bytes());
+            }
+        }
+        d.finalize()
+    }
+
     /// The probabilities (or, after a greedy draw, the logits) of the last [`Generator::sample_token`].
     pub fn last_output(&self) -> &[f32] {
         self.logits
