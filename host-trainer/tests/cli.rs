@@ -388,3 +388,52 @@ fn golden_fails_on_a_tampered_file() {
     assert_user_error(&o, "golden check failed");
     assert!(String::from_utf8_lossy(&o.stdout).contains("FAIL"));
 }
+
+#[test]
+fn sample_digest_is_reproducible_and_tracks_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let model = dir.path().join("m.bin");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&model),
+        "--hidden",
+        "8",
+        "--steps",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sample = |seed: &str| {
+        let o = run(&[
+            "sample",
+            "--model",
+            s(&model),
+            "--seed",
+            seed,
+            "--length",
+            "30",
+            "--digest",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        let digest = err
+            .lines()
+            .find_map(|l| l.strip_prefix("state digest: 0x"))
+            .unwrap_or_else(|| panic!("no digest line: {err}"))
+            .to_string();
+        assert_eq!(digest.len(), 8, "eight hex digits: {digest}");
+        assert!(u32::from_str_radix(&digest, 16).is_ok(), "{digest}");
+        let out = String::from_utf8(o.stdout).expect("utf-8 text");
+        assert!(
+            !out.contains("digest"),
+            "the digest stays off stdout: {out}"
+        );
+        (out, digest)
+    };
+    let (a, b, c) = (sample("1"), sample("1"), sample("2"));
+    assert_eq!(a, b, "same seed, same text and digest");
+    assert_ne!(a.1, c.1, "another seed ends in another state");
+}
