@@ -186,9 +186,13 @@ def firmware_ours(a, model, hidden, work):
             text = m.group(1).encode()[: int(m.group(2))].decode(errors="replace")
             break
     if text is not None and a.host_trainer and os.path.exists(a.host_trainer):
-        hs, _ = run([a.host_trainer, "sample", "--model", model, "--length", str(a.fw_length),
-                     "--temperature", "0.8", "--seed", "42"], what="host-trainer sample")
-        res["text_identical"] = hs == text
+        hs, he = run([a.host_trainer, "sample", "--model", model, "--length", str(a.fw_length),
+                      "--temperature", "0.8", "--seed", "42", "--digest"], what="host-trainer sample")
+        # The digest is a CRC-32 of the final state's bits: equal means the same bits, not just the same text.
+        host_digest = re.search(r"^state digest: (0x[0-9a-f]{8})$", he, re.M)
+        fw_digest = re.search(r"^# state digest: (0x[0-9a-f]{8})$", out, re.M)
+        res["text_identical"] = (hs == text and host_digest is not None and fw_digest is not None
+                                 and host_digest.group(1) == fw_digest.group(1))
     return res
 
 
@@ -389,7 +393,7 @@ def main():
                          c["instr_per_token"], ours["instr_per_token"] / c["instr_per_token"],
                          "<= 38,000 abs." if tgt else "", (ours["instr_per_token"] <= tgt) if tgt else None))
             if "text_identical" in ours:
-                rows.append(("firmware", cfg, "text identical to host-trainer sample (same model, seed)",
+                rows.append(("firmware", cfg, "text and state digest identical to host-trainer sample",
                              "yes" if ours["text_identical"] else "NO", "", None, None, "identical",
                              ours["text_identical"]))
             rows.append(("firmware", cfg, "instructions/MAC, whole token", ours["instr_per_mac"], "C gcc -O3",

@@ -4,7 +4,7 @@ one instruction per translation block and an execution log
 (`-singlestep -d exec,nochain`), streamed through a FIFO, and counts the
 executed instructions per symbol (QEMU names the function each executed
 instruction belongs to). lstm-core's Cortex-M4F kernel routines are
-`global_asm!` functions of their own (`lstm_core_gemv8`, `lstm_core_expf`,
+`global_asm!` functions of their own (`lstm_core_gemv8`, `lstm_core_act`,
 ...), so the matrix products, the exponentials and the rest separate cleanly
 even with LTO inlining the Rust code into `main`.
 

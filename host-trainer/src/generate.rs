@@ -1,6 +1,7 @@
 //! Text generation on the host, through lstm-core's kernels and generator —
 //! the same code path the firmware runs, so both print the same text.
 
+use aligned_vec::{AVec, ConstAlign};
 use lstm_core::format::{self, Dims, InputKind};
 use lstm_core::{CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig};
 
@@ -159,7 +160,19 @@ pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples
     let d = model.dims;
     let (mut h, mut c, mut gates) = (vec![0.0; d.n_h], vec![0.0; d.n_h], vec![0.0; 4 * d.n_h]);
     let (mut logits, mut order) = (vec![0.0; d.n_y], vec![0u16; d.n_y]);
-    let cell = model.cell().map_err(GenerateError::Model)?;
+    // Each tensor starts on a cache line, so the kernels' 32-byte loads of
+    // rows whose length is a multiple of 16 never straddle two lines (a
+    // plain Vec's large allocation sits 16 bytes past a page boundary).
+    let a = |v: &[f32]| AVec::<f32, ConstAlign<64>>::from_slice(64, v);
+    let (w_ih, w_hh, b, w_y, b_y) = (
+        a(&model.w_ih),
+        a(&model.w_hh),
+        a(&model.b),
+        a(&model.w_y),
+        a(&model.b_y),
+    );
+    let cell =
+        CellView::from_stacked(d, &w_ih, &w_hh, &b, &w_y, &b_y).map_err(GenerateError::Model)?;
     let mut generator = Generator::new(
         cell,
         model.input,

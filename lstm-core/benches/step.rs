@@ -3,19 +3,22 @@
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
+use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lstm_core::{CellView, Dims, Input, Kernel, Sampler, SamplerConfig};
 
-fn weights(n: usize, seed: u32) -> Vec<f32> {
+/// `n` values uniform in ±0.1, starting on a cache line (as host-trainer's sampler lays tensors out).
+fn weights(n: usize, seed: u32) -> AVec<f32, ConstAlign<64>> {
     let mut s = seed | 1;
-    (0..n)
+    let v: Vec<f32> = (0..n)
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 17;
             s ^= s << 5;
             (s >> 8) as f32 / (1u32 << 24) as f32 * 0.2 - 0.1
         })
-        .collect()
+        .collect();
+    AVec::from_slice(64, &v)
 }
 
 fn bench(c: &mut Criterion) {

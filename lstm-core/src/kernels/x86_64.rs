@@ -1,4 +1,4 @@
-//! AVX2 + FMA kernel for x86-64: eight lanes per register, four rows at a time.
+//! AVX2 + FMA kernel for x86-64: eight lanes per register, eight rows at a time.
 //!
 //! Bit-identical to [`super::portable`]: each `__m256` accumulator *is* the
 //! portable kernel's eight lanes, tails go to the same lanes with scalar
@@ -153,66 +153,60 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     reduce(acc, ta, tb)
 }
 
-/// Four dot products against the same vector: each load of `h` feeds four FMAs.
+/// `R` dot products against the same vector: each load of `h` feeds `R`
+/// FMAs, and `R` independent accumulators hide the FMA latency.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn dot4(rows: [&[f32]; 4], h: &[f32]) -> [f32; 4] {
-    let [r0, r1, r2, r3] = rows;
+fn dot_rows<const R: usize>(rows: [&[f32]; R], h: &[f32]) -> [f32; R] {
     let n = h.len() / 8 * 8;
-    let (Some(m0), Some(m1), Some(m2), Some(m3), Some(mh)) = (
-        r0.get(..n),
-        r1.get(..n),
-        r2.get(..n),
-        r3.get(..n),
-        h.get(..n),
-    ) else {
+    if rows.iter().any(|r| r.len() < h.len()) {
         return rows.map(|r| dot(r, h));
-    };
-    let mut a0 = _mm256_setzero_ps();
-    let mut a1 = _mm256_setzero_ps();
-    let mut a2 = _mm256_setzero_ps();
-    let mut a3 = _mm256_setzero_ps();
-    for ((((x, w0), w1), w2), w3) in mh
-        .chunks_exact(8)
-        .zip(m0.chunks_exact(8))
-        .zip(m1.chunks_exact(8))
-        .zip(m2.chunks_exact(8))
-        .zip(m3.chunks_exact(8))
-    {
-        let x = load(x);
-        a0 = _mm256_fmadd_ps(load(w0), x, a0);
-        a1 = _mm256_fmadd_ps(load(w1), x, a1);
-        a2 = _mm256_fmadd_ps(load(w2), x, a2);
-        a3 = _mm256_fmadd_ps(load(w3), x, a3);
+    }
+    let mut acc = [_mm256_setzero_ps(); R];
+    let ptrs = rows.map(<[f32]>::as_ptr);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 8 <= n <= h.len() <= every row's length (checked above),
+        // so each unaligned load reads eight f32s inside its slice.
+        unsafe {
+            let x = _mm256_loadu_ps(h.as_ptr().add(i));
+            for (a, p) in acc.iter_mut().zip(&ptrs) {
+                *a = _mm256_fmadd_ps(_mm256_loadu_ps(p.add(i)), x, *a);
+            }
+        }
+        i += 8;
     }
     let ht = h.get(n..).unwrap_or(&[]);
-    fn t(r: &[f32], n: usize) -> &[f32] {
-        r.get(n..).unwrap_or(&[])
+    let mut out = [0.0f32; R];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(&rows) {
+        *o = reduce(a, r.get(n..h.len()).unwrap_or(&[]), ht);
     }
-    [
-        reduce(a0, t(r0, n), ht),
-        reduce(a1, t(r1, n), ht),
-        reduce(a2, t(r2, n), ht),
-        reduce(a3, t(r3, n), ht),
-    ]
+    out
 }
 
-/// out[k] = dot(row k of `w`, x), four rows per pass over `x`.
+/// out[k] = dot(row k of `w`, x), eight rows per pass over `x`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len().max(1);
     let mut rows = w.chunks_exact(n);
-    let mut outs = out.chunks_exact_mut(4);
+    let mut outs = out.chunks_exact_mut(8);
     for o in &mut outs {
-        let (Some(a), Some(b), Some(c), Some(d)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
-            return;
-        };
-        o.copy_from_slice(&dot4([a, b, c, d], x));
+        let mut r: [&[f32]; 8] = [&[]; 8];
+        for slot in &mut r {
+            *slot = rows.next().unwrap_or(&[]);
+        }
+        o.copy_from_slice(&dot_rows(r, x));
     }
-    for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
+    let mut rest = outs.into_remainder().chunks_exact_mut(4);
+    for o in &mut rest {
+        let mut r: [&[f32]; 4] = [&[]; 4];
+        for slot in &mut r {
+            *slot = rows.next().unwrap_or(&[]);
+        }
+        o.copy_from_slice(&dot_rows(r, x));
+    }
+    for (o, row) in rest.into_remainder().iter_mut().zip(rows) {
         *o = dot(row, x);
     }
 }

@@ -12,6 +12,8 @@
 
 use std::time::Instant;
 
+use aligned_vec::{AVec, ConstAlign};
+
 use lstm_core::{CellView, Dims, Input, Kernel, Sampler, SamplerConfig};
 use lstm_bench_helpers::weights;
 
@@ -52,6 +54,10 @@ fn main() {
             weights(dims.b_len(), 3, scale),
         );
         let (w_y, b_y) = (weights(dims.w_y_len(), 4, scale), weights(dims.b_y_len(), 5, scale));
+        // Each tensor on a cache line of its own, as host-trainer's sampler
+        // lays them out (PyTorch's tensors are 64-byte aligned too).
+        let a = |v: &[f32]| AVec::<f32, ConstAlign<64>>::from_slice(64, v);
+        let (w_ih, w_hh, b, w_y, b_y) = (a(&w_ih), a(&w_hh), a(&b), a(&w_y), a(&b_y));
         let cell = CellView::from_stacked(dims, &w_ih, &w_hh, &b, &w_y, &b_y)
             .unwrap_or_else(|e| fail(&format!("cell: {e}")));
         for &kernel in Kernel::available().iter() {
