@@ -6,7 +6,9 @@
 //! `logits = H · w_yᵀ + b_y`, `probs = softmax(logits)`. The backward pass turns every product into a
 //! GEMM over the whole sequence except `dH_prev = dA_t · w_hᵀ`, which is sequential by nature.
 
-use crate::float::{Float, MatRef, PAR_MIN, Panels, gemm_panels, on_pool, pack_b};
+use crate::float::{
+    Float, MatRef, PAR_MIN, Panels, gemm_panels, gemm_panels_with, on_pool, pack_b,
+};
 use crate::model::{Grads, Params, Shape};
 
 /// Row stride of `Workspace::d_a`: `4H` plus one cache line, so rows are never a multiple of 4 KiB apart and
@@ -52,6 +54,8 @@ pub struct Workspace<T> {
     d_hs: Vec<T>,
     dh: Vec<T>,
     scratch: Vec<T>,
+    /// Packing scratch of the second half of the batch when the halves run on two threads.
+    scratch_hi: Vec<T>,
     /// `w_h` in column panels for the forward product (packed once per pass, not once per step).
     w_h_packed: Vec<T>,
     /// `w_hᵀ` in column panels for the backward product.
@@ -99,6 +103,7 @@ impl<T: Float> Workspace<T> {
             d_hs: Vec::new(),
             dh: Vec::new(),
             scratch: Vec::new(),
+            scratch_hi: Vec::new(),
             w_h_packed: Vec::new(),
             w_ht_packed: Vec::new(),
             w_yt_packed: Vec::new(),
@@ -163,62 +168,42 @@ pub fn forward<T: Float>(
 
     // `w_h` rows are 4H apart: for large H, rows a power of two apart alias in cache, so pack it once.
     let packed_w_h = h * g4 >= PACK_MIN;
-    let par_rows = nb >= 2 && nb * h * g4 >= PAR_MIN && on_pool();
     if packed_w_h {
         pack_b(MatRef::rm(&p.w_h, h, g4), &mut ws.w_h_packed);
     }
-    for t in 0..steps {
-        let a = &mut ws.gates[t * nb * g4..(t + 1) * nb * g4];
-        // W_x · one-hot(x) is row x of w_x: a gather, not a product.
-        for b in 0..nb {
-            let xi = batch.x[t * nb + b] as usize;
-            let row = &p.w_x[xi * g4..(xi + 1) * g4];
-            for ((dst, &w), &bias) in a[b * g4..(b + 1) * g4].iter_mut().zip(row).zip(&p.b) {
-                *dst = w + bias;
-            }
-        }
-        let (hs_prev, _) = ws.hs.split_at((t + 1) * bh);
-        let h_prev = &hs_prev[t * bh..];
-        // Hot spot: the recurrent product, B×H · H×4H.
-        let w_h = if packed_w_h {
-            Panels::packed(&ws.w_h_packed, h, g4)
-        } else {
-            Panels::rm(&p.w_h, h, g4)
-        };
-        gemm_panels(MatRef::rm(h_prev, nb, h), w_h, true, a, &mut ws.scratch);
-        let (cs_prev, cs_next) = ws.cs.split_at_mut((t + 1) * bh);
-        let c_prev = &cs_prev[t * bh..];
-        let c_next = &mut cs_next[..bh];
-        let h_next = &mut ws.hs[(t + 1) * bh..(t + 2) * bh];
-        let tc = &mut ws.tc[t * bh..(t + 1) * bh];
-        let cells =
-            |a: &mut [T], c_prev: &[T], c_next: &mut [T], tc: &mut [T], h_next: &mut [T]| {
-                for b in 0..c_prev.len() / h {
-                    let r = b * h..(b + 1) * h;
-                    T::cell_forward(
-                        &mut a[b * g4..(b + 1) * g4],
-                        &c_prev[r.clone()],
-                        &mut c_next[r.clone()],
-                        &mut tc[r.clone()],
-                        &mut h_next[r],
-                    );
-                }
-            };
-        if par_rows {
-            // Rows are independent: two halves, same arithmetic per element.
-            let half = nb / 2;
-            let (a0, a1) = a.split_at_mut(half * g4);
-            let (cp0, cp1) = c_prev.split_at(half * h);
-            let (cn0, cn1) = c_next.split_at_mut(half * h);
-            let (tc0, tc1) = tc.split_at_mut(half * h);
-            let (hn0, hn1) = h_next.split_at_mut(half * h);
-            rayon::join(
-                || cells(a0, cp0, cn0, tc0, hn0),
-                || cells(a1, cp1, cn1, tc1, hn1),
-            );
-        } else {
-            cells(a, c_prev, c_next, tc, h_next);
-        }
+    let w_h = if packed_w_h {
+        Panels::packed(&ws.w_h_packed, h, g4)
+    } else {
+        Panels::rm(&p.w_h, h, g4)
+    };
+    // Batch rows never meet in the recurrence: with two threads, each runs all the steps for half of
+    // them (one fork per pass, not two per step). Each element gets the same operations either way.
+    let split = split_point(nb, h);
+    let (mut gates_lo, mut gates_hi) =
+        split_blocks(&mut ws.gates[..steps * nb * g4], nb * g4, split * g4);
+    let (mut hs_lo, mut hs_hi) = split_blocks(&mut ws.hs[..(steps + 1) * bh], bh, split * h);
+    let (mut cs_lo, mut cs_hi) = split_blocks(&mut ws.cs[..(steps + 1) * bh], bh, split * h);
+    let (mut tc_lo, mut tc_hi) = split_blocks(&mut ws.tc[..steps * bh], bh, split * h);
+    let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
+    let lo = Rows {
+        r0: 0,
+        r1: split,
+        split_products: split == nb,
+    };
+    let hi = Rows {
+        r0: split,
+        r1: nb,
+        split_products: false,
+    };
+    let bufs_lo = [&mut gates_lo, &mut hs_lo, &mut cs_lo, &mut tc_lo];
+    if split < nb {
+        let bufs_hi = [&mut gates_hi, &mut hs_hi, &mut cs_hi, &mut tc_hi];
+        rayon::join(
+            || recur_forward(p, batch, lo, w_h, bufs_lo, scratch_lo),
+            || recur_forward(p, batch, hi, w_h, bufs_hi, scratch_hi),
+        );
+    } else {
+        recur_forward(p, batch, lo, w_h, bufs_lo, scratch_lo);
     }
 
     // Output layer over all T·B states at once: logits = H · w_yᵀ + b_y.
@@ -286,7 +271,6 @@ pub fn backward<T: Float>(
     let lda = da_stride(h);
     let bh = nb * h;
     let tb = steps * nb;
-    let par_rows = nb >= 2 && nb * h * g4 >= PAR_MIN && on_pool();
     assert_eq!(ws.steps, steps);
     assert_eq!(ws.batch, nb);
 
@@ -328,53 +312,71 @@ pub fn backward<T: Float>(
 
     // `w_hᵀ` in panels, once for all steps.
     pack_b(MatRef::rm(&p.w_h, h, g4).t(), &mut ws.w_ht_packed);
-    // Through time, last step first. `dh0` carries ∂/∂h_{t} from step t+1, `dc0` likewise for c.
+    // Through time, last step first, each half of the batch on its own thread as in `forward`.
+    // `dh0` carries ∂/∂h_{t} from step t+1, `dc0` likewise for c.
     ws.dh0[..bh].fill(T::ZERO);
     ws.dc0[..bh].fill(T::ZERO);
-    for t in (0..steps).rev() {
-        let gates = &ws.gates[t * nb * g4..(t + 1) * nb * g4];
-        let tc = &ws.tc[t * bh..(t + 1) * bh];
-        let c_prev = &ws.cs[t * bh..(t + 1) * bh];
-        let d_hs = &ws.d_hs[t * bh..(t + 1) * bh];
-        let d_a = &mut ws.d_a[t * nb * lda..(t + 1) * nb * lda];
-        let cells = |d_a: &mut [T], dc: &mut [T], r0: usize| {
-            for bb in 0..dc.len() / h {
-                let b = r0 + bb;
-                let r = b * h..(b + 1) * h;
-                T::cell_backward(
-                    &gates[b * g4..(b + 1) * g4],
-                    &tc[r.clone()],
-                    &c_prev[r.clone()],
-                    &d_hs[r.clone()],
-                    &ws.dh0[r],
-                    &mut dc[bb * h..(bb + 1) * h],
-                    &mut d_a[bb * lda..bb * lda + g4],
-                );
-            }
-        };
-        if par_rows {
-            let half = nb / 2;
-            let (da0, da1) = d_a.split_at_mut(half * lda);
-            let (dc0, dc1) = ws.dc0[..bh].split_at_mut(half * h);
-            rayon::join(|| cells(da0, dc0, 0), || cells(da1, dc1, half));
-        } else {
-            cells(d_a, &mut ws.dc0[..bh], 0);
-        }
-        // dH_prev = dA_t · w_hᵀ (B×4H · 4H×H)
-        gemm_panels(
-            MatRef {
-                data: d_a,
-                rows: nb,
-                cols: g4,
-                rs: lda,
-                cs: 1,
+    let split = split_point(nb, h);
+    let seen = Seen {
+        gates: &ws.gates[..tb * g4],
+        tc: &ws.tc[..tb * h],
+        cs: &ws.cs[..(steps + 1) * bh],
+        d_hs: &ws.d_hs[..tb * h],
+        w_ht: Panels::packed(&ws.w_ht_packed, g4, h),
+    };
+    let (mut d_a_lo, mut d_a_hi) = split_blocks(&mut ws.d_a[..tb * lda], nb * lda, split * lda);
+    let (dh0_lo, dh0_hi) = ws.dh0[..bh].split_at_mut(split * h);
+    let (dc0_lo, dc0_hi) = ws.dc0[..bh].split_at_mut(split * h);
+    let (dh_lo, dh_hi) = ws.dh[..bh].split_at_mut(split * h);
+    let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
+    let lo = Rows {
+        r0: 0,
+        r1: split,
+        split_products: split == nb,
+    };
+    let hi = Rows {
+        r0: split,
+        r1: nb,
+        split_products: false,
+    };
+    if split < nb {
+        rayon::join(
+            || {
+                recur_backward(
+                    h,
+                    steps,
+                    nb,
+                    lo,
+                    &seen,
+                    &mut d_a_lo,
+                    [dh0_lo, dc0_lo, dh_lo],
+                    scratch_lo,
+                )
             },
-            Panels::packed(&ws.w_ht_packed, g4, h),
-            false,
-            &mut ws.dh[..bh],
-            &mut ws.scratch,
+            || {
+                recur_backward(
+                    h,
+                    steps,
+                    nb,
+                    hi,
+                    &seen,
+                    &mut d_a_hi,
+                    [dh0_hi, dc0_hi, dh_hi],
+                    scratch_hi,
+                )
+            },
         );
-        ws.dh0[..bh].copy_from_slice(&ws.dh[..bh]);
+    } else {
+        recur_backward(
+            h,
+            steps,
+            nb,
+            lo,
+            &seen,
+            &mut d_a_lo,
+            [dh0_lo, dc0_lo, dh_lo],
+            scratch_lo,
+        );
     }
 
     let d_a = &ws.d_a[..tb * lda];
@@ -400,6 +402,143 @@ pub fn backward<T: Float>(
             *gb += d;
             *gx += d;
         }
+    }
+}
+
+/// Batch rows `r0..r1` of a recurrence; `split_products` lets its matrix products use both threads (when
+/// the rows are not already split between them).
+#[derive(Debug, Clone, Copy)]
+struct Rows {
+    r0: usize,
+    r1: usize,
+    split_products: bool,
+}
+
+/// Where the batch splits between two threads: half of the rows when the recurrence's products are large
+/// enough to pay for a fork and this runs on a multi-threaded pool, else `nb` (no split).
+fn split_point(nb: usize, h: usize) -> usize {
+    if nb >= 2 && nb * h * 4 * h >= PAR_MIN && on_pool() {
+        nb / 2
+    } else {
+        nb
+    }
+}
+
+/// Splits `buf`, made of blocks of `block` values, into the first `at` values of every block and the rest.
+fn split_blocks<T>(buf: &mut [T], block: usize, at: usize) -> (Vec<&mut [T]>, Vec<&mut [T]>) {
+    buf.chunks_exact_mut(block)
+        .map(|b| b.split_at_mut(at))
+        .unzip()
+}
+
+/// The forward recurrence over all steps for batch rows `rows`; `bufs` are that half's row blocks of
+/// gates (one per step), hidden and cell states (one per step and one before) and `tanh(c)` (one per step).
+fn recur_forward<T: Float>(
+    p: &Params<T>,
+    batch: &BatchRef<'_>,
+    rows: Rows,
+    w_h: Panels<'_, T>,
+    bufs: [&mut Vec<&mut [T]>; 4],
+    scratch: &mut Vec<T>,
+) {
+    let [gates, hs, cs, tc] = bufs;
+    let (h, nb) = (p.shape.n_h, batch.batch);
+    let g4 = 4 * h;
+    let m = rows.r1 - rows.r0;
+    for t in 0..batch.steps {
+        let a = &mut *gates[t];
+        // W_x · one-hot(x) is row x of w_x: a gather, not a product.
+        for (b, dst) in (rows.r0..rows.r1).zip(a.chunks_exact_mut(g4)) {
+            let xi = batch.x[t * nb + b] as usize;
+            let row = &p.w_x[xi * g4..(xi + 1) * g4];
+            for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&p.b) {
+                *d = w + bias;
+            }
+        }
+        // Hot spot: the recurrent product, B×H · H×4H.
+        let (hs_prev, hs_next) = hs.split_at_mut(t + 1);
+        gemm_panels_with(
+            MatRef::rm(&hs_prev[t][..], m, h),
+            w_h,
+            true,
+            a,
+            scratch,
+            rows.split_products,
+        );
+        let (cs_prev, cs_next) = cs.split_at_mut(t + 1);
+        let (c_prev, c_next, h_next) = (&cs_prev[t][..], &mut *cs_next[0], &mut *hs_next[0]);
+        let tc = &mut *tc[t];
+        for b in 0..m {
+            let r = b * h..(b + 1) * h;
+            T::cell_forward(
+                &mut a[b * g4..(b + 1) * g4],
+                &c_prev[r.clone()],
+                &mut c_next[r.clone()],
+                &mut tc[r.clone()],
+                &mut h_next[r],
+            );
+        }
+    }
+}
+
+/// What the backward recurrence reads, whole-batch: gates, `tanh(c)`, cell states, ∂loss/∂h from the
+/// output layer, and `w_hᵀ` in panels.
+struct Seen<'a, T> {
+    gates: &'a [T],
+    tc: &'a [T],
+    cs: &'a [T],
+    d_hs: &'a [T],
+    w_ht: Panels<'a, T>,
+}
+
+/// The backward recurrence over all steps, last first, for batch rows `rows`: writes that half's row blocks
+/// of ∂/∂a (one per step, `d_a`) and leaves ∂/∂h0, ∂/∂c0 of those rows in `dh0`, `dc0` (`dh` is scratch).
+#[allow(clippy::too_many_arguments)]
+fn recur_backward<T: Float>(
+    h: usize,
+    steps: usize,
+    nb: usize,
+    rows: Rows,
+    seen: &Seen<'_, T>,
+    d_a: &mut [&mut [T]],
+    state: [&mut [T]; 3],
+    scratch: &mut Vec<T>,
+) {
+    let [dh0, dc0, dh] = state;
+    let (g4, lda, bh) = (4 * h, da_stride(h), nb * h);
+    let m = rows.r1 - rows.r0;
+    for t in (0..steps).rev() {
+        let d_a = &mut *d_a[t];
+        for bb in 0..m {
+            let b = rows.r0 + bb;
+            let r = t * bh + b * h..t * bh + (b + 1) * h;
+            let local = bb * h..(bb + 1) * h;
+            T::cell_backward(
+                &seen.gates[(t * nb + b) * g4..(t * nb + b + 1) * g4],
+                &seen.tc[r.clone()],
+                &seen.cs[r.clone()],
+                &seen.d_hs[r],
+                &dh0[local.clone()],
+                &mut dc0[local],
+                &mut d_a[bb * lda..bb * lda + g4],
+            );
+        }
+        // dH_prev = dA_t · w_hᵀ (B×4H · 4H×H)
+        gemm_panels_with(
+            MatRef {
+                data: d_a,
+                rows: m,
+                cols: g4,
+                rs: lda,
+                cs: 1,
+            },
+            seen.w_ht,
+            false,
+            dh,
+            scratch,
+            rows.split_products,
+        );
+        dh0.copy_from_slice(dh);
     }
 }
 
@@ -430,5 +569,83 @@ pub fn loss_and_grads<T: Float>(
         rayon::scope(|_| run(ws, grads))
     } else {
         run(ws, grads)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// One pass of `loss_and_grads` on a pool of `threads` threads: loss, gradients, ∂/∂h0, ∂/∂c0.
+    fn pass<T: Float>(threads: usize, nb: usize, h: usize) -> (ForwardStats, Vec<Vec<T>>) {
+        let shape = Shape {
+            n_x: 11,
+            n_h: h,
+            n_y: 11,
+        };
+        let mut rng = Rng::new(5);
+        let p = Params::<f64>::init_uniform(shape, &mut rng).cast::<T>();
+        let steps = 7;
+        let x: Vec<u32> = (0..steps * nb).map(|_| rng.below(11) as u32).collect();
+        let y: Vec<u32> = (0..steps * nb).map(|_| rng.below(11) as u32).collect();
+        let mask: Vec<u8> = (0..steps * nb).map(|i| u8::from(i % 5 != 3)).collect();
+        let h0: Vec<T> = (0..nb * h)
+            .map(|_| T::from_f64(rng.next_f64() - 0.5))
+            .collect();
+        let c0: Vec<T> = (0..nb * h)
+            .map(|_| T::from_f64(rng.next_f64() - 0.5))
+            .collect();
+        let batch = BatchRef {
+            steps,
+            batch: nb,
+            x: &x,
+            y: &y,
+            mask: Some(&mask),
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let mut ws = Workspace::new();
+            let mut grads = Params::zeros(shape);
+            let stats = loss_and_grads(&p, &mut ws, &batch, &h0, &c0, &mut grads);
+            let mut out: Vec<Vec<T>> = grads.tensors().iter().map(|t| t.to_vec()).collect();
+            out.push(ws.dh0[..nb * h].to_vec());
+            out.push(ws.dc0[..nb * h].to_vec());
+            out.push(ws.h_last(h).to_vec());
+            (stats, out)
+        })
+    }
+
+    /// Two threads split the batch rows (one fork per pass) and must give the one-thread bits.
+    #[test]
+    fn two_threads_give_the_same_bits_as_one() {
+        // Large enough to split (nb·4H² ≥ PAR_MIN), an odd batch so the halves differ in size.
+        let (nb, h) = (33, 128);
+        assert!(nb * 4 * h * h >= PAR_MIN);
+        let bits32 = |v: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            v.iter()
+                .map(|t| t.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        let (s1, g1) = pass::<f32>(1, nb, h);
+        let (s2, g2) = pass::<f32>(2, nb, h);
+        assert_eq!(s1, s2);
+        assert_eq!(bits32(&g1), bits32(&g2));
+        assert!(
+            g1[1].iter().any(|&v| v != 0.0),
+            "w_h gradient is not all zero"
+        );
+        let bits64 = |v: &[Vec<f64>]| -> Vec<Vec<u64>> {
+            v.iter()
+                .map(|t| t.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        let (s1, g1) = pass::<f64>(1, nb, h);
+        let (s2, g2) = pass::<f64>(2, nb, h);
+        assert_eq!(s1, s2);
+        assert_eq!(bits64(&g1), bits64(&g2));
     }
 }

@@ -466,6 +466,22 @@ pub fn gemm_panels<T: Float>(
     c: &mut [T],
     scratch: &mut Vec<T>,
 ) {
+    gemm_panels_with(a, b, accumulate, c, scratch, true);
+}
+
+/// [`gemm_panels`], splitting between two threads only if `allow_split` (the caller may already be one
+/// of two threads). The bits are the same either way.
+///
+/// # Panics
+/// As [`gemm_panels`].
+pub fn gemm_panels_with<T: Float>(
+    a: MatRef<'_, T>,
+    b: Panels<'_, T>,
+    accumulate: bool,
+    c: &mut [T],
+    scratch: &mut Vec<T>,
+    allow_split: bool,
+) {
     let (m, k, n) = (a.rows, a.cols, b.n);
     assert_eq!(b.k, k, "gemm_panels: inner dimensions {k} and {}", b.k);
     assert!(
@@ -533,7 +549,7 @@ pub fn gemm_panels<T: Float>(
     };
     // Split only on a pool thread (where `bptt::loss_and_grads` runs large passes): there the other half is
     // a local fork; from outside the pool, injecting and waiting costs more than small products gain.
-    if np >= 2 && m * k * n >= PAR_MIN && on_pool() {
+    if allow_split && np >= 2 && m * k * n >= PAR_MIN && on_pool() {
         let half = np / 2;
         // SAFETY: the asserts above keep every access in bounds; the halves write disjoint panels of `c`,
         // which is uniquely borrowed for the duration of the call.
