@@ -137,7 +137,7 @@ impl Dataset {
             (Self::Lines { .. }, EpochPlan::Lines { order }) => order.len().div_ceil(batch),
             (Self::Stream { tokens }, EpochPlan::Stream { offset, tail }) => {
                 let len = stream_len(tokens.len(), *offset, batch);
-                len / seq_len.max(1) + usize::from(*tail && len % seq_len.max(1) > 0)
+                len / seq_len.max(1) + usize::from(*tail && !len.is_multiple_of(seq_len.max(1)))
             }
             _ => 0,
         }

@@ -119,6 +119,12 @@ macro_rules! impl_float {
 impl_float!(f32, tanh_f32, exp_f32, {
     unsafe fn panels_raw(job: &PanelJob<Self>, p0: usize, p1: usize) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above); the job's invariants come from the caller.
+            unsafe { x86::panels_avx512(job, p0, p1) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA (checked above); the job's invariants come from the caller.
@@ -505,7 +511,7 @@ pub fn gemm_panels_with<T: Float>(
     assert!(last < b.data.len(), "gemm_panels: B out of bounds");
     // A in row blocks of MR, k-major inside a block: the kernel's broadcasts then read one contiguous stream.
     // A row-major A is read in place unless its rows are a multiple of 4 KiB apart (they would alias in cache).
-    let pack_a = a.cs != 1 || (m > 1 && (a.rs * std::mem::size_of::<T>()) % 4096 == 0);
+    let pack_a = a.cs != 1 || (m > 1 && (a.rs * std::mem::size_of::<T>()).is_multiple_of(4096));
     if pack_a {
         if scratch.len() < m * k {
             scratch.resize(m * k, T::ZERO);
@@ -749,6 +755,108 @@ mod x86 {
                 }
                 _mm256_storeu_ps(cp, v0);
                 _mm256_storeu_ps(cp.add(8), v1);
+            }
+        }
+    }
+
+    /// AVX-512 driver: groups of up to four panels (64 columns) outer, row blocks of `MR` inner; each
+    /// tile keeps 4·R sixteen-lane accumulators in the 32 registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `job` satisfies the invariants [`super::gemm_panels`] checks.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn panels_avx512(job: &PanelJob<f32>, p0: usize, p1: usize) {
+        let mut p = p0;
+        while p < p1 {
+            let group = match p1 - p {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
+            let last = NR.min(job.n - (p + group - 1) * NR);
+            let mut i0 = 0;
+            while i0 < job.m {
+                let rows = MR.min(job.m - i0);
+                // SAFETY: forwarded; the tile reads rows i0..i0+rows of A and panels p..p+group, writes
+                // that tile of C.
+                unsafe {
+                    match (group, rows) {
+                        (4, 6) => tile512::<6, 4>(job, i0, p, last),
+                        (4, 5) => tile512::<5, 4>(job, i0, p, last),
+                        (4, 4) => tile512::<4, 4>(job, i0, p, last),
+                        (4, 3) => tile512::<3, 4>(job, i0, p, last),
+                        (4, 2) => tile512::<2, 4>(job, i0, p, last),
+                        (4, _) => tile512::<1, 4>(job, i0, p, last),
+                        (2, 6) => tile512::<6, 2>(job, i0, p, last),
+                        (2, 5) => tile512::<5, 2>(job, i0, p, last),
+                        (2, 4) => tile512::<4, 2>(job, i0, p, last),
+                        (2, 3) => tile512::<3, 2>(job, i0, p, last),
+                        (2, 2) => tile512::<2, 2>(job, i0, p, last),
+                        (2, _) => tile512::<1, 2>(job, i0, p, last),
+                        (_, 6) => tile512::<6, 1>(job, i0, p, last),
+                        (_, 5) => tile512::<5, 1>(job, i0, p, last),
+                        (_, 4) => tile512::<4, 1>(job, i0, p, last),
+                        (_, 3) => tile512::<3, 1>(job, i0, p, last),
+                        (_, 2) => tile512::<2, 1>(job, i0, p, last),
+                        (_, _) => tile512::<1, 1>(job, i0, p, last),
+                    }
+                }
+                i0 += rows;
+            }
+            p += group;
+        }
+    }
+
+    /// One `R × (P·NR)` tile of C: P panels of 16 columns, one sixteen-lane accumulator per row and panel,
+    /// per `k` P loads of B, R broadcasts of A and P·R fused multiply-adds — the same per-element
+    /// operations as [`tile`] (a chain of FMAs over `k` from zero, then `+ C`). The last panel has `last`
+    /// valid columns (masked loads and stores); the others are full.
+    ///
+    /// # Safety
+    /// As [`panels_avx512`]; `i0 + R ≤ m`, panels `p..p+P` valid, all but the last full.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile512<const R: usize, const P: usize>(
+        job: &PanelJob<f32>,
+        i0: usize,
+        p: usize,
+        last: usize,
+    ) {
+        let mut masks = [0xffffu16; P];
+        masks[P - 1] = ((1u32 << last) - 1) as u16;
+        let mut acc = [[_mm512_setzero_ps(); P]; R];
+        // SAFETY (whole block): `gemm_panels` checked that rows i0..i0+R of A, rows 0..k of panels
+        // p..p+P (masked lanes are not accessed) and the tile of C are in bounds.
+        unsafe {
+            let mut bp = job.b.add(p * job.panel_stride);
+            let (mut ap, rstep, kstep) = if job.rsa == 0 {
+                (job.a.add(i0 * job.k), 1, R)
+            } else {
+                (job.a.add(i0 * job.rsa), job.rsa, 1)
+            };
+            for _ in 0..job.k {
+                let mut b = [_mm512_setzero_ps(); P];
+                for (q, (bq, &mask)) in b.iter_mut().zip(&masks).enumerate() {
+                    *bq = _mm512_maskz_loadu_ps(mask, bp.add(q * job.panel_stride));
+                }
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(r * rstep));
+                    for (a, bq) in acc_r.iter_mut().zip(&b) {
+                        *a = _mm512_fmadd_ps(av, *bq, *a);
+                    }
+                }
+                bp = bp.add(job.ldb);
+                ap = ap.add(kstep);
+            }
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (q, (v, &mask)) in acc_r.iter().zip(&masks).enumerate() {
+                    let cp = job.c.add((i0 + r) * job.n + (p + q) * NR);
+                    let mut v = *v;
+                    if job.accumulate {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, cp));
+                    }
+                    _mm512_mask_storeu_ps(cp, mask, v);
+                }
             }
         }
     }
@@ -997,6 +1105,83 @@ mod tests {
                             );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 tiles give the AVX2 tiles' bits (same FMA chain per element), for every tile shape:
+    /// partial panels, 1 to 7+ rows, A packed or in place, accumulating or not.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_tiles_equal_avx2_tiles() {
+        if !(std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(77);
+        for &(m, k, n) in &[
+            (1, 9, 70),
+            (1, 64, 64),
+            (5, 17, 15),
+            (6, 33, 16),
+            (7, 8, 17),
+            (13, 40, 100),
+            (12, 3, 33),
+            (32, 256, 130),
+        ] {
+            let a: Vec<f32> = random(&mut rng, m * k).iter().map(|&v| v as f32).collect();
+            let b: Vec<f32> = random(&mut rng, k * n).iter().map(|&v| v as f32).collect();
+            let c0: Vec<f32> = random(&mut rng, m * n).iter().map(|&v| v as f32).collect();
+            let mut packed_b = Vec::new();
+            pack_b(MatRef::rm(&b, k, n), &mut packed_b);
+            // A packed as `gemm_panels` packs it: row blocks of MR, k-major inside a block.
+            let mut packed_a = vec![0.0f32; m * k];
+            let mut i0 = 0;
+            while i0 < m {
+                let rows = MR.min(m - i0);
+                for r in 0..rows {
+                    for kk in 0..k {
+                        packed_a[i0 * k + kk * rows + r] = a[(i0 + r) * k + kk];
+                    }
+                }
+                i0 += rows;
+            }
+            let np = n.div_ceil(NR);
+            for (a_ptr, rsa) in [(a.as_ptr(), k), (packed_a.as_ptr(), 0)] {
+                for accumulate in [false, true] {
+                    let run = |wide: bool| {
+                        let mut c = c0.clone();
+                        let job = PanelJob {
+                            m,
+                            k,
+                            n,
+                            a: a_ptr,
+                            rsa,
+                            b: packed_b.as_ptr(),
+                            ldb: NR,
+                            panel_stride: NR * k,
+                            c: c.as_mut_ptr(),
+                            accumulate,
+                        };
+                        // SAFETY: the CPU has the features (checked above); A, B (packed) and C have the
+                        // shapes the job describes, and nothing else touches `c` during the call.
+                        unsafe {
+                            if wide {
+                                x86::panels_avx512(&job, 0, np);
+                            } else {
+                                x86::panels_avx2(&job, 0, np);
+                            }
+                        }
+                        c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+                    };
+                    assert_eq!(
+                        run(true),
+                        run(false),
+                        "{m}×{k}×{n} rsa {rsa} accumulate {accumulate}"
+                    );
                 }
             }
         }

@@ -209,16 +209,16 @@ fn check_supported(names: &[&str], lstm: &str) -> Result<(), PytorchError> {
         .iter()
         .filter_map(|n| Some((*n, lstm_param(n.strip_prefix(lstm)?)?)))
         .collect();
-    if let Some(layers) = params.iter().map(|(_, (_, l, _))| l + 1).max() {
-        if layers > 1 {
-            let example = params
-                .iter()
-                .find(|(_, (_, l, _))| *l > 0)
-                .map_or("", |(n, _)| n);
-            return Err(PytorchError::Unsupported(format!(
-                "multi-layer LSTM (num_layers={layers}, e.g. {example:?}); only num_layers=1 is supported"
-            )));
-        }
+    if let Some(layers) = params.iter().map(|(_, (_, l, _))| l + 1).max()
+        && layers > 1
+    {
+        let example = params
+            .iter()
+            .find(|(_, (_, l, _))| *l > 0)
+            .map_or("", |(n, _)| n);
+        return Err(PytorchError::Unsupported(format!(
+            "multi-layer LSTM (num_layers={layers}, e.g. {example:?}); only num_layers=1 is supported"
+        )));
     }
     if let Some((n, _)) = params.iter().find(|(_, (_, _, rev))| *rev) {
         return Err(PytorchError::Unsupported(format!(

@@ -487,10 +487,10 @@ impl Trainer {
         if let Some(n) = self.cfg.epochs.filter(|&n| s.epoch >= n) {
             return Some(format!("reached {n} epochs"));
         }
-        if let (Some(t), Some(sm)) = (self.cfg.target_loss, s.smoothed) {
-            if sm < t {
-                return Some(format!("smoothed loss {sm:.5} below target {t}"));
-            }
+        if let (Some(t), Some(sm)) = (self.cfg.target_loss, s.smoothed)
+            && sm < t
+        {
+            return Some(format!("smoothed loss {sm:.5} below target {t}"));
         }
         None
     }
@@ -641,8 +641,10 @@ impl Trainer {
                             self.state.epoch + 1,
                             self.state.smoothed.unwrap_or(loss),
                         ));
-                        if let Some(every) =
-                            self.cfg.sample_every.filter(|&n| self.state.step % n == 0)
+                        if let Some(every) = self
+                            .cfg
+                            .sample_every
+                            .filter(|&n| self.state.step.is_multiple_of(n))
                         {
                             let _ = every;
                             if !samples_broken {
