@@ -319,13 +319,17 @@ def main():
 
     # ---------------- inference ----------------
     if "infer" in only:
-        log("inference latency: ours (lstm-core kernels)")
-        so, _ = run([a.latency_bin, "--min-ms", str(a.latency_ms)], what="bench latency binary")
+        thread_counts = [int(t) for t in a.threads.split(",")]
+        log(f"inference latency: ours (lstm-core kernels), {a.threads} thread(s)")
+        so, _ = run([a.latency_bin, "--min-ms", str(a.latency_ms), "--threads", a.threads],
+                    what="bench latency binary")
         ours = json.loads(so)
-        log("inference latency: PyTorch eager, TorchScript, ONNX Runtime")
-        so, _ = run([a.python, os.path.join(HERE, "infer_torch.py"), "--min-ms", str(a.latency_ms)],
-                    what="PyTorch inference (bench/py/infer_torch.py)")
-        theirs = last_json(so, "infer_torch.py")
+        theirs = []
+        for t in thread_counts:
+            log(f"inference latency: PyTorch eager, TorchScript, ONNX Runtime, {t} thread(s)")
+            so, _ = run([a.python, os.path.join(HERE, "infer_torch.py"), "--min-ms", str(a.latency_ms),
+                         "--threads", str(t)], what="PyTorch inference (bench/py/infer_torch.py)")
+            theirs += [dict(r, threads=t) for r in last_json(so, "infer_torch.py")]
         results["infer"] = {"ours": ours, "theirs": theirs}
         kernels = []
         for o in ours:
@@ -333,23 +337,27 @@ def main():
                 kernels.append(o["kernel"])
         best = kernels[-1]
         for H in sorted({o["hidden"] for o in ours}):
-            ok = {o["kernel"]: o for o in ours if o["hidden"] == H}
-            th = {t["impl"]: t for t in theirs if t["hidden"] == H}
-            for impl, label, tgt in (("torch-eager", "PyTorch eager LSTMCell", 0.1),
-                                     ("torchscript", "TorchScript", None),
-                                     ("torchscript-loop", "TorchScript, loop in script", None),
-                                     ("onnxruntime", "ONNX Runtime", 1 / 3)):
-                if impl not in th:
+            for t in thread_counts:
+                ok = {o["kernel"]: o for o in ours if o["hidden"] == H and o.get("threads", 1) == t}
+                th = {r["impl"]: r for r in theirs if r["hidden"] == H and r["threads"] == t}
+                if best not in ok:
                     continue
-                ratio = ok[best]["ns_per_token"] / th[impl]["ns_per_token"]
-                rows.append(("infer", f"hidden {H}, vocab 65, batch 1", f"ns/token, ours {best} (lower is better)",
-                             ok[best]["ns_per_token"], label, th[impl]["ns_per_token"], ratio,
-                             f"<= {tgt:.3g}" if tgt else "", (ratio <= tgt) if tgt else None))
-            if "portable" in ok and best != "portable":
-                ratio = ok[best]["ns_per_token"] / ok["portable"]["ns_per_token"]
-                rows.append(("infer", f"hidden {H}, vocab 65, batch 1", f"ns/token, ours {best} vs ours portable",
-                             ok[best]["ns_per_token"], "ours portable", ok["portable"]["ns_per_token"], ratio,
-                             "<= 0.333" if H == 256 else "", (ratio <= 1 / 3) if H == 256 else None))
+                cfg = f"hidden {H}, vocab 65, batch 1, {t} thr"
+                for impl, label, tgt in (("torch-eager", "PyTorch eager LSTMCell", 0.1),
+                                         ("torchscript", "TorchScript", None),
+                                         ("torchscript-loop", "TorchScript, loop in script", None),
+                                         ("onnxruntime", "ONNX Runtime", 1 / 3)):
+                    if impl not in th:
+                        continue
+                    ratio = ok[best]["ns_per_token"] / th[impl]["ns_per_token"]
+                    rows.append(("infer", cfg, f"ns/token, ours {best} (lower is better)",
+                                 ok[best]["ns_per_token"], label, th[impl]["ns_per_token"], ratio,
+                                 f"<= {tgt:.3g}" if tgt else "", (ratio <= tgt) if tgt else None))
+                if t == 1 and "portable" in ok and best != "portable":
+                    ratio = ok[best]["ns_per_token"] / ok["portable"]["ns_per_token"]
+                    rows.append(("infer", cfg, f"ns/token, ours {best} vs ours portable",
+                                 ok[best]["ns_per_token"], "ours portable", ok["portable"]["ns_per_token"], ratio,
+                                 "<= 0.333" if H == 256 else "", (ratio <= 1 / 3) if H == 256 else None))
 
     # ---------------- firmware ----------------
     if "firmware" in only:

@@ -160,6 +160,10 @@ pub struct SampleArgs {
     /// Print the CRC-32 of the final state's bits on stderr (`state digest: 0x…`), as the firmware does.
     #[arg(long)]
     pub digest: bool,
+    /// Cores per step: 2 splits every step's hidden units between two threads
+    /// (same text and bits; pays from hidden ~128 up, one core spins meanwhile).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// `eval` arguments.
@@ -579,6 +583,7 @@ impl SampleArgs {
                 .map(|s| parse_char("stop-at", s))
                 .transpose()?,
             count: range("count", self.count, 1, 1_000_000)?,
+            threads: range("threads", self.threads, 1, 2)?,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use aligned_vec::{AVec, ConstAlign};
 use lstm_core::format::{self, Dims, InputKind};
-use lstm_core::{CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig};
+use lstm_core::{CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig, Stepper};
 
 /// How to sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,9 @@ pub struct SampleOptions {
     pub stop_at: Option<char>,
     /// Number of samples.
     pub count: usize,
+    /// Cores per step: 2 splits each step's hidden units between two threads
+    /// (same bits; faster from hidden ~128 up), 1 keeps it on one.
+    pub threads: usize,
 }
 
 /// Why generation failed.
@@ -173,25 +176,38 @@ pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples
     );
     let cell =
         CellView::from_stacked(d, &w_ih, &w_hh, &b, &w_y, &b_y).map_err(GenerateError::Model)?;
-    let mut generator = Generator::new(
-        cell,
-        model.input,
-        &model.vocab,
-        Kernel::detect(),
-        GeneratorBuffers {
-            h: &mut h,
-            c: &mut c,
-            gates: &mut gates,
-            logits: &mut logits,
-            order: &mut order,
-        },
-    )
-    .map_err(GenerateError::Model)?;
+    let buffers = GeneratorBuffers {
+        h: &mut h,
+        c: &mut c,
+        gates: &mut gates,
+        logits: &mut logits,
+        order: &mut order,
+    };
+    let (input, vocab, kernel) = (model.input, model.vocab.as_str(), Kernel::detect());
+    if opts.threads >= 2 {
+        lstm_core::with_two_cores(cell, |two| {
+            let generator = Generator::with_stepper(cell, input, vocab, kernel, buffers, two)
+                .map_err(GenerateError::Model)?;
+            run_samples(generator, &mut sampler, opts)
+        })
+    } else {
+        let generator =
+            Generator::new(cell, input, vocab, kernel, buffers).map_err(GenerateError::Model)?;
+        run_samples(generator, &mut sampler, opts)
+    }
+}
+
+/// Generates the samples of `opts` with `generator`.
+fn run_samples<S: Stepper>(
+    mut generator: Generator<'_, '_, S>,
+    sampler: &mut Sampler,
+    opts: &SampleOptions,
+) -> Result<Samples, GenerateError> {
     let mut samples = Vec::with_capacity(opts.count);
     for _ in 0..opts.count {
         let mut text = String::new();
         generator
-            .generate(&mut sampler, &opts.prime, opts.length, opts.stop_at, |ch| {
+            .generate(sampler, &opts.prime, opts.length, opts.stop_at, |ch| {
                 text.push(ch)
             })
             .map_err(|e| match e {

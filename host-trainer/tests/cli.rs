@@ -406,7 +406,7 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
         "20",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let sample = |seed: &str| {
+    let sample = |seed: &str, threads: &str| {
         let o = run(&[
             "sample",
             "--model",
@@ -416,6 +416,8 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
             "--length",
             "30",
             "--digest",
+            "--threads",
+            threads,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let err = stderr(&o);
@@ -433,7 +435,16 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
         );
         (out, digest)
     };
-    let (a, b, c) = (sample("1"), sample("1"), sample("2"));
+    let (a, b, c) = (sample("1", "1"), sample("1", "1"), sample("2", "1"));
     assert_eq!(a, b, "same seed, same text and digest");
     assert_ne!(a.1, c.1, "another seed ends in another state");
+    assert_eq!(
+        sample("1", "2"),
+        a,
+        "two cores per step: the same text and bits"
+    );
+    assert_user_error(
+        &run(&["sample", "--model", s(&model), "--threads", "3"]),
+        "--threads",
+    );
 }

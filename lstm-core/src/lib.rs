@@ -56,12 +56,16 @@ pub mod format;
 pub mod kernels;
 mod model;
 mod sample;
+#[cfg(feature = "std")]
+mod two_cores;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};
 pub use kernels::{CellView, Input, Kernel};
 pub use model::{GateWeights, Lstm, OwnedLstm, State};
 pub use sample::{
-    Generator, GeneratorBuffers, Sampler, SamplerConfig, sample_argmax, sample_multinomial,
-    sample_truncated,
+    Generator, GeneratorBuffers, OneCore, Sampler, SamplerConfig, Stepper, sample_argmax,
+    sample_multinomial, sample_truncated,
 };
+#[cfg(feature = "std")]
+pub use two_cores::{TwoCores, with_two_cores};

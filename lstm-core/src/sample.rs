@@ -198,15 +198,67 @@ pub fn sample_truncated(
         .map_or(0, |&i| usize::from(i))
 }
 
+/// How a [`Generator`] advances its state by one step: all on the calling
+/// core ([`OneCore`]), or with the units split between cores (`TwoCores`,
+/// with the `std` feature). Every stepper must give [`Kernel::step`]'s bits.
+pub trait Stepper {
+    /// One step of `cell` for input `x`, as [`Kernel::step`].
+    ///
+    /// # Errors
+    /// As [`Kernel::step`].
+    fn step(
+        &mut self,
+        kernel: Kernel,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error>;
+}
+
+impl<S: Stepper + ?Sized> Stepper for &mut S {
+    fn step(
+        &mut self,
+        kernel: Kernel,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error> {
+        (**self).step(kernel, cell, x, h, c, gates)
+    }
+}
+
+/// The whole step on the calling core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OneCore;
+
+impl Stepper for OneCore {
+    fn step(
+        &mut self,
+        kernel: Kernel,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error> {
+        kernel.step(cell, x, h, c, gates)
+    }
+}
+
 /// Runs a character model: prime it with text, then generate, emitting symbols.
 ///
 /// It borrows its state and scratch buffers, so it needs no heap; see
 /// [`crate::Lstm::generate`] for a stack-allocated one.
 #[derive(Debug)]
-pub struct Generator<'m, 'b> {
+pub struct Generator<'m, 'b, S = OneCore> {
     cell: CellView<'m>,
     vocab: &'m str,
     kernel: Kernel,
+    stepper: S,
     h: &'b mut [f32],
     c: &'b mut [f32],
     gates: &'b mut [f32],
@@ -230,7 +282,7 @@ pub struct GeneratorBuffers<'b> {
 }
 
 impl<'m, 'b> Generator<'m, 'b> {
-    /// Creates a generator with a zero state.
+    /// Creates a generator with a zero state that steps on the calling core.
     ///
     /// # Errors
     /// A vocabulary that does not match `n_y`, a dense-input model, or buffers of the wrong size.
@@ -240,6 +292,23 @@ impl<'m, 'b> Generator<'m, 'b> {
         vocab: &'m str,
         kernel: Kernel,
         buffers: GeneratorBuffers<'b>,
+    ) -> Result<Self, Error> {
+        Generator::with_stepper(cell, input, vocab, kernel, buffers, OneCore)
+    }
+}
+
+impl<'m, 'b, S: Stepper> Generator<'m, 'b, S> {
+    /// Creates a generator with a zero state whose steps go through `stepper`.
+    ///
+    /// # Errors
+    /// As [`Generator::new`].
+    pub fn with_stepper(
+        cell: CellView<'m>,
+        input: InputKind,
+        vocab: &'m str,
+        kernel: Kernel,
+        buffers: GeneratorBuffers<'b>,
+        stepper: S,
     ) -> Result<Self, Error> {
         if input != InputKind::OneHot {
             return Err(Error::WrongInputKind);
@@ -264,6 +333,7 @@ impl<'m, 'b> Generator<'m, 'b> {
             cell,
             vocab,
             kernel,
+            stepper,
             h: buffers.h,
             c: buffers.c,
             gates: buffers.gates,
@@ -307,8 +377,14 @@ impl<'m, 'b> Generator<'m, 'b> {
     /// # Errors
     /// [`Error::TokenOutOfRange`].
     pub fn feed_token(&mut self, token: usize) -> Result<(), Error> {
-        self.kernel
-            .step(&self.cell, Input::Token(token), self.h, self.c, self.gates)
+        self.stepper.step(
+            self.kernel,
+            &self.cell,
+            Input::Token(token),
+            self.h,
+            self.c,
+            self.gates,
+        )
     }
 
     /// The hidden state.

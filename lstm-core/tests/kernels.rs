@@ -209,3 +209,68 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Any split of the units into two `step_rows` calls from the same
+    /// previous state gives `step`'s bits, on every kernel.
+    #[test]
+    fn step_rows_halves_equal_step(
+        n_v in 1usize..30, n_h in 1usize..70, seed in any::<u64>(), cut in 0.0f64..1.0,
+        tokens in proptest::collection::vec(0usize..1000, 1..5),
+    ) {
+        let m = random_model(n_v, n_h, seed, 1.5);
+        let cell = m.cell();
+        let split = ((n_h as f64) * cut) as usize;
+        for &k in Kernel::available().iter() {
+            let (mut h, mut c, mut g) = (vec![0.1f32; n_h], vec![-0.3f32; n_h], vec![0.0f32; 4 * n_h]);
+            let (mut h2, mut c2) = (h.clone(), c.clone());
+            for &t in &tokens {
+                let x = Input::Token(t % n_v);
+                k.step(&cell, x, &mut h, &mut c, &mut g).expect("step");
+                let prev = h2.clone();
+                let (h_lo, h_hi) = h2.split_at_mut(split);
+                let (c_lo, c_hi) = c2.split_at_mut(split);
+                let mut g_lo = vec![0.0f32; 4 * split];
+                let mut g_hi = vec![0.0f32; 4 * (n_h - split)];
+                k.step_rows(&cell, x, 0..split, &prev, c_lo, h_lo, &mut g_lo).expect("lo");
+                k.step_rows(&cell, x, split..n_h, &prev, c_hi, h_hi, &mut g_hi).expect("hi");
+                prop_assert_eq!(&h2, &h, "kernel {}", k.name());
+                prop_assert_eq!(&c2, &c, "kernel {}", k.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn step_rows_rejects_bad_ranges_and_lengths() {
+    let m = random_model(5, 8, 3, 1.0);
+    let cell = m.cell();
+    let k = Kernel::Portable;
+    let h = [0.0f32; 8];
+    let (mut c, mut hn, mut g) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 16]);
+    let x = Input::Token(1);
+    assert!(
+        k.step_rows(&cell, x, 6..10, &h, &mut c, &mut hn, &mut g)
+            .is_err()
+    );
+    assert!(
+        k.step_rows(&cell, x, 0..3, &h, &mut c, &mut hn, &mut g)
+            .is_err()
+    );
+    assert!(
+        k.step_rows(&cell, x, 0..4, &h[..7], &mut c, &mut hn, &mut g)
+            .is_err()
+    );
+    assert!(
+        k.step_rows(&cell, x, 0..4, &h, &mut c, &mut hn, &mut g[..15])
+            .is_err()
+    );
+    assert!(
+        k.step_rows(&cell, Input::Token(5), 0..4, &h, &mut c, &mut hn, &mut g)
+            .is_err()
+    );
+    assert!(
+        k.step_rows(&cell, x, 4..8, &h, &mut c, &mut hn, &mut g)
+            .is_ok()
+    );
+}

@@ -277,21 +277,7 @@ impl Kernel {
         check_len(h.len(), cell.n_h)?;
         check_len(c.len(), cell.n_h)?;
         check_len(gates.len(), 4 * cell.n_h)?;
-        match x {
-            Input::Token(t) if t >= cell.n_x => {
-                return Err(Error::TokenOutOfRange {
-                    token: t,
-                    vocab: cell.n_x,
-                });
-            }
-            Input::Dense(v) if v.len() != cell.n_x => {
-                return Err(Error::InputLength {
-                    expected: cell.n_x,
-                    found: v.len(),
-                });
-            }
-            _ => {}
-        }
+        check_input(cell, x)?;
         match self.usable() {
             Kernel::Portable => portable::step(cell, x, h, c, gates),
             #[cfg(target_arch = "x86_64")]
@@ -299,6 +285,53 @@ impl Kernel {
             Kernel::Avx2Fma => unsafe { x86_64::step(cell, x, h, c, gates) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
             Kernel::CortexM4F => cortex_m::step(cell, x, h, c, gates),
+        }
+        Ok(())
+    }
+
+    /// Hidden units `rows` of one step: reads the whole previous hidden state
+    /// `h_prev` and writes only those units' cell state `c` and new hidden
+    /// state `h_next` (both `rows.len()` long); `gates` is scratch of
+    /// `4·rows.len()`. The units' bits equal [`Kernel::step`]'s, so two
+    /// cores can each take part of the units of one step.
+    ///
+    /// # Errors
+    /// Rows outside `0..n_h`, wrong buffer lengths, a token out of range or a
+    /// dense input of the wrong length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_rows(
+        self,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        rows: core::ops::Range<usize>,
+        h_prev: &[f32],
+        c: &mut [f32],
+        h_next: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error> {
+        if rows.start > rows.end || rows.end > cell.n_h {
+            return Err(Error::DimensionOutOfRange {
+                name: "rows",
+                value: rows.end,
+                max: cell.n_h,
+            });
+        }
+        let m = rows.len();
+        check_len(h_prev.len(), cell.n_h)?;
+        check_len(c.len(), m)?;
+        check_len(h_next.len(), m)?;
+        check_len(gates.len(), 4 * m)?;
+        check_input(cell, x)?;
+        let (r0, r1) = (rows.start, rows.end);
+        match self.usable() {
+            Kernel::Portable => portable::step_rows(cell, x, r0, r1, h_prev, c, h_next, gates),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe {
+                x86_64::step_rows(cell, x, r0, r1, h_prev, c, h_next, gates)
+            },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::step_rows(cell, x, r0, r1, h_prev, c, h_next, gates),
         }
         Ok(())
     }
@@ -343,6 +376,21 @@ impl Kernel {
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
             Kernel::CortexM4F => cortex_m::dot(a, b),
         }
+    }
+}
+
+/// A token inside the vocabulary, or a dense input of `n_x` values.
+fn check_input(cell: &CellView<'_>, x: Input<'_>) -> Result<(), Error> {
+    match x {
+        Input::Token(t) if t >= cell.n_x => Err(Error::TokenOutOfRange {
+            token: t,
+            vocab: cell.n_x,
+        }),
+        Input::Dense(v) if v.len() != cell.n_x => Err(Error::InputLength {
+            expected: cell.n_x,
+            found: v.len(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -396,22 +444,54 @@ macro_rules! kernel_body {
             c: &mut [f32],
             gates: &mut [f32],
         ) {
+            preact(cell, x, 0, cell.n_h, h, gates);
+            update(gates, c, h);
+        }
+
+        /// Hidden units `r0..r1` of one step from the whole previous hidden
+        /// state: `c` and `h_next` are those units' parts, `gates` their
+        /// scratch (`4·(r1 - r0)`); lengths were checked by the caller.
+        $(#[$attr])*
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn step_rows(
+            cell: &$crate::kernels::CellView<'_>,
+            x: $crate::kernels::Input<'_>,
+            r0: usize,
+            r1: usize,
+            h_prev: &[f32],
+            c: &mut [f32],
+            h_next: &mut [f32],
+            gates: &mut [f32],
+        ) {
+            preact(cell, x, r0, r1, h_prev, gates);
+            update(gates, c, h_next);
+        }
+
+        /// Pre-activations of units `r0..r1`, gate by gate into four blocks of
+        /// `gates`: a[g] = W_hh[g]·h + (x-part[g] + b[g]).
+        $(#[$attr])*
+        #[inline]
+        fn preact(
+            cell: &$crate::kernels::CellView<'_>,
+            x: $crate::kernels::Input<'_>,
+            r0: usize,
+            r1: usize,
+            h: &[f32],
+            gates: &mut [f32],
+        ) {
             let n_h = cell.n_h;
-            let (ga, rest) = gates.split_at_mut(n_h);
-            let (gb, rest) = rest.split_at_mut(n_h);
-            let (gc, gd) = rest.split_at_mut(n_h);
-            let mut pre: [&mut [f32]; 4] = [ga, gb, gc, gd];
-            // Pre-activations, gate by gate: a[g] = W_hh[g]·h + (x-part[g] + b[g]).
-            for (g, out) in pre.iter_mut().enumerate() {
-                let b = cell.b[g];
+            let m = r1 - r0;
+            for (g, out) in gates.chunks_exact_mut(m.max(1)).take(4).enumerate() {
+                let w_hh = cell.w_hh[g].get(r0 * n_h..r1 * n_h).unwrap_or(&[]);
+                let b = cell.b[g].get(r0..r1).unwrap_or(&[]);
                 match x {
                     $crate::kernels::Input::Token(t) => {
-                        let col = cell.w_ih[g].get(t * n_h..(t + 1) * n_h).unwrap_or(&[]);
-                        gemv_add(cell.w_hh[g], h, col, b, out);
+                        let col = cell.w_ih[g].get(t * n_h + r0..t * n_h + r1).unwrap_or(&[]);
+                        gemv_add(w_hh, h, col, b, out);
                     }
                     $crate::kernels::Input::Dense(v) => {
-                        gemv(cell.w_hh[g], h, out);
-                        for (k, (a, b)) in out.iter_mut().zip(b).enumerate() {
+                        gemv(w_hh, h, out);
+                        for (k, (a, b)) in (r0..r1).zip(out.iter_mut().zip(b)) {
                             let mut acc = 0.0f32;
                             for (j, &vj) in v.iter().enumerate() {
                                 let w = cell.w_ih[g].get(j * n_h + k).copied().unwrap_or(0.0);
@@ -422,10 +502,19 @@ macro_rules! kernel_body {
                     }
                 }
             }
-            let [pi, pf, pg, po] = pre;
-            activate(pi, pf, pg, po);
+        }
+
+        /// Activations and the state update of the units whose pre-activations are in `gates`.
+        $(#[$attr])*
+        #[inline]
+        fn update(gates: &mut [f32], c: &mut [f32], h: &mut [f32]) {
+            let m = c.len();
+            let (ga, rest) = gates.split_at_mut(m);
+            let (gb, rest) = rest.split_at_mut(m);
+            let (gc, gd) = rest.split_at_mut(m);
+            activate(ga, gb, gc, gd);
             // c = f ⊙ c_prev + i ⊙ g;  h = o ⊙ tanh(c)
-            update_state(pi, pf, pg, po, h, c);
+            update_state(ga, gb, gc, gd, h, c);
         }
 
         /// logits = W_y · h + b_y.

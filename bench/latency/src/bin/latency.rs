@@ -4,7 +4,10 @@
 //! loop of `lstm-core/benches/step.rs` (vocabulary 65, temperature 1, no
 //! top-k / top-p), for every kernel this CPU runs (`Kernel::available`).
 //!
-//! Usage: `latency [--hidden 64,128,256] [--vocab 65] [--min-ms 200] [--reps 7]`
+//! Usage: `latency [--hidden 64,128,256] [--vocab 65] [--min-ms 200] [--reps 7] [--threads 1,2]`
+//!
+//! `--threads 2` also times each SIMD kernel with every step's hidden units
+//! split between the calling thread and a helper (`lstm_core::with_two_cores`).
 //!
 //! For each (kernel, hidden) it calibrates a token count that takes at least
 //! `--min-ms / reps`, runs `reps` timed repetitions after a warm-up and prints
@@ -14,7 +17,9 @@ use std::time::Instant;
 
 use aligned_vec::{AVec, ConstAlign};
 
-use lstm_core::{CellView, Dims, Input, Kernel, Sampler, SamplerConfig};
+use lstm_core::{
+    CellView, Dims, Input, Kernel, OneCore, Sampler, SamplerConfig, Stepper, with_two_cores,
+};
 use lstm_bench_helpers::weights;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -33,12 +38,64 @@ fn fail(msg: &str) -> ! {
     std::process::exit(2)
 }
 
+/// Times tokens (step through `stepper`, logits, softmax, sample): calibrates a
+/// count taking `min_ms / reps`, then returns it and the sorted ns/token of `reps` runs.
+fn time_tokens(
+    kernel: Kernel,
+    cell: &CellView<'_>,
+    stepper: &mut impl Stepper,
+    vocab: usize,
+    min_ms: f64,
+    reps: usize,
+) -> (usize, Vec<f64>) {
+    let n_h = cell.dims().n_h;
+    let (mut h, mut cs, mut gates) = (vec![0.0f32; n_h], vec![0.0f32; n_h], vec![0.0f32; 4 * n_h]);
+    let (mut logits, mut order) = (vec![0.0f32; vocab], vec![0u16; vocab]);
+    let mut sampler = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0 }, 1)
+        .unwrap_or_else(|e| fail(&format!("sampler: {e}")));
+    let mut token = 0usize;
+    let mut run = |n: usize| -> f64 {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            if stepper
+                .step(kernel, cell, Input::Token(token), &mut h, &mut cs, &mut gates)
+                .and_then(|()| kernel.logits(cell, &h, &mut logits))
+                .and_then(|()| sampler.sample(kernel, &mut logits, &mut order))
+                .map(|t| token = t)
+                .is_err()
+            {
+                fail("step failed");
+            }
+        }
+        std::hint::black_box(token);
+        t0.elapsed().as_secs_f64()
+    };
+    // Warm-up and calibration: double n until one batch takes a rep's share.
+    let per_rep = min_ms / 1000.0 / reps as f64;
+    let mut n = 256usize;
+    while run(n) < per_rep && n < (1 << 28) {
+        n *= 2;
+    }
+    let mut ns: Vec<f64> = (0..reps).map(|_| run(n) * 1e9 / n as f64).collect();
+    ns.sort_by(f64::total_cmp);
+    (n, ns)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let hidden: String = arg(&args, "--hidden", "64,128,256".to_string());
     let vocab: usize = arg(&args, "--vocab", 65);
     let min_ms: f64 = arg(&args, "--min-ms", 200.0);
     let reps: usize = arg(&args, "--reps", 7).max(1);
+    let threads: String = arg(&args, "--threads", "1".to_string());
+    let thread_counts: Vec<usize> = threads
+        .split(',')
+        .map(|t| match t.trim() {
+            "1" => 1,
+            "2" => 2,
+            other => fail(&format!("--threads {other}: 1 or 2")),
+        })
+        .collect();
     let hidden: Vec<usize> = hidden
         .split(',')
         .map(|h| h.trim().parse().unwrap_or_else(|_| fail(&format!("--hidden {h}"))))
@@ -61,46 +118,24 @@ fn main() {
         let cell = CellView::from_stacked(dims, &w_ih, &w_hh, &b, &w_y, &b_y)
             .unwrap_or_else(|e| fail(&format!("cell: {e}")));
         for &kernel in Kernel::available().iter() {
-            let (mut h, mut cs, mut gates) =
-                (vec![0.0f32; n_h], vec![0.0f32; n_h], vec![0.0f32; 4 * n_h]);
-            let (mut logits, mut order) = (vec![0.0f32; vocab], vec![0u16; vocab]);
-            let mut sampler = Sampler::new(
-                SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0 },
-                1,
-            )
-            .unwrap_or_else(|e| fail(&format!("sampler: {e}")));
-            let mut token = 0usize;
-            let mut run = |n: usize| -> f64 {
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    if kernel
-                        .step(&cell, Input::Token(token), &mut h, &mut cs, &mut gates)
-                        .and_then(|()| kernel.logits(&cell, &h, &mut logits))
-                        .and_then(|()| sampler.sample(kernel, &mut logits, &mut order))
-                        .map(|t| token = t)
-                        .is_err()
-                    {
-                        fail("step failed");
-                    }
+            for &threads in &thread_counts {
+                if threads == 2 && kernel == Kernel::Portable {
+                    continue; // the portable kernel is the reference, measured on one core only
                 }
-                std::hint::black_box(token);
-                t0.elapsed().as_secs_f64()
-            };
-            // Warm-up and calibration: double n until one batch takes a rep's share.
-            let per_rep = min_ms / 1000.0 / reps as f64;
-            let mut n = 256usize;
-            while run(n) < per_rep && n < (1 << 28) {
-                n *= 2;
+                let ns = if threads == 2 {
+                    with_two_cores(cell, |two| time_tokens(kernel, &cell, two, vocab, min_ms, reps))
+                } else {
+                    time_tokens(kernel, &cell, &mut OneCore, vocab, min_ms, reps)
+                };
+                let (n, ns) = ns;
+                rows.push(format!(
+                    "{{\"impl\":\"ours\",\"kernel\":\"{}\",\"threads\":{threads},\"hidden\":{n_h},\"vocab\":{vocab},\"macs_per_token\":{},\"tokens_per_rep\":{n},\"reps\":{reps},\"ns_per_token\":{:.1},\"ns_per_token_min\":{:.1}}}",
+                    kernel.name(),
+                    dims.macs_per_token(),
+                    ns[ns.len() / 2],
+                    ns[0]
+                ));
             }
-            let mut ns: Vec<f64> = (0..reps).map(|_| run(n) * 1e9 / n as f64).collect();
-            ns.sort_by(f64::total_cmp);
-            rows.push(format!(
-                "{{\"impl\":\"ours\",\"kernel\":\"{}\",\"hidden\":{n_h},\"vocab\":{vocab},\"macs_per_token\":{},\"tokens_per_rep\":{n},\"reps\":{reps},\"ns_per_token\":{:.1},\"ns_per_token_min\":{:.1}}}",
-                kernel.name(),
-                dims.macs_per_token(),
-                ns[ns.len() / 2],
-                ns[0]
-            ));
         }
     }
     println!("[{}]", rows.join(",\n "));
