@@ -23,7 +23,7 @@ usage: bench/compare.sh [options]
   --long             more training steps (about 7x) and longer latency runs
   --quick            a quarter of the default training steps (for a smoke test)
   --only LIST        comma-separated subset of: train,infer,firmware
-  --threads LIST     training thread counts (default 1,2)
+  --threads LIST     thread counts for training and inference rows (default 1,2)
   --repeat N         training: run each pair N times (alternating), keep the best throughput of each side
   --no-trace         skip the per-symbol QEMU trace of the firmware (~1 min)
   --out DIR          where results go (default target/bench-results/<date>)

@@ -161,7 +161,8 @@ pub struct SampleArgs {
     #[arg(long)]
     pub digest: bool,
     /// Cores per step: 2 splits every step's hidden units between two threads
-    /// (same text and bits; pays from hidden ~128 up, one core spins meanwhile).
+    /// (same text and bits; pays at hidden ~256, where each core's half of the
+    /// weights fits its L2; one core spins while it waits).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }

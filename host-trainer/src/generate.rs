@@ -25,7 +25,7 @@ pub struct SampleOptions {
     /// Number of samples.
     pub count: usize,
     /// Cores per step: 2 splits each step's hidden units between two threads
-    /// (same bits; faster from hidden ~128 up), 1 keeps it on one.
+    /// (same bits; faster at hidden ~256), 1 keeps it on one.
     pub threads: usize,
 }
 
