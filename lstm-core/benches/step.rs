@@ -1,11 +1,14 @@
 //! One token of inference: gather + cell + output layer + softmax + sample,
-//! batch 1, vocabulary 65, hidden 64 / 128 / 256, for every kernel this CPU runs.
+//! batch 1, vocabulary 65, hidden 64 / 128 / 256, for every kernel this CPU runs,
+//! and for the SIMD kernel also with each step split between two cores.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use lstm_core::{CellView, Dims, Input, Kernel, Sampler, SamplerConfig};
+use lstm_core::{
+    CellView, Dims, Input, Kernel, OneCore, Sampler, SamplerConfig, Stepper, with_two_cores,
+};
 
 /// `n` values uniform in ±0.1, starting on a cache line (as host-trainer's sampler lays tensors out).
 fn weights(n: usize, seed: u32) -> AVec<f32, ConstAlign<64>> {
@@ -53,18 +56,32 @@ fn bench(c: &mut Criterion) {
             )
             .expect("sampler");
             let mut token = 0usize;
-            group.bench_with_input(BenchmarkId::new(kernel.name(), n_h), &n_h, |bench, _| {
-                bench.iter(|| {
-                    kernel
-                        .step(&cell, Input::Token(token), &mut h, &mut cs, &mut gates)
-                        .expect("step");
-                    kernel.logits(&cell, &h, &mut logits).expect("logits");
-                    token = sampler
-                        .sample(kernel, &mut logits, &mut order)
-                        .expect("sample");
-                    token
-                })
-            });
+            let mut run = |name: String, stepper: &mut dyn Stepper| {
+                group.bench_with_input(BenchmarkId::new(name, n_h), &n_h, |bench, _| {
+                    bench.iter(|| {
+                        stepper
+                            .step(
+                                kernel,
+                                &cell,
+                                Input::Token(token),
+                                &mut h,
+                                &mut cs,
+                                &mut gates,
+                            )
+                            .expect("step");
+                        kernel.logits(&cell, &h, &mut logits).expect("logits");
+                        token = sampler
+                            .sample(kernel, &mut logits, &mut order)
+                            .expect("sample");
+                        token
+                    })
+                });
+            };
+            run(kernel.name().to_string(), &mut OneCore);
+            if kernel != Kernel::Portable {
+                // Each step's units split between this thread and a helper.
+                with_two_cores(cell, |two| run(format!("{}_two_cores", kernel.name()), two));
+            }
         }
     }
     group.finish();
