@@ -185,16 +185,7 @@ pub fn forward<T: Float>(
     let (mut cs_lo, mut cs_hi) = split_blocks(&mut ws.cs[..(steps + 1) * bh], bh, split * h);
     let (mut tc_lo, mut tc_hi) = split_blocks(&mut ws.tc[..steps * bh], bh, split * h);
     let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
-    let lo = Rows {
-        r0: 0,
-        r1: split,
-        split_products: split == nb,
-    };
-    let hi = Rows {
-        r0: split,
-        r1: nb,
-        split_products: false,
-    };
+    let (lo, hi) = Rows::halves(split, nb);
     let bufs_lo = [&mut gates_lo, &mut hs_lo, &mut cs_lo, &mut tc_lo];
     if split < nb {
         let bufs_hi = [&mut gates_hi, &mut hs_hi, &mut cs_hi, &mut tc_hi];
@@ -329,16 +320,7 @@ pub fn backward<T: Float>(
     let (dc0_lo, dc0_hi) = ws.dc0[..bh].split_at_mut(split * h);
     let (dh_lo, dh_hi) = ws.dh[..bh].split_at_mut(split * h);
     let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
-    let lo = Rows {
-        r0: 0,
-        r1: split,
-        split_products: split == nb,
-    };
-    let hi = Rows {
-        r0: split,
-        r1: nb,
-        split_products: false,
-    };
+    let (lo, hi) = Rows::halves(split, nb);
     if split < nb {
         rayon::join(
             || {
@@ -412,6 +394,24 @@ struct Rows {
     r0: usize,
     r1: usize,
     split_products: bool,
+}
+
+impl Rows {
+    /// Rows `0..split` and `split..nb`; the products of the first may use both threads only if there is
+    /// no second (`split == nb`).
+    fn halves(split: usize, nb: usize) -> (Rows, Rows) {
+        let lo = Rows {
+            r0: 0,
+            r1: split,
+            split_products: split == nb,
+        };
+        let hi = Rows {
+            r0: split,
+            r1: nb,
+            split_products: false,
+        };
+        (lo, hi)
+    }
 }
 
 /// Where the batch splits between two threads: half of the rows when the recurrence's products are large
