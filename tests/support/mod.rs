@@ -245,7 +245,8 @@ pub fn firmware_text(out: &Output) -> Option<String> {
         .find_map(|s| text_between_markers(s))
 }
 
-fn text_between_markers(s: &str) -> Option<String> {
+/// The text between `# text begins` and `# text ends (N bytes)` in one output stream: exactly N bytes.
+pub fn text_between_markers(s: &str) -> Option<String> {
     const BEGIN: &str = "# text begins\n";
     let start = s.find(BEGIN)? + BEGIN.len();
     let rest = &s[start..];

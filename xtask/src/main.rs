@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask demo [--corpus PATH] [--steps N]`: train a small model on
 //!   the default corpus, export it, sample on the host, then build the
-//!   firmware with it and run it on an emulated Cortex-M4F under QEMU;
+//!   firmware with it, run it on an emulated Cortex-M4F under QEMU and check
+//!   it printed the host's text with the same state digest;
 //! - `cargo xtask test`: everything CI checks (fmt, clippy, docs, the whole
 //!   workspace's tests including the QEMU end-to-end test, the no_std build
 //!   and the board build of the firmware).
@@ -162,24 +163,84 @@ fn demo(args: &[String]) -> Result<()> {
             ])
             .args(["--seed", "7", "--count", "3"]),
     )?;
+    let firmware_env = [
+        ("LSTM_MODEL", model.as_os_str()),
+        ("LSTM_PRIME", "The Time ".as_ref()),
+        ("LSTM_TEMPERATURE", "0.6".as_ref()),
+        ("LSTM_SEED", "7".as_ref()),
+        ("LSTM_LENGTH", "200".as_ref()),
+    ];
     run(
-        "building the firmware with this model and running it under QEMU (Cortex-M4F, mps2-an386)",
+        "building the firmware with this model (Cortex-M4F, weights in flash)",
         cargo()
             .current_dir(root.join("firmware-example"))
-            .env("LSTM_MODEL", &model)
-            .env("LSTM_PRIME", "The Time ")
-            .env("LSTM_TEMPERATURE", "0.6")
-            .env("LSTM_SEED", "7")
-            .env("LSTM_LENGTH", "200")
-            .args(["run", "--release"]),
+            .envs(firmware_env)
+            .args(["build", "--release"]),
     )?;
+    let firmware = capture(
+        "running it under QEMU (mps2-an386)",
+        cargo()
+            .current_dir(root.join("firmware-example"))
+            .envs(firmware_env)
+            .args(["run", "--release", "--quiet"]),
+    )?;
+    print!("{}", firmware.stdout);
+    // The firmware's one sample against the host's, with the same settings:
+    // the same text, and the same bits behind it.
+    let host = capture(
+        "the same sample on the host, with the digest of its final state",
+        Command::new(&trainer)
+            .arg("sample")
+            .arg("--model")
+            .arg(&model)
+            .args(["--prime", "The Time ", "--length", "200"])
+            .args(["--temperature", "0.6", "--seed", "7", "--digest"]),
+    )?;
+    let fw_text = [&firmware.stdout, &firmware.stderr]
+        .into_iter()
+        .find_map(|s| lstm_e2e::text_between_markers(s))
+        .context("the firmware printed no `# text begins` / `# text ends` block")?;
+    let digest = |s: &str, prefix: &str| -> Option<String> {
+        s.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::to_owned)
+    };
+    let fw_digest = digest(&firmware.stdout, "# state digest: ")
+        .or_else(|| digest(&firmware.stderr, "# state digest: "))
+        .context("the firmware printed no `# state digest:` line")?;
+    let host_digest = digest(&host.stderr, "state digest: ")
+        .context("host-trainer sample --digest printed no `state digest:` line")?;
+    if fw_text != host.stdout || fw_digest != host_digest {
+        bail!(
+            "the firmware and the host disagree:\n  host:     {:?} (digest {host_digest})\n  firmware: {fw_text:?} (digest {fw_digest})",
+            host.stdout
+        );
+    }
     eprintln!("\nmodel:     {}", model.display());
     eprintln!("loss plot: {}", plot.display());
     eprintln!("loss log:  {}", log.display());
     eprintln!(
-        "\nThe firmware printed the same text as the host's first sample: same kernels, same seed."
+        "\nChecked: the firmware printed the host's text for the same settings, and the same state digest ({fw_digest}): same kernels, same bits."
     );
     Ok(())
+}
+
+/// A finished command's output, as text.
+struct Captured {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `cmd` to the end and returns what it printed; fails (showing its stderr) if it fails.
+fn capture(what: &str, cmd: &mut Command) -> Result<Captured> {
+    eprintln!("\n==> {what}");
+    let out = cmd.output().with_context(|| format!("starting: {what}"))?;
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    let (stdout, stderr) = (text(out.stdout), text(out.stderr));
+    if !out.status.success() {
+        bail!("failed: {what} ({})\n{stderr}", out.status);
+    }
+    Ok(Captured { stdout, stderr })
 }
 
 fn test() -> Result<()> {
