@@ -25,7 +25,7 @@ pub struct SampleOptions {
     /// Number of samples.
     pub count: usize,
     /// Cores per step: 2 splits each step's hidden units between two threads
-    /// (same bits; faster at hidden ~256), 1 keeps it on one.
+    /// (same bits; faster at hidden ~256) when the machine has two cores, 1 keeps it on one.
     pub threads: usize,
 }
 
@@ -184,7 +184,9 @@ pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples
         order: &mut order,
     };
     let (input, vocab, kernel) = (model.input, model.vocab.as_str(), Kernel::detect());
-    if opts.threads >= 2 {
+    // A spinning helper on a machine with one core would only take turns with the caller.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if opts.threads >= 2 && cores >= 2 {
         lstm_core::with_two_cores(cell, |two| {
             let generator = Generator::with_stepper(cell, input, vocab, kernel, buffers, two)
                 .map_err(GenerateError::Model)?;
