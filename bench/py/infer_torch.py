@@ -11,7 +11,7 @@ TorchScript and ONNX Runtime, for the same step as lstm-core's benchmark
   tokens), PyTorch's best case at batch 1;
 * onnxruntime: the same step module (without the sampling) exported with
   `torch.onnx.export` (token, h, c) -> (probs, h, c), run by an
-  `InferenceSession` (1 intra-op thread, all graph optimisations) once per
+  `InferenceSession` (`--threads` intra-op threads, all graph optimisations) once per
   token, sampled in NumPy (cumulative sum + searchsorted).
 
 The token stays a tensor (no `.item()`), which favours PyTorch slightly.
