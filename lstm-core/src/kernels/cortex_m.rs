@@ -311,6 +311,7 @@ core::arch::global_asm!(
     "    pop {{r4-r6, pc}}",
     ".p2align 2",
     "3:",
+    ".Llstm_act_consts:",
     "    .word {log2e}",          // s16
     "    .word 0x4B400000",       // s17: ROUND = 12582912.0
     "    .word {neg_ln2_hi}",     // s18
@@ -330,6 +331,48 @@ core::arch::global_asm!(
     "    .word {c7}",
     "    .subsection 1",          // the cold saturation paths end the routine
     ".size lstm_core_act, . - lstm_core_act",
+    "    .subsection 0",
+    // void lstm_core_cell(const f32 *i /* r0 */, const f32 *f /* r1 */,
+    //                     const f32 *g /* r2 */, const f32 *o /* r3 */,
+    //                     f32 *c /* [sp] */, f32 *h /* [sp+4] */, u32 n /* [sp+8], > 0 */)
+    // The state update over activated gates, one pass: c = fma(f, c, i·g)
+    // (VFMA onto the rounded product), h = o · tanh(c), tanh as lstm_core_act's.
+    ".section .text.lstm_core_cell,\"ax\",%progbits",
+    ".global lstm_core_cell",
+    ".type lstm_core_cell,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_cell:",
+    "    push {{r4-r8, lr}}",
+    "    vpush {{s16-s25}}",
+    "    ldr r4, [sp, #64]",      // c (6 core + 10 fp registers pushed)
+    "    ldr r7, [sp, #68]",      // h
+    "    ldr r8, [sp, #72]",      // n
+    "    mov lr, r3",             // o (r3 is the exp's temporary)
+    "    ldr r3, =.Llstm_act_consts", // lstm_core_act's constant pool
+    "    vldmia r3!, {{s16-s21}}",
+    "    vldmia r3!, {{s24-s25}}",
+    "    ldr r6, [r3], #4",
+    "    mov r5, r3",
+    "1:",
+    "    vldmia r0!, {{s5}}",     // i
+    "    vldmia r2!, {{s6}}",     // g
+    "    vmul.f32 s4, s5, s6",
+    "    vldmia r1!, {{s7}}",     // f
+    "    vldr s5, [r4]",          // c
+    "    vfma.f32 s4, s7, s5",    // c = f·c + i·g
+    "    vstmia r4!, {{s4}}",
+    "    lstm_tanh s4",
+    "    vldmia lr!, {{s5}}",     // o
+    "    vmul.f32 s4, s5, s4",
+    "    vstmia r7!, {{s4}}",     // h
+    "    subs r8, r8, #1",
+    "    bne 1b",
+    "    vpop {{s16-s25}}",
+    "    pop {{r4-r8, pc}}",
+    "    .ltorg",
+    "    .subsection 1",
+    ".size lstm_core_cell, . - lstm_core_cell",
     "    .subsection 0",
     log2e = const expc::LOG2E.to_bits(),
     neg_ln2_hi = const (-expc::LN2_HI).to_bits(),
@@ -351,6 +394,15 @@ unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
     fn lstm_core_act(v: *mut f32, n: u32, kind: u32, max: f32, t: f32);
+    fn lstm_core_cell(
+        i: *const f32,
+        f: *const f32,
+        g: *const f32,
+        o: *const f32,
+        c: *mut f32,
+        h: *mut f32,
+        n: u32,
+    );
     fn lstm_core_gemv8(
         w: *const f32,
         x: *const f32,
@@ -474,5 +526,34 @@ fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
     act(v, 2, max, t);
 }
 
-super::scalar_elementwise!();
+super::scalar_activate!();
+
+/// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c): one routine
+/// call, one pass, the same operations as the portable kernel's.
+#[inline]
+fn update_state(pi: &[f32], pf: &[f32], pg: &mut [f32], po: &[f32], h: &mut [f32], c: &mut [f32]) {
+    let n = c.len();
+    if [pi.len(), pf.len(), pg.len(), po.len(), h.len()]
+        .iter()
+        .any(|&len| len != n)
+    {
+        return;
+    }
+    if let Ok(n @ 1..) = u32::try_from(n) {
+        // SAFETY: the six slices hold `n` f32s each (checked above); the
+        // routine reads i, f, g, o and c and writes c and h, `n` each, and
+        // saves the callee-saved registers it uses.
+        unsafe {
+            lstm_core_cell(
+                pi.as_ptr(),
+                pf.as_ptr(),
+                pg.as_ptr(),
+                po.as_ptr(),
+                c.as_mut_ptr(),
+                h.as_mut_ptr(),
+                n,
+            );
+        }
+    }
+}
 super::kernel_body!();

@@ -567,14 +567,7 @@ pub(crate) use gemv_then_add;
 /// softmax numerators) on top of the module's own `fma`.
 macro_rules! scalar_elementwise {
     () => {
-        /// Gate activations in place: i, f, o through sigmoid, g through tanh.
-        #[inline]
-        fn activate(pi: &mut [f32], pf: &mut [f32], pg: &mut [f32], po: &mut [f32]) {
-            sigmoid_in_place(pi);
-            sigmoid_in_place(pf);
-            sigmoid_in_place(po);
-            tanh_in_place(pg);
-        }
+        $crate::kernels::scalar_activate!();
 
         /// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c);
         /// `pg` is reused for tanh(c).
@@ -599,6 +592,21 @@ macro_rules! scalar_elementwise {
     };
 }
 pub(crate) use scalar_elementwise;
+
+/// Writes `activate` (the gate activations) on top of the module's array passes.
+macro_rules! scalar_activate {
+    () => {
+        /// Gate activations in place: i, f, o through sigmoid, g through tanh.
+        #[inline]
+        fn activate(pi: &mut [f32], pf: &mut [f32], pg: &mut [f32], po: &mut [f32]) {
+            sigmoid_in_place(pi);
+            sigmoid_in_place(pf);
+            sigmoid_in_place(po);
+            tanh_in_place(pg);
+        }
+    };
+}
+pub(crate) use scalar_activate;
 
 /// Writes the scalar array passes (sigmoid, tanh, softmax numerators) on
 /// top of the module's own `exp`.
