@@ -241,8 +241,15 @@ impl Stepper for TwoCores<'_, '_> {
         let mine = kernel.step_rows(cell, x, 0..split, &self.h_prev, c_lo, h_lo, &mut self.gates);
         // Wait for the helper's half: its writes to `c_hi`, `h_hi` happen
         // before its Release store of `done`.
+        let mut spins = 0u32;
         while self.shared.done.load(Ordering::Acquire) != self.step {
-            std::hint::spin_loop();
+            // If the helper lost its core to another process, let it back on.
+            spins = spins.saturating_add(1);
+            if spins < 1 << 16 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         mine?;
         // SAFETY: the helper wrote `result` before the `done` just acquired
