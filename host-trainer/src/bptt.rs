@@ -187,15 +187,12 @@ pub fn forward<T: Float>(
     let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
     let (lo, hi) = Rows::halves(split, nb);
     let bufs_lo = [&mut gates_lo, &mut hs_lo, &mut cs_lo, &mut tc_lo];
-    if split < nb {
-        let bufs_hi = [&mut gates_hi, &mut hs_hi, &mut cs_hi, &mut tc_hi];
-        rayon::join(
-            || recur_forward(p, batch, lo, w_h, bufs_lo, scratch_lo),
-            || recur_forward(p, batch, hi, w_h, bufs_hi, scratch_hi),
-        );
-    } else {
-        recur_forward(p, batch, lo, w_h, bufs_lo, scratch_lo);
-    }
+    let bufs_hi = [&mut gates_hi, &mut hs_hi, &mut cs_hi, &mut tc_hi];
+    both_halves(
+        split < nb,
+        || recur_forward(p, batch, lo, w_h, bufs_lo, scratch_lo),
+        || recur_forward(p, batch, hi, w_h, bufs_hi, scratch_hi),
+    );
 
     // Output layer over all T·B states at once: logits = H · w_yᵀ + b_y.
     let tb = steps * nb;
@@ -321,45 +318,17 @@ pub fn backward<T: Float>(
     let (dh_lo, dh_hi) = ws.dh[..bh].split_at_mut(split * h);
     let (scratch_lo, scratch_hi) = (&mut ws.scratch, &mut ws.scratch_hi);
     let (lo, hi) = Rows::halves(split, nb);
-    if split < nb {
-        rayon::join(
-            || {
-                recur_backward(
-                    h,
-                    steps,
-                    nb,
-                    lo,
-                    &seen,
-                    &mut d_a_lo,
-                    [dh0_lo, dc0_lo, dh_lo],
-                    scratch_lo,
-                )
-            },
-            || {
-                recur_backward(
-                    h,
-                    steps,
-                    nb,
-                    hi,
-                    &seen,
-                    &mut d_a_hi,
-                    [dh0_hi, dc0_hi, dh_hi],
-                    scratch_hi,
-                )
-            },
-        );
-    } else {
-        recur_backward(
-            h,
-            steps,
-            nb,
-            lo,
-            &seen,
-            &mut d_a_lo,
-            [dh0_lo, dc0_lo, dh_lo],
-            scratch_lo,
-        );
-    }
+    both_halves(
+        split < nb,
+        || {
+            let state = [dh0_lo, dc0_lo, dh_lo];
+            recur_backward(h, steps, nb, lo, &seen, &mut d_a_lo, state, scratch_lo);
+        },
+        || {
+            let state = [dh0_hi, dc0_hi, dh_hi];
+            recur_backward(h, steps, nb, hi, &seen, &mut d_a_hi, state, scratch_hi);
+        },
+    );
 
     let d_a = &ws.d_a[..tb * lda];
     // dW_h = H_prevᵀ · dA over all steps at once; H_prev is hs blocks 0..T.
@@ -411,6 +380,15 @@ impl Rows {
             split_products: false,
         };
         (lo, hi)
+    }
+}
+
+/// Runs `lo` and `hi` on two threads if `two`, else only `lo` (which then covers the whole batch).
+fn both_halves(two: bool, lo: impl FnOnce() + Send, hi: impl FnOnce() + Send) {
+    if two {
+        rayon::join(lo, hi);
+    } else {
+        lo();
     }
 }
 
