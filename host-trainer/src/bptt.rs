@@ -597,33 +597,32 @@ mod tests {
         })
     }
 
+    /// Every value's bits, widened to f64 (exact, so equal bits before means equal bits after).
+    fn bits<T: Float>(v: &[Vec<T>]) -> Vec<Vec<u64>> {
+        v.iter()
+            .map(|t| t.iter().map(|x| x.to_f64().to_bits()).collect())
+            .collect()
+    }
+
+    /// One thread and two over the same pass, in `T`: same loss statistics, same bits.
+    fn same_on_one_and_two_threads<T: Float>(nb: usize, h: usize) {
+        let (s1, g1) = pass::<T>(1, nb, h);
+        let (s2, g2) = pass::<T>(2, nb, h);
+        assert_eq!(s1, s2);
+        assert_eq!(bits(&g1), bits(&g2));
+        assert!(
+            g1[1].iter().any(|v| v.to_f64() != 0.0),
+            "w_h gradient is not all zero"
+        );
+    }
+
     /// Two threads split the batch rows (one fork per pass) and must give the one-thread bits.
     #[test]
     fn two_threads_give_the_same_bits_as_one() {
         // Large enough to split (nb·4H² ≥ PAR_MIN), an odd batch so the halves differ in size.
         let (nb, h) = (33, 128);
         assert!(nb * 4 * h * h >= PAR_MIN);
-        let bits32 = |v: &[Vec<f32>]| -> Vec<Vec<u32>> {
-            v.iter()
-                .map(|t| t.iter().map(|x| x.to_bits()).collect())
-                .collect()
-        };
-        let (s1, g1) = pass::<f32>(1, nb, h);
-        let (s2, g2) = pass::<f32>(2, nb, h);
-        assert_eq!(s1, s2);
-        assert_eq!(bits32(&g1), bits32(&g2));
-        assert!(
-            g1[1].iter().any(|&v| v != 0.0),
-            "w_h gradient is not all zero"
-        );
-        let bits64 = |v: &[Vec<f64>]| -> Vec<Vec<u64>> {
-            v.iter()
-                .map(|t| t.iter().map(|x| x.to_bits()).collect())
-                .collect()
-        };
-        let (s1, g1) = pass::<f64>(1, nb, h);
-        let (s2, g2) = pass::<f64>(2, nb, h);
-        assert_eq!(s1, s2);
-        assert_eq!(bits64(&g1), bits64(&g2));
+        same_on_one_and_two_threads::<f32>(nb, h);
+        same_on_one_and_two_threads::<f64>(nb, h);
     }
 }
