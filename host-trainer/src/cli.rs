@@ -164,7 +164,7 @@ pub struct SampleArgs {
     /// (same text and bits; pays at hidden ~256, where each core's half of the
     /// weights fits its L2; one core spins while it waits).
     #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    pub cores_per_step: usize,
 }
 
 /// `eval` arguments.
@@ -584,7 +584,7 @@ impl SampleArgs {
                 .map(|s| parse_char("stop-at", s))
                 .transpose()?,
             count: range("count", self.count, 1, 1_000_000)?,
-            threads: range("threads", self.threads, 1, 2)?,
+            cores_per_step: range("cores-per-step", self.cores_per_step, 1, 2)?,
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use aligned_vec::{AVec, ConstAlign};
 use lstm_core::format::{self, Dims, InputKind};
-use lstm_core::{CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig, Stepper};
+use lstm_core::{
+    CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig, StepRunner,
+};
 
 /// How to sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +28,7 @@ pub struct SampleOptions {
     pub count: usize,
     /// Cores per step: 2 splits each step's hidden units between two threads
     /// (same bits; faster at hidden ~256) when the machine has two cores, 1 keeps it on one.
-    pub threads: usize,
+    pub cores_per_step: usize,
 }
 
 /// Why generation failed.
@@ -186,9 +188,9 @@ pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples
     let (input, vocab, kernel) = (model.input, model.vocab.as_str(), Kernel::detect());
     // A spinning helper on a machine with one core would only take turns with the caller.
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if opts.threads >= 2 && cores >= 2 {
-        lstm_core::with_two_cores(cell, |two| {
-            let generator = Generator::with_stepper(cell, input, vocab, kernel, buffers, two)
+    if opts.cores_per_step >= 2 && cores >= 2 {
+        lstm_core::with_split_step(cell, |two| {
+            let generator = Generator::with_runner(cell, input, vocab, kernel, buffers, two)
                 .map_err(GenerateError::Model)?;
             run_samples(generator, &mut sampler, opts)
         })
@@ -200,7 +202,7 @@ pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples
 }
 
 /// Generates the samples of `opts` with `generator`.
-fn run_samples<S: Stepper>(
+fn run_samples<S: StepRunner>(
     mut generator: Generator<'_, '_, S>,
     sampler: &mut Sampler,
     opts: &SampleOptions,

@@ -756,7 +756,7 @@ impl Trainer {
             seed: self.state.step,
             stop_at: lines.then_some('\n'),
             count: 3,
-            threads: 1,
+            cores_per_step: 1,
         };
         match crate::generate::sample_text(&bytes, &opts) {
             Ok(samples) => {

@@ -416,7 +416,7 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
             "--length",
             "30",
             "--digest",
-            "--threads",
+            "--cores-per-step",
             threads,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -444,7 +444,7 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
         "two cores per step: the same text and bits"
     );
     assert_user_error(
-        &run(&["sample", "--model", s(&model), "--threads", "3"]),
-        "--threads",
+        &run(&["sample", "--model", s(&model), "--cores-per-step", "3"]),
+        "--cores-per-step",
     );
 }

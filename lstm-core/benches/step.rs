@@ -7,7 +7,7 @@
 use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lstm_core::{
-    CellView, Dims, Input, Kernel, OneCore, Sampler, SamplerConfig, Stepper, with_two_cores,
+    CellView, Dims, InlineStep, Input, Kernel, Sampler, SamplerConfig, StepRunner, with_split_step,
 };
 
 /// `n` values uniform in ±0.1, starting on a cache line (as host-trainer's sampler lays tensors out).
@@ -56,10 +56,10 @@ fn bench(c: &mut Criterion) {
             )
             .expect("sampler");
             let mut token = 0usize;
-            let mut run = |name: String, stepper: &mut dyn Stepper| {
+            let mut run = |name: String, runner: &mut dyn StepRunner| {
                 group.bench_with_input(BenchmarkId::new(name, n_h), &n_h, |bench, _| {
                     bench.iter(|| {
-                        stepper
+                        runner
                             .step(
                                 kernel,
                                 &cell,
@@ -77,10 +77,10 @@ fn bench(c: &mut Criterion) {
                     })
                 });
             };
-            run(kernel.name().to_string(), &mut OneCore);
+            run(kernel.name().to_string(), &mut InlineStep);
             if kernel != Kernel::Portable {
                 // Each step's units split between this thread and a helper.
-                with_two_cores(cell, |two| run(format!("{}_two_cores", kernel.name()), two));
+                with_split_step(cell, |two| run(format!("{}_two_cores", kernel.name()), two));
             }
         }
     }

@@ -57,15 +57,15 @@ pub mod kernels;
 mod model;
 mod sample;
 #[cfg(feature = "std")]
-mod two_cores;
+mod split_step;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};
 pub use kernels::{CellView, Input, Kernel};
 pub use model::{GateWeights, Lstm, OwnedLstm, State};
 pub use sample::{
-    Generator, GeneratorBuffers, OneCore, Sampler, SamplerConfig, Stepper, sample_argmax,
+    Generator, GeneratorBuffers, InlineStep, Sampler, SamplerConfig, StepRunner, sample_argmax,
     sample_multinomial, sample_truncated,
 };
 #[cfg(feature = "std")]
-pub use two_cores::{TwoCores, with_two_cores};
+pub use split_step::{SplitStep, with_split_step};

@@ -199,9 +199,9 @@ pub fn sample_truncated(
 }
 
 /// How a [`Generator`] advances its state by one step: all on the calling
-/// core ([`OneCore`]), or with the units split between cores (`TwoCores`,
-/// with the `std` feature). Every stepper must give [`Kernel::step`]'s bits.
-pub trait Stepper {
+/// core ([`InlineStep`]), or with the units split between cores (`SplitStep`,
+/// with the `std` feature). Every runner must give [`Kernel::step`]'s bits.
+pub trait StepRunner {
     /// One step of `cell` for input `x`, as [`Kernel::step`].
     ///
     /// # Errors
@@ -217,7 +217,7 @@ pub trait Stepper {
     ) -> Result<(), Error>;
 }
 
-impl<S: Stepper + ?Sized> Stepper for &mut S {
+impl<S: StepRunner + ?Sized> StepRunner for &mut S {
     fn step(
         &mut self,
         kernel: Kernel,
@@ -233,9 +233,9 @@ impl<S: Stepper + ?Sized> Stepper for &mut S {
 
 /// The whole step on the calling core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OneCore;
+pub struct InlineStep;
 
-impl Stepper for OneCore {
+impl StepRunner for InlineStep {
     fn step(
         &mut self,
         kernel: Kernel,
@@ -254,11 +254,11 @@ impl Stepper for OneCore {
 /// It borrows its state and scratch buffers, so it needs no heap; see
 /// [`crate::Lstm::generate`] for a stack-allocated one.
 #[derive(Debug)]
-pub struct Generator<'m, 'b, S = OneCore> {
+pub struct Generator<'m, 'b, S = InlineStep> {
     cell: CellView<'m>,
     vocab: &'m str,
     kernel: Kernel,
-    stepper: S,
+    runner: S,
     h: &'b mut [f32],
     c: &'b mut [f32],
     gates: &'b mut [f32],
@@ -293,22 +293,22 @@ impl<'m, 'b> Generator<'m, 'b> {
         kernel: Kernel,
         buffers: GeneratorBuffers<'b>,
     ) -> Result<Self, Error> {
-        Generator::with_stepper(cell, input, vocab, kernel, buffers, OneCore)
+        Generator::with_runner(cell, input, vocab, kernel, buffers, InlineStep)
     }
 }
 
-impl<'m, 'b, S: Stepper> Generator<'m, 'b, S> {
-    /// Creates a generator with a zero state whose steps go through `stepper`.
+impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
+    /// Creates a generator with a zero state whose steps go through `runner`.
     ///
     /// # Errors
     /// As [`Generator::new`].
-    pub fn with_stepper(
+    pub fn with_runner(
         cell: CellView<'m>,
         input: InputKind,
         vocab: &'m str,
         kernel: Kernel,
         buffers: GeneratorBuffers<'b>,
-        stepper: S,
+        runner: S,
     ) -> Result<Self, Error> {
         if input != InputKind::OneHot {
             return Err(Error::WrongInputKind);
@@ -333,7 +333,7 @@ impl<'m, 'b, S: Stepper> Generator<'m, 'b, S> {
             cell,
             vocab,
             kernel,
-            stepper,
+            runner,
             h: buffers.h,
             c: buffers.c,
             gates: buffers.gates,
@@ -377,7 +377,7 @@ impl<'m, 'b, S: Stepper> Generator<'m, 'b, S> {
     /// # Errors
     /// [`Error::TokenOutOfRange`].
     pub fn feed_token(&mut self, token: usize) -> Result<(), Error> {
-        self.stepper.step(
+        self.runner.step(
             self.kernel,
             &self.cell,
             Input::Token(token),

@@ -223,8 +223,8 @@ fn generate_on(
     };
     let kernel = Kernel::detect();
     let digest = if two {
-        lstm_core::with_two_cores(m.cell(), |tc| {
-            let mut gr = Generator::with_stepper(m.cell(), m.input, &m.vocab, kernel, bufs, tc)
+        lstm_core::with_split_step(m.cell(), |tc| {
+            let mut gr = Generator::with_runner(m.cell(), m.input, &m.vocab, kernel, bufs, tc)
                 .expect("generator");
             for _ in 0..count {
                 gr.generate(&mut sampler, "ab", 60, None, |ch| out.push(ch))

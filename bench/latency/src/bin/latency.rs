@@ -7,7 +7,7 @@
 //! Usage: `latency [--hidden 64,128,256] [--vocab 65] [--min-ms 200] [--reps 7] [--threads 1,2]`
 //!
 //! `--threads 2` also times each SIMD kernel with every step's hidden units
-//! split between the calling thread and a helper (`lstm_core::with_two_cores`).
+//! split between the calling thread and a helper (`lstm_core::with_split_step`).
 //!
 //! For each (kernel, hidden) it calibrates a token count that takes at least
 //! `--min-ms / reps`, runs `reps` timed repetitions after a warm-up and prints
@@ -18,7 +18,7 @@ use std::time::Instant;
 use aligned_vec::{AVec, ConstAlign};
 
 use lstm_core::{
-    CellView, Dims, Input, Kernel, OneCore, Sampler, SamplerConfig, Stepper, with_two_cores,
+    CellView, Dims, Input, Kernel, InlineStep, Sampler, SamplerConfig, StepRunner, with_split_step,
 };
 use lstm_bench_helpers::weights;
 
@@ -38,12 +38,12 @@ fn fail(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Times tokens (step through `stepper`, logits, softmax, sample): calibrates a
+/// Times tokens (step through `runner`, logits, softmax, sample): calibrates a
 /// count taking `min_ms / reps`, then returns it and the sorted ns/token of `reps` runs.
 fn time_tokens(
     kernel: Kernel,
     cell: &CellView<'_>,
-    stepper: &mut impl Stepper,
+    runner: &mut impl StepRunner,
     vocab: usize,
     min_ms: f64,
     reps: usize,
@@ -57,7 +57,7 @@ fn time_tokens(
     let mut run = |n: usize| -> f64 {
         let t0 = Instant::now();
         for _ in 0..n {
-            if stepper
+            if runner
                 .step(kernel, cell, Input::Token(token), &mut h, &mut cs, &mut gates)
                 .and_then(|()| kernel.logits(cell, &h, &mut logits))
                 .and_then(|()| sampler.sample(kernel, &mut logits, &mut order))
@@ -123,9 +123,9 @@ fn main() {
                     continue; // the portable kernel is the reference, measured on one core only
                 }
                 let ns = if threads == 2 {
-                    with_two_cores(cell, |two| time_tokens(kernel, &cell, two, vocab, min_ms, reps))
+                    with_split_step(cell, |two| time_tokens(kernel, &cell, two, vocab, min_ms, reps))
                 } else {
-                    time_tokens(kernel, &cell, &mut OneCore, vocab, min_ms, reps)
+                    time_tokens(kernel, &cell, &mut InlineStep, vocab, min_ms, reps)
                 };
                 let (n, ns) = ns;
                 rows.push(format!(

@@ -6,14 +6,14 @@
 //!
 //! The helper spins while it waits (a sleeping thread takes microseconds to
 //! wake, longer than a step), so it keeps a core busy for as long as
-//! [`with_two_cores`] runs; it yields after a short spin when no step comes.
+//! [`with_split_step`] runs; it yields after a short spin when no step comes.
 
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::{CellView, Error, Input, Kernel, Stepper};
+use crate::{CellView, Error, Input, Kernel, StepRunner};
 
 /// What the helper needs for one step: the token, the previous hidden state
 /// and where its units' cell and hidden state live.
@@ -57,37 +57,40 @@ struct Shared<'m> {
 }
 
 // SAFETY: `job` is written by the caller only while the helper is idle (every
-// posted step is waited for before the next is posted or the stepper is
+// posted step is waited for before the next is posted or the runner is
 // dropped) and read by the helper only between a post and its `done`;
 // `result` is written by the helper only in that window and read by the
 // caller only after it; the atomics order those accesses. The raw pointers in a job point into buffers
 // the caller keeps borrowed, and does not touch, until the helper is done.
 unsafe impl Sync for Shared<'_> {}
 
-/// A [`Stepper`] that splits every step's hidden units between the calling
-/// thread and a helper thread; made by [`with_two_cores`].
-pub struct TwoCores<'s, 'm> {
+/// A [`StepRunner`] that splits every step's hidden units between the calling
+/// thread and a helper thread; made by [`with_split_step`].
+pub struct SplitStep<'s, 'm> {
     shared: &'s Shared<'m>,
     h_prev: Vec<f32>,
     gates: Vec<f32>,
     step: u64,
 }
 
-impl core::fmt::Debug for TwoCores<'_, '_> {
+impl core::fmt::Debug for SplitStep<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TwoCores")
+        f.debug_struct("SplitStep")
             .field("split", &self.shared.split)
             .field("steps", &self.step)
             .finish()
     }
 }
 
-/// Runs `f` with a [`TwoCores`] stepper for `cell`, whose helper thread lives
+/// Runs `f` with a [`SplitStep`] runner for `cell`, whose helper thread lives
 /// until `f` returns (or panics).
 ///
-/// A model with fewer than two hidden units gets a stepper that does the whole
+/// A model with fewer than two hidden units gets a runner that does the whole
 /// step on the calling thread.
-pub fn with_two_cores<'m, R>(cell: CellView<'m>, f: impl FnOnce(&mut TwoCores<'_, 'm>) -> R) -> R {
+pub fn with_split_step<'m, R>(
+    cell: CellView<'m>,
+    f: impl FnOnce(&mut SplitStep<'_, 'm>) -> R,
+) -> R {
     let n_h = cell.n_h;
     // The caller also runs the output layer (n_y rows of n_h, as much as
     // n_y / 4 units' four gate rows) and the sampling: give it that many
@@ -114,13 +117,13 @@ pub fn with_two_cores<'m, R>(cell: CellView<'m>, f: impl FnOnce(&mut TwoCores<'_
         if n_h >= 2 {
             scope.spawn(|| helper(&shared));
         }
-        let mut stepper = TwoCores {
+        let mut runner = SplitStep {
             shared: &shared,
             h_prev: vec![0.0; n_h],
             gates: vec![0.0; 4 * shared.split],
             step: 0,
         };
-        f(&mut stepper)
+        f(&mut runner)
     })
 }
 
@@ -188,8 +191,8 @@ fn helper(shared: &Shared<'_>) {
     }
 }
 
-impl TwoCores<'_, '_> {
-    /// Whether `cell` is the model this stepper's helper was given.
+impl SplitStep<'_, '_> {
+    /// Whether `cell` is the model this runner's helper was given.
     fn same_model(&self, cell: &CellView<'_>) -> bool {
         let own = &self.shared.cell;
         own.dims() == cell.dims()
@@ -199,9 +202,9 @@ impl TwoCores<'_, '_> {
     }
 }
 
-impl Stepper for TwoCores<'_, '_> {
+impl StepRunner for SplitStep<'_, '_> {
     /// The first half of the units here, the second on the helper thread. A
-    /// dense input, another model than the one given to [`with_two_cores`],
+    /// dense input, another model than the one given to [`with_split_step`],
     /// or a model under two units takes the whole step here.
     fn step(
         &mut self,
