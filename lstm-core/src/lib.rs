@@ -24,6 +24,11 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `std` | `Kernel::detect`: AVX2 + FMA chosen at run time on x86-64 |
+//! | `conformance` | the kernel conformance cases (hidden; for this crate's tests and `conformance-m4f`) |
+//!
+//! The maths: [`math`] holds the reference scalar `exp`, `sigmoid` and
+//! `tanh`; [`kernels`] the cell step written once over each architecture's
+//! primitives (see its docs for the layout).
 //!
 //! ```
 //! use lstm_core::format;
@@ -51,17 +56,22 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "conformance")]
+#[doc(hidden)]
+pub mod conformance;
 mod error;
 pub mod format;
 pub mod kernels;
+pub mod math;
 mod model;
 mod sample;
 #[cfg(feature = "std")]
 mod split_step;
+mod view;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};
-pub use kernels::{CellView, Input, Kernel};
+pub use kernels::Kernel;
 pub use model::{GateWeights, Lstm, OwnedLstm, State};
 pub use sample::{
     Generator, GeneratorBuffers, InlineStep, Sampler, SamplerConfig, StepRunner, sample_argmax,
@@ -69,3 +79,4 @@ pub use sample::{
 };
 #[cfg(feature = "std")]
 pub use split_step::{SplitStep, with_split_step};
+pub use view::{CellView, Input};

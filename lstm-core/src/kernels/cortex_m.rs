@@ -1,7 +1,7 @@
 //! Cortex-M4F kernel: the FPU's fused multiply-add (`VFMA.F32`) and
 //! multi-register loads (`VLDMIA`), eight accumulators in `s0`–`s7`.
 //!
-//! Bit-identical to [`super::portable`]: the same eight lanes, the same
+//! Bit-identical to the portable primitives: the same eight lanes, the same
 //! reduction, and `VFMA` rounds once, as `fmaf` does. Rust has no stable
 //! fused multiply-add in `core`, and LLVM never contracts `a * b + c` on its
 //! own, so the instructions are written out here.
@@ -9,9 +9,16 @@
 //! The routines are written in `global_asm!` with a `.fpu` directive:
 //! stable Rust does not let inline `asm!` name floating-point registers on
 //! this target, but a called routine under the hard-float ABI receives its
-//! `f32` arguments in `s0`–`s2` directly.
+//! `f32` arguments in `s0`–`s2` directly. [`CortexM4F`] wraps them as the
+//! [`Arch`] primitives; the entry points at the bottom instantiate the
+//! generic cell bodies with it.
 
-use super::expc;
+use core::ops::Range;
+
+use super::arch::{Arch, reduce8};
+use super::cell;
+use crate::math::expc;
+use crate::view::{CellView, Input};
 
 core::arch::global_asm!(
     ".syntax unified",
@@ -414,41 +421,124 @@ unsafe extern "C" {
     );
 }
 
-/// a·b + c with a single rounding (`VFMA.F32`).
-#[inline(always)]
-pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
-    // SAFETY: the routine reads its three arguments from s0–s2 and returns in
-    // s0, as the hard-float AAPCS says; it touches no memory.
-    unsafe { lstm_core_fmaf(a, b, c) }
-}
+/// The Cortex-M4F primitives (the FPU is part of the target, so any value will do).
+#[derive(Clone, Copy)]
+pub(crate) struct CortexM4F;
 
-/// Eight-lane dot product: per eight elements two `VLDMIA` and eight `VFMA`.
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let len = a.len().min(b.len());
-    let blocks = len / 8;
-    let mut l = [0.0f32; 8];
-    if let Ok(n @ 1..) = u32::try_from(blocks) {
-        // SAFETY: `a` and `b` hold at least `8 · blocks` f32s each and the
-        // routine reads exactly that many from each (n > 0 iterations of
-        // eight); it writes only the eight lanes of `l`, and saves the
-        // callee-saved s16–s23 it uses.
-        unsafe { lstm_core_dot8(a.as_ptr(), b.as_ptr(), n, &mut l) };
+impl Arch for CortexM4F {
+    /// `VFMA.F32`, through `lstm_core_fmaf`.
+    #[inline(always)]
+    fn fma(self, a: f32, b: f32, c: f32) -> f32 {
+        // SAFETY: the routine reads its three arguments from s0–s2 and returns in
+        // s0, as the hard-float AAPCS says; it touches no memory.
+        unsafe { lstm_core_fmaf(a, b, c) }
     }
-    let done = blocks * 8;
-    let (ta, tb) = (
-        a.get(done..len).unwrap_or(&[]),
-        b.get(done..len).unwrap_or(&[]),
-    );
-    for ((lane, x), y) in l.iter_mut().zip(ta).zip(tb) {
-        *lane = fma(*x, *y, *lane);
+
+    /// Whole blocks of eight by `lstm_core_dot8`, the tail by scalar `VFMA`s
+    /// into lanes 0, 1, …, then [`reduce8`].
+    #[inline]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len(), "dot: lengths differ");
+        let len = a.len().min(b.len());
+        let blocks = len / 8;
+        let mut l = [0.0f32; 8];
+        if let Ok(n @ 1..) = u32::try_from(blocks) {
+            // SAFETY: `a` and `b` hold at least `8 · blocks` f32s each and the
+            // routine reads exactly that many from each (n > 0 iterations of
+            // eight); it writes only the eight lanes of `l`, and saves the
+            // callee-saved s16–s23 it uses.
+            unsafe { lstm_core_dot8(a.as_ptr(), b.as_ptr(), n, &mut l) };
+        }
+        let done = blocks * 8;
+        for ((lane, x), y) in l.iter_mut().zip(&a[done..len]).zip(&b[done..len]) {
+            *lane = self.fma(*x, *y, *lane);
+        }
+        reduce8(l)
     }
-    super::portable::reduce8(l)
+
+    /// One `lstm_core_gemv8` call for the whole matrix when rows are a
+    /// multiple of eight long, else one [`Arch::dot`] per row.
+    #[inline]
+    fn gemv(self, w: &[f32], x: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(w.len(), out.len() * x.len(), "gemv: matrix size");
+        if gemv_routine(w, x, out, None) {
+            return;
+        }
+        if x.is_empty() {
+            out.fill(0.0);
+            return;
+        }
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len())) {
+            *o = self.dot(row, x);
+        }
+    }
+
+    /// `col[k] + b[k]` added in `lstm_core_gemv8`'s epilogue when it applies.
+    #[inline]
+    fn gemv_add(self, w: &[f32], x: &[f32], col: &[f32], b: &[f32], out: &mut [f32]) {
+        debug_assert!(
+            col.len() == out.len() && b.len() == out.len(),
+            "gemv_add: lengths"
+        );
+        if gemv_routine(w, x, out, Some((col, b))) {
+            return;
+        }
+        self.gemv(w, x, out);
+        for ((o, a), b) in out.iter_mut().zip(col).zip(b) {
+            *o += *a + *b;
+        }
+    }
+
+    #[inline]
+    fn sigmoid_in_place(self, v: &mut [f32]) {
+        act(v, 0, 0.0, 1.0);
+    }
+
+    #[inline]
+    fn tanh_in_place(self, v: &mut [f32]) {
+        act(v, 1, 0.0, 1.0);
+    }
+
+    #[inline]
+    fn exp_shifted(self, v: &mut [f32], max: f32, t: f32) {
+        act(v, 2, max, t);
+    }
+
+    /// One `lstm_core_cell` call: one pass, the same operations as the scalar definition.
+    #[inline]
+    fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
+        let n = c.len();
+        debug_assert!(
+            [i.len(), f.len(), g.len(), o.len(), h.len()]
+                .iter()
+                .all(|&l| l == n),
+            "lstm_update: lengths"
+        );
+        let n = [i.len(), f.len(), g.len(), o.len(), h.len()]
+            .into_iter()
+            .fold(n, usize::min);
+        if let Ok(n @ 1..) = u32::try_from(n) {
+            // SAFETY: the six slices hold at least `n` f32s each (the minimum
+            // above); the routine reads i, f, g, o and c and writes c and h,
+            // `n` each, and saves the callee-saved registers it uses.
+            unsafe {
+                lstm_core_cell(
+                    i.as_ptr(),
+                    f.as_ptr(),
+                    g.as_ptr(),
+                    o.as_ptr(),
+                    c.as_mut_ptr(),
+                    h.as_mut_ptr(),
+                    n,
+                );
+            }
+        }
+    }
 }
 
 /// Calls `lstm_core_gemv8` when the rows are a whole number of eight-blocks;
-/// `add` is the gate's `(a, b)` to add as `out[k] += a[k] + b[k]`. Returns
-/// false (having done nothing) when the shapes do not suit the routine.
+/// `add` is the gate's `(col, b)` to add as `out[k] += col[k] + b[k]`.
+/// Returns false (having done nothing) when the shapes do not suit the routine.
 #[inline]
 fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f32])>) -> bool {
     let n = x.len();
@@ -473,32 +563,7 @@ fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f3
     false
 }
 
-/// out[k] = dot(row k of `w`, x): one routine call for the whole matrix when
-/// rows are a multiple of eight long, else one dot product per row.
-#[inline]
-fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
-    if gemv_routine(w, x, out, None) {
-        return;
-    }
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
-        *o = dot(row, x);
-    }
-}
-
-/// A gate's pre-activation for a one-hot input: out[k] = dot(row k of `w`, x) + (a[k] + b[k]),
-/// added in the routine's epilogue when it applies.
-#[inline]
-fn gemv_add(w: &[f32], x: &[f32], a: &[f32], b: &[f32], out: &mut [f32]) {
-    if gemv_routine(w, x, out, Some((a, b))) {
-        return;
-    }
-    gemv(w, x, out);
-    for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
-        *o += *a + *b;
-    }
-}
-
-/// Runs `lstm_core_act` over `v`.
+/// Runs `lstm_core_act` over `v` (kind 0 sigmoid, 1 tanh, 2 softmax numerators).
 #[inline]
 fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
     if let Ok(n @ 1..) = u32::try_from(v.len()) {
@@ -508,52 +573,42 @@ fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
     }
 }
 
-/// v = sigmoid(v).
-#[inline]
-fn sigmoid_in_place(v: &mut [f32]) {
-    act(v, 0, 0.0, 1.0);
+/// One step ([`cell::lstm_step`]) on the Cortex-M4F.
+pub(crate) fn step(
+    cell: &CellView<'_>,
+    x: Input<'_>,
+    h: &mut [f32],
+    c: &mut [f32],
+    gates: &mut [f32],
+) {
+    cell::lstm_step(CortexM4F, cell, x, h, c, gates);
 }
 
-/// v = tanh(v).
-#[inline]
-fn tanh_in_place(v: &mut [f32]) {
-    act(v, 1, 0.0, 1.0);
+/// Units `rows` of one step ([`cell::lstm_step_rows`]) on the Cortex-M4F.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step_rows(
+    cell: &CellView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h_prev: &[f32],
+    c: &mut [f32],
+    h_next: &mut [f32],
+    gates: &mut [f32],
+) {
+    cell::lstm_step_rows(CortexM4F, cell, x, rows, h_prev, c, h_next, gates);
 }
 
-/// v = exp((v - max) / t).
-#[inline]
-fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
-    act(v, 2, max, t);
+/// The output layer ([`cell::logits`]) on the Cortex-M4F.
+pub(crate) fn logits(cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
+    cell::logits(CortexM4F, cell, h, out);
 }
 
-super::scalar_activate!();
-
-/// c = f ⊙ c + i ⊙ g (one fused multiply-add), h = o ⊙ tanh(c): one routine
-/// call, one pass, the same operations as the portable kernel's.
-#[inline]
-fn update_state(pi: &[f32], pf: &[f32], pg: &mut [f32], po: &[f32], h: &mut [f32], c: &mut [f32]) {
-    let n = c.len();
-    if [pi.len(), pf.len(), pg.len(), po.len(), h.len()]
-        .iter()
-        .any(|&len| len != n)
-    {
-        return;
-    }
-    if let Ok(n @ 1..) = u32::try_from(n) {
-        // SAFETY: the six slices hold `n` f32s each (checked above); the
-        // routine reads i, f, g, o and c and writes c and h, `n` each, and
-        // saves the callee-saved registers it uses.
-        unsafe {
-            lstm_core_cell(
-                pi.as_ptr(),
-                pf.as_ptr(),
-                pg.as_ptr(),
-                po.as_ptr(),
-                c.as_mut_ptr(),
-                h.as_mut_ptr(),
-                n,
-            );
-        }
-    }
+/// Softmax ([`cell::softmax`]) on the Cortex-M4F.
+pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
+    cell::softmax(CortexM4F, v, temperature);
 }
-super::kernel_body!();
+
+/// [`Arch::dot`] on the Cortex-M4F.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    CortexM4F.dot(a, b)
+}

@@ -1,14 +1,23 @@
-//! AVX2 + FMA kernel for x86-64: eight lanes per register, eight rows at a time.
+//! AVX2 + FMA on x86-64: eight lanes per register, eight rows at a time.
 //!
-//! Bit-identical to [`super::portable`]: each `__m256` accumulator *is* the
-//! portable kernel's eight lanes, tails go to the same lanes with scalar
-//! FMAs, and horizontal sums fold in the same order. Every function here is
-//! compiled with `avx2,fma` enabled; the safe wrappers in `super` call them
-//! only after checking the CPU supports both.
+//! Bit-identical to the portable primitives: each `__m256` accumulator *is*
+//! the eight lanes of [`Arch::dot`], tails go to the same lanes with scalar
+//! FMAs, horizontal sums fold in the same order, and the vector `exp` does
+//! [`crate::math::exp`]'s operations lane by lane.
+//!
+//! Every function here is compiled with `avx2,fma` enabled. The entry points
+//! at the bottom ([`step`], [`logits`], …) instantiate the generic cell
+//! bodies with [`Avx2Fma`], so the whole step inlines into one function
+//! compiled with those features; `Kernel` calls them only after checking the
+//! CPU supports both.
 
 use core::arch::x86_64::*;
+use core::ops::Range;
 
-use super::expc;
+use super::arch::{Arch, lstm_update_scalar, reduce8};
+use super::cell;
+use crate::math::{expc, sigmoid_with, tanh_with};
+use crate::view::{CellView, Input};
 
 /// True if this CPU has AVX2 and FMA.
 pub(crate) fn supported() -> bool {
@@ -32,16 +41,64 @@ pub(crate) fn supported() -> bool {
     }
 }
 
+/// The AVX2 + FMA primitives. A value exists only inside this module's
+/// `#[target_feature(enable = "avx2,fma")]` entry points, which run only on
+/// CPUs with both features; that is what makes the calls below sound.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2Fma(());
+
+impl Arch for Avx2Fma {
+    #[inline(always)]
+    fn fma(self, a: f32, b: f32, c: f32) -> f32 {
+        // SAFETY: an `Avx2Fma` exists only on a CPU with AVX2 and FMA (type docs).
+        unsafe { fma_ss(a, b, c) }
+    }
+
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: as in `fma`.
+        unsafe { dot8(a, b) }
+    }
+
+    #[inline(always)]
+    fn gemv(self, w: &[f32], x: &[f32], out: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { gemv(w, x, out) }
+    }
+
+    #[inline(always)]
+    fn sigmoid_in_place(self, v: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { sigmoid_in_place(self, v) }
+    }
+
+    #[inline(always)]
+    fn tanh_in_place(self, v: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { tanh_in_place(self, v) }
+    }
+
+    #[inline(always)]
+    fn exp_shifted(self, v: &mut [f32], max: f32, t: f32) {
+        // SAFETY: as in `fma`.
+        unsafe { exp_shifted(self, v, max, t) }
+    }
+
+    #[inline(always)]
+    fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { lstm_update(self, i, f, g, o, c, h) }
+    }
+}
+
 /// a·b + c with a single rounding.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) fn fma(a: f32, b: f32, c: f32) -> f32 {
+fn fma_ss(a: f32, b: f32, c: f32) -> f32 {
     _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
 }
 
-super::scalar_exp!(target_feature(enable = "avx2,fma"));
-
-/// Eight-wide exp, lane for lane equal to [`exp`].
+/// Eight-wide exp, lane for lane equal to [`crate::math::exp`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn exp8(x: __m256) -> __m256 {
@@ -75,6 +132,7 @@ fn exp8(x: __m256) -> __m256 {
     _mm256_blendv_ps(sat, e, in_range)
 }
 
+/// Eight-wide [`crate::math::sigmoid`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn sigmoid8(x: __m256) -> __m256 {
@@ -85,6 +143,7 @@ fn sigmoid8(x: __m256) -> __m256 {
     )
 }
 
+/// Eight-wide [`crate::math::tanh`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn tanh8(x: __m256) -> __m256 {
@@ -96,32 +155,18 @@ fn tanh8(x: __m256) -> __m256 {
     )
 }
 
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn load(s: &[f32]) -> __m256 {
-    let a: &[f32; 8] = s.first_chunk().unwrap_or(&[0.0; 8]);
-    // SAFETY: `a` is a reference to eight initialised f32s; unaligned loads are allowed.
-    unsafe { _mm256_loadu_ps(a.as_ptr()) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn store(v: __m256, out: &mut [f32]) {
-    if let Some(a) = out.first_chunk_mut::<8>() {
-        // SAFETY: `a` is a mutable reference to eight f32s; unaligned stores are allowed.
-        unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) }
-    }
-}
-
+/// The eight lanes of `v`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn lanes(v: __m256) -> [f32; 8] {
     let mut out = [0.0f32; 8];
-    store(v, &mut out);
+    // SAFETY: `out` holds eight f32s; unaligned stores are allowed.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
     out
 }
 
-/// The fixed reduction: fold 256 -> 128 -> 64 -> 32 bits, as `portable::reduce8`.
+/// The fixed reduction of [`reduce8`] after the tail elements `tail · x_tail`
+/// went to lanes 0, 1, …: fold 256 -> 128 -> 64 -> 32 bits.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn reduce(acc: __m256, tail: &[f32], x_tail: &[f32]) -> f32 {
@@ -133,35 +178,47 @@ fn reduce(acc: __m256, tail: &[f32], x_tail: &[f32]) -> f32 {
     } else {
         let mut l = lanes(acc);
         for ((lane, a), b) in l.iter_mut().zip(tail).zip(x_tail) {
-            *lane = fma(*a, *b, *lane);
+            *lane = fma_ss(*a, *b, *lane);
         }
-        super::portable::reduce8(l)
+        reduce8(l)
     }
 }
 
-/// Eight-lane dot product.
+/// [`Arch::dot`]: one 256-bit accumulator, then [`reduce`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ta, tb) = (ca.remainder(), cb.remainder());
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len(), "dot: lengths differ");
+    let len = a.len().min(b.len());
+    let n = len / 8 * 8;
     let mut acc = _mm256_setzero_ps();
-    for (x, y) in ca.zip(cb) {
-        acc = _mm256_fmadd_ps(load(x), load(y), acc);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 8 <= n <= both lengths: eight f32s inside each slice.
+        unsafe {
+            let (x, y) = (
+                _mm256_loadu_ps(a.as_ptr().add(i)),
+                _mm256_loadu_ps(b.as_ptr().add(i)),
+            );
+            acc = _mm256_fmadd_ps(x, y, acc);
+        }
+        i += 8;
     }
-    reduce(acc, ta, tb)
+    reduce(acc, &a[n..len], &b[n..len])
 }
 
-/// `R` dot products against the same vector: each load of `h` feeds `R`
-/// FMAs, and `R` independent accumulators hide the FMA latency.
+/// `R` dot products against the same vector `h` (each row exactly as long):
+/// each load of `h` feeds `R` FMAs, and `R` independent accumulators hide the
+/// FMA latency.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn dot_rows<const R: usize>(rows: [&[f32]; R], h: &[f32]) -> [f32; R] {
-    let n = h.len() / 8 * 8;
+    debug_assert!(rows.iter().all(|r| r.len() == h.len()), "dot_rows: lengths");
     if rows.iter().any(|r| r.len() < h.len()) {
-        return rows.map(|r| dot(r, h));
+        // Unreachable through `gemv`; keeps the loads below in bounds regardless.
+        return rows.map(|r| dot8(r, h));
     }
+    let n = h.len() / 8 * 8;
     let mut acc = [_mm256_setzero_ps(); R];
     let ptrs = rows.map(<[f32]>::as_ptr);
     let mut i = 0;
@@ -176,38 +233,40 @@ fn dot_rows<const R: usize>(rows: [&[f32]; R], h: &[f32]) -> [f32; R] {
         }
         i += 8;
     }
-    let ht = h.get(n..).unwrap_or(&[]);
+    let ht = &h[n..];
     let mut out = [0.0f32; R];
     for ((o, a), r) in out.iter_mut().zip(acc).zip(&rows) {
-        *o = reduce(a, r.get(n..h.len()).unwrap_or(&[]), ht);
+        *o = reduce(a, &r[n..h.len()], ht);
     }
     out
 }
 
-/// out[k] = dot(row k of `w`, x), eight rows per pass over `x`.
+/// [`Arch::gemv`]: eight rows per pass over `x`, then four, then one at a time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
-    let n = x.len().max(1);
-    let mut rows = w.chunks_exact(n);
+    let n = x.len();
+    debug_assert_eq!(w.len(), out.len() * n, "gemv: matrix size");
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let mut blocks = w.chunks_exact(8 * n);
     let mut outs = out.chunks_exact_mut(8);
-    for o in &mut outs {
-        let mut r: [&[f32]; 8] = [&[]; 8];
-        for slot in &mut r {
-            *slot = rows.next().unwrap_or(&[]);
-        }
-        o.copy_from_slice(&dot_rows(r, x));
+    for (o, block) in (&mut outs).zip(&mut blocks) {
+        let rows: [&[f32]; 8] = core::array::from_fn(|r| &block[r * n..(r + 1) * n]);
+        o.copy_from_slice(&dot_rows(rows, x));
     }
-    let mut rest = outs.into_remainder().chunks_exact_mut(4);
-    for o in &mut rest {
-        let mut r: [&[f32]; 4] = [&[]; 4];
-        for slot in &mut r {
-            *slot = rows.next().unwrap_or(&[]);
-        }
-        o.copy_from_slice(&dot_rows(r, x));
+    let w = blocks.remainder();
+    let mut blocks = w.chunks_exact(4 * n);
+    let mut outs = outs.into_remainder().chunks_exact_mut(4);
+    for (o, block) in (&mut outs).zip(&mut blocks) {
+        let rows: [&[f32]; 4] = core::array::from_fn(|r| &block[r * n..(r + 1) * n]);
+        o.copy_from_slice(&dot_rows(rows, x));
     }
-    for (o, row) in rest.into_remainder().iter_mut().zip(rows) {
-        *o = dot(row, x);
+    let rows = blocks.remainder().chunks_exact(n);
+    for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
+        *o = dot8(row, x);
     }
 }
 
@@ -215,71 +274,135 @@ fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn map_in_place(v: &mut [f32], f8: impl Fn(__m256) -> __m256, f1: impl Fn(f32) -> f32) {
-    let mut chunks = v.chunks_exact_mut(8);
-    for c in &mut chunks {
-        store(f8(load(c)), c);
+    let n = v.len() / 8 * 8;
+    let p = v.as_mut_ptr();
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 8 <= n <= v.len(): eight f32s inside `v`.
+        unsafe { _mm256_storeu_ps(p.add(i), f8(_mm256_loadu_ps(p.add(i)))) };
+        i += 8;
     }
-    for x in chunks.into_remainder() {
+    for x in &mut v[n..] {
         *x = f1(*x);
     }
 }
 
-/// Gate activations in place: i, f, o through sigmoid, g through tanh.
+/// [`Arch::sigmoid_in_place`], eight at a time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn activate(pi: &mut [f32], pf: &mut [f32], pg: &mut [f32], po: &mut [f32]) {
-    for v in [pi, pf, po] {
-        map_in_place(v, |x| sigmoid8(x), |x| sigmoid(x));
-    }
-    map_in_place(pg, |x| tanh8(x), |x| tanh(x));
+fn sigmoid_in_place(arch: Avx2Fma, v: &mut [f32]) {
+    map_in_place(v, |x| sigmoid8(x), |x| sigmoid_with(arch, x));
 }
 
-/// c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c).
+/// [`Arch::tanh_in_place`], eight at a time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn update_state(pi: &[f32], pf: &[f32], pg: &[f32], po: &[f32], h: &mut [f32], c: &mut [f32]) {
-    let mut hc = h.chunks_exact_mut(8);
-    let mut cc = c.chunks_exact_mut(8);
-    let mut n = 0;
-    for (hh, cc) in (&mut hc).zip(&mut cc) {
-        let (Some(i), Some(f), Some(g), Some(o)) =
-            (pi.get(n..), pf.get(n..), pg.get(n..), po.get(n..))
-        else {
-            return;
-        };
-        let cn = _mm256_fmadd_ps(load(f), load(cc), _mm256_mul_ps(load(i), load(g)));
-        store(cn, cc);
-        store(_mm256_mul_ps(load(o), tanh8(cn)), hh);
-        n += 8;
-    }
-    let tails = (pi.get(n..), pf.get(n..), pg.get(n..), po.get(n..));
-    if let (Some(i), Some(f), Some(g), Some(o)) = tails {
-        let it = i.iter().zip(f).zip(g).zip(o);
-        for ((((i, f), g), o), (h, c)) in
-            it.zip(hc.into_remainder().iter_mut().zip(cc.into_remainder()))
-        {
-            *c = fma(*f, *c, *i * *g);
-            *h = *o * tanh(*c);
-        }
-    }
+fn tanh_in_place(arch: Avx2Fma, v: &mut [f32]) {
+    map_in_place(v, |x| tanh8(x), |x| tanh_with(arch, x));
 }
 
-/// v = exp((v - max) / t).
+/// [`Arch::exp_shifted`], eight at a time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn exp_shifted(v: &mut [f32], max: f32, t: f32) {
+fn exp_shifted(arch: Avx2Fma, v: &mut [f32], max: f32, t: f32) {
     let vm = _mm256_set1_ps(max);
     let vt = _mm256_set1_ps(t);
     map_in_place(
         v,
         |x| exp8(_mm256_div_ps(_mm256_sub_ps(x, vm), vt)),
-        |x| exp((x - max) / t),
+        |x| crate::math::exp_with(arch, (x - max) / t),
     );
 }
 
-super::scalar_activations!(target_feature(enable = "avx2,fma"));
-super::gemv_then_add!(target_feature(enable = "avx2,fma"));
-super::kernel_body!(target_feature(enable = "avx2,fma"));
+/// [`Arch::lstm_update`], eight units at a time; the tail by the scalar definition.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn lstm_update(
+    arch: Avx2Fma,
+    i: &[f32],
+    f: &[f32],
+    g: &[f32],
+    o: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let len = c.len();
+    debug_assert!(
+        [i.len(), f.len(), g.len(), o.len(), h.len()]
+            .iter()
+            .all(|&l| l == len),
+        "lstm_update: lengths"
+    );
+    let len = [i.len(), f.len(), g.len(), o.len(), h.len()]
+        .into_iter()
+        .fold(len, usize::min);
+    let n = len / 8 * 8;
+    let mut k = 0;
+    while k < n {
+        // SAFETY: k + 8 <= n <= every slice's length: eight f32s inside each.
+        unsafe {
+            let ld = |s: &[f32]| _mm256_loadu_ps(s.as_ptr().add(k));
+            let cn = _mm256_fmadd_ps(ld(f), ld(c), _mm256_mul_ps(ld(i), ld(g)));
+            _mm256_storeu_ps(c.as_mut_ptr().add(k), cn);
+            _mm256_storeu_ps(h.as_mut_ptr().add(k), _mm256_mul_ps(ld(o), tanh8(cn)));
+        }
+        k += 8;
+    }
+    lstm_update_scalar(
+        arch,
+        &i[n..len],
+        &f[n..len],
+        &g[n..len],
+        &o[n..len],
+        &mut c[n..len],
+        &mut h[n..len],
+    );
+}
+
+/// One step ([`cell::lstm_step`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn step(
+    cell: &CellView<'_>,
+    x: Input<'_>,
+    h: &mut [f32],
+    c: &mut [f32],
+    gates: &mut [f32],
+) {
+    cell::lstm_step(Avx2Fma(()), cell, x, h, c, gates);
+}
+
+/// Units `rows` of one step ([`cell::lstm_step_rows`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step_rows(
+    cell: &CellView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h_prev: &[f32],
+    c: &mut [f32],
+    h_next: &mut [f32],
+    gates: &mut [f32],
+) {
+    cell::lstm_step_rows(Avx2Fma(()), cell, x, rows, h_prev, c, h_next, gates);
+}
+
+/// The output layer ([`cell::logits`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn logits(cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
+    cell::logits(Avx2Fma(()), cell, h, out);
+}
+
+/// Softmax ([`cell::softmax`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
+    cell::softmax(Avx2Fma(()), v, temperature);
+}
+
+/// [`Arch::dot`] with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot8(a, b)
+}
 
 /// [`exp8`] for the unit tests.
 #[cfg(test)]

@@ -1,0 +1,353 @@
+//! The kernel conformance suite's cases, in one place for every target: the
+//! host test (`tests/conformance.rs`) and the Cortex-M4F run under QEMU
+//! (`conformance-m4f/`) both call [`run`]. `no_std`, no heap: the caller
+//! lends [`SCRATCH_LEN`] floats.
+//!
+//! Each [`Case`] is a model of deterministic pseudo-random weights; for three
+//! steps it compares, bit for bit, a kernel against [`Kernel::Portable`]:
+//! `step` (h and c), `step_rows` with several splits (empty, one unit, odd,
+//! multiples of eight), `logits`, `softmax` and `dot` over every prefix
+//! length of a row. Hidden sizes 1 to 70 and some larger ones, one-hot and
+//! dense input, and weights large enough to saturate every activation.
+
+use core::fmt;
+
+use crate::{CellView, Dims, Input, Kernel};
+
+/// The larger hidden sizes beyond 1..=70 (odd, multiples of 8 and 32, and neither).
+const LARGE_HIDDEN: [usize; 6] = [96, 97, 128, 130, 256, 257];
+/// The largest hidden size of any case.
+pub const MAX_HIDDEN: usize = 257;
+/// The largest vocabulary of any case.
+pub const MAX_VOCAB: usize = 13;
+/// Steps run per case.
+const STEPS: usize = 3;
+/// The softmax temperature.
+const TEMPERATURE: f32 = 0.7;
+
+/// Floats of scratch [`run`] needs (the largest case's weights and buffers).
+pub const SCRATCH_LEN: usize =
+    weights_len(MAX_VOCAB, MAX_HIDDEN) + buffers_len(MAX_VOCAB, MAX_HIDDEN);
+
+const fn weights_len(n_v: usize, n_h: usize) -> usize {
+    4 * n_v * n_h + 4 * n_h * n_h + 4 * n_h + n_v * n_h + n_v
+}
+
+const fn buffers_len(n_v: usize, n_h: usize) -> usize {
+    // reference h, c; kernel h, c; previous h, c; split h, c; gates; two logits; dense x
+    8 * n_h + 4 * n_h + 3 * n_v
+}
+
+/// One conformance case: a model's sizes, weight scale, input kind and seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Case {
+    /// Hidden size.
+    pub n_h: usize,
+    /// Vocabulary (input and output) size.
+    pub n_v: usize,
+    /// Weights are uniform in `±scale`.
+    pub scale: f32,
+    /// Dense input vectors instead of tokens.
+    pub dense: bool,
+    /// Seed of the weights, the initial state and the inputs.
+    pub seed: u64,
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "n_h {} n_v {} scale {} {} seed {}",
+            self.n_h,
+            self.n_v,
+            self.scale,
+            if self.dense { "dense" } else { "one-hot" },
+            self.seed
+        )
+    }
+}
+
+/// Every case, in a fixed order: hidden sizes 1..=70 and [`LARGE_HIDDEN`],
+/// each one-hot and dense at scale 1.5, and every third small size one-hot
+/// at scale 80 (pre-activations far outside `exp`'s range).
+pub fn cases() -> impl Iterator<Item = Case> {
+    let sizes = (1..=70).chain(LARGE_HIDDEN);
+    sizes.flat_map(|n_h| {
+        let n_v = 1 + (n_h * 5 + 3) % MAX_VOCAB;
+        let case = move |scale, dense, k: u64| Case {
+            n_h,
+            n_v,
+            scale,
+            dense,
+            seed: (n_h as u64) << 8 | k,
+        };
+        let saturate = (n_h <= 70 && n_h % 3 == 1).then(|| case(80.0, false, 2));
+        [
+            Some(case(1.5, false, 0)),
+            Some(case(1.5, true, 1)),
+            saturate,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// One difference between a kernel and the portable reference.
+#[derive(Debug, Clone, Copy)]
+pub struct Mismatch {
+    /// The case.
+    pub case: Case,
+    /// The kernel checked.
+    pub kernel: Kernel,
+    /// Which output (`step h`, `step_rows c`, `logits`, …).
+    pub check: &'static str,
+    /// Step number (0-based).
+    pub step: usize,
+    /// A detail: the split of `step_rows`, the length of `dot`, else 0.
+    pub detail: usize,
+    /// The index of the first differing element.
+    pub index: usize,
+    /// The reference bits.
+    pub want: u32,
+    /// The kernel's bits.
+    pub got: u32,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} differs from portable: {} ({}), step {}, detail {}, index {}: {:#010x} ({}) != {:#010x} ({})",
+            self.kernel.name(),
+            self.check,
+            self.case,
+            self.step,
+            self.detail,
+            self.index,
+            self.got,
+            f32::from_bits(self.got),
+            self.want,
+            f32::from_bits(self.want),
+        )
+    }
+}
+
+/// How many cases and bit comparisons passed or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Cases whose every output matched.
+    pub passed: usize,
+    /// Cases with at least one mismatch.
+    pub failed: usize,
+    /// Outputs compared (vectors, each bit for bit).
+    pub comparisons: usize,
+}
+
+/// Runs every case of [`cases`] on `kernel` against [`Kernel::Portable`],
+/// calling `on_mismatch` for each difference (at most one per output).
+///
+/// # Panics
+/// If `scratch` is shorter than [`SCRATCH_LEN`].
+pub fn run(kernel: Kernel, scratch: &mut [f32], mut on_mismatch: impl FnMut(&Mismatch)) -> Summary {
+    let mut summary = Summary::default();
+    for case in cases() {
+        let before = summary.comparisons;
+        let failed = run_case(
+            kernel,
+            &case,
+            scratch,
+            &mut summary.comparisons,
+            &mut on_mismatch,
+        );
+        debug_assert!(summary.comparisons > before);
+        if failed {
+            summary.failed += 1;
+        } else {
+            summary.passed += 1;
+        }
+    }
+    summary
+}
+
+/// A xorshift64 stream of values uniform in `[-1, 1)`.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    fn fill(&mut self, v: &mut [f32], scale: f32) {
+        for x in v {
+            *x = self.unit() * scale;
+        }
+    }
+}
+
+/// Takes the first `n` values off `rest`.
+fn take<'a>(rest: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
+    let (head, tail) = core::mem::take(rest).split_at_mut(n);
+    *rest = tail;
+    head
+}
+
+/// The splits `step_rows` is checked with: empty halves, one unit, the middle,
+/// a multiple of eight and an odd one.
+fn splits(n_h: usize) -> [usize; 6] {
+    [0, 1.min(n_h), n_h / 2, n_h / 8 * 8, (n_h / 3) | 1, n_h].map(|s| s.min(n_h))
+}
+
+/// Runs one case; returns true if anything differed.
+fn run_case(
+    kernel: Kernel,
+    case: &Case,
+    scratch: &mut [f32],
+    comparisons: &mut usize,
+    on_mismatch: &mut impl FnMut(&Mismatch),
+) -> bool {
+    let (n_v, n_h) = (case.n_v, case.n_h);
+    let dims = Dims {
+        n_x: n_v,
+        n_h,
+        n_y: n_v,
+    };
+    let mut rng = Rng::new(case.seed);
+    let mut rest = &mut scratch[..weights_len(n_v, n_h) + buffers_len(n_v, n_h)];
+    let w_ih = take(&mut rest, dims.w_ih_len());
+    let w_hh = take(&mut rest, dims.w_hh_len());
+    let b = take(&mut rest, dims.b_len());
+    let w_y = take(&mut rest, dims.w_y_len());
+    let b_y = take(&mut rest, dims.b_y_len());
+    for t in [&mut *w_ih, &mut *w_hh, &mut *b, &mut *w_y, &mut *b_y] {
+        rng.fill(t, case.scale);
+    }
+    let [h_r, c_r, h_k, c_k, h_prev, c_prev, h_s, c_s] = [(); 8].map(|()| take(&mut rest, n_h));
+    let gates = take(&mut rest, 4 * n_h);
+    let (p_r, p_k, x) = (
+        take(&mut rest, n_v),
+        take(&mut rest, n_v),
+        take(&mut rest, n_v),
+    );
+    let cell = match CellView::from_stacked(dims, w_ih, w_hh, b, w_y, b_y) {
+        Ok(cell) => cell,
+        // The sizes are this function's own; a failure here is a bug in the suite.
+        Err(_) => panic!("conformance case {case} builds no cell"),
+    };
+    rng.fill(h_r, 1.0);
+    rng.fill(c_r, 1.0);
+    let mut failed = false;
+    let mut check = |check: &'static str, step: usize, detail: usize, want: &[f32], got: &[f32]| {
+        *comparisons += 1;
+        let diff = want
+            .iter()
+            .zip(got)
+            .position(|(w, g)| w.to_bits() != g.to_bits());
+        if let Some(index) = diff.or((want.len() != got.len()).then_some(0)) {
+            failed = true;
+            on_mismatch(&Mismatch {
+                case: *case,
+                kernel,
+                check,
+                step,
+                detail,
+                index,
+                want: want.get(index).map_or(0, |v| v.to_bits()),
+                got: got.get(index).map_or(0, |v| v.to_bits()),
+            });
+        }
+    };
+    let reference = Kernel::Portable;
+    let flag = |ok: bool| [if ok { 1.0f32 } else { 0.0 }];
+    for step in 0..STEPS {
+        let token = (rng.next_u64() % n_v as u64) as usize;
+        rng.fill(x, 1.0);
+        let input = if case.dense {
+            Input::Dense(&*x)
+        } else {
+            Input::Token(token)
+        };
+        h_prev.copy_from_slice(h_r);
+        c_prev.copy_from_slice(c_r);
+        h_k.copy_from_slice(h_r);
+        c_k.copy_from_slice(c_r);
+        // Lengths are right by construction: an error is a failed check.
+        let ok_r = reference.step(&cell, input, h_r, c_r, gates).is_ok();
+        let ok_k = kernel.step(&cell, input, h_k, c_k, gates).is_ok();
+        check("step ok", step, 0, &flag(ok_r), &flag(ok_k));
+        check("step h", step, 0, h_r, h_k);
+        check("step c", step, 0, c_r, c_k);
+        for split in splits(n_h) {
+            c_s.copy_from_slice(c_prev);
+            let (h_lo, h_hi) = h_s.split_at_mut(split);
+            let (c_lo, c_hi) = c_s.split_at_mut(split);
+            let lo = kernel.step_rows(
+                &cell,
+                input,
+                0..split,
+                h_prev,
+                c_lo,
+                h_lo,
+                &mut gates[..4 * split],
+            );
+            let m = n_h - split;
+            let hi = kernel.step_rows(
+                &cell,
+                input,
+                split..n_h,
+                h_prev,
+                c_hi,
+                h_hi,
+                &mut gates[..4 * m],
+            );
+            check(
+                "step_rows ok",
+                step,
+                split,
+                &flag(true),
+                &flag(lo.is_ok() && hi.is_ok()),
+            );
+            check("step_rows h", step, split, h_r, h_s);
+            check("step_rows c", step, split, c_r, c_s);
+        }
+        let ok_r = reference.logits(&cell, h_r, p_r).is_ok();
+        let ok_k = kernel.logits(&cell, h_r, p_k).is_ok();
+        check("logits ok", step, 0, &flag(ok_r), &flag(ok_k));
+        check("logits", step, 0, p_r, p_k);
+        p_k.copy_from_slice(p_r);
+        reference.softmax(p_r, TEMPERATURE);
+        kernel.softmax(p_k, TEMPERATURE);
+        check("softmax", step, 0, p_r, p_k);
+        if step == 0 {
+            for len in 0..=n_h {
+                let (a, v) = (&cell.w_hh[0][..len], &h_r[..len]);
+                let (want, got) = (reference.dot(a, v), kernel.dot(a, v));
+                check("dot", step, len, &[want], &[got]);
+            }
+        }
+    }
+    failed
+}
+
+/// Whether `LSTM_REQUIRE_SIMD=1` asks that no SIMD kernel test be skipped.
+#[cfg(feature = "std")]
+pub fn simd_required() -> bool {
+    std::env::var("LSTM_REQUIRE_SIMD").is_ok_and(|v| v == "1")
+}
+
+/// Reports a test that cannot run on this CPU: prints `skip: {reason}` (to
+/// the real stderr, past the test harness's capture), or panics when
+/// [`simd_required`].
+#[cfg(feature = "std")]
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    assert!(!simd_required(), "LSTM_REQUIRE_SIMD=1, but {reason}");
+    let _ = writeln!(std::io::stderr(), "skip: {reason}");
+}

@@ -1,0 +1,136 @@
+//! [`Arch`]: the per-architecture primitives the cell bodies are written
+//! over, each with its contract, and their scalar reference definitions.
+//!
+//! Every method's contract fixes the floating-point operations and their
+//! order, so any implementation that keeps it gives the same bits as the
+//! default (scalar) one. An architecture overrides a method only to compute
+//! the same operations faster.
+
+use crate::math::{exp_with, sigmoid_with, tanh_with};
+
+/// The primitives one architecture provides (a zero-sized token type; a value
+/// of it is proof that the running CPU can execute them).
+///
+/// Lengths are the caller's to get right; each method `debug_assert!`s them.
+pub(crate) trait Arch: Copy {
+    /// `a·b + c` with a single rounding (IEEE 754 `fusedMultiplyAdd`).
+    fn fma(self, a: f32, b: f32, c: f32) -> f32;
+
+    /// The eight-lane dot product of `a` and `b` (equal lengths): lane `j`
+    /// accumulates `a[i]·b[i]` for `i ≡ j (mod 8)` by [`Arch::fma`] onto
+    /// 0.0, in increasing `i`; the lanes are then reduced by [`reduce8`].
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len(), "dot: lengths differ");
+        let mut acc = [0.0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ta, tb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..8 {
+                acc[l] = self.fma(x[l], y[l], acc[l]);
+            }
+        }
+        for ((lane, x), y) in acc.iter_mut().zip(ta).zip(tb) {
+            *lane = self.fma(*x, *y, *lane);
+        }
+        reduce8(acc)
+    }
+
+    /// `out[k] = dot(row k of w, x)` for a row-major `w` of `out.len()` rows
+    /// of `x.len()` values, each row by [`Arch::dot`].
+    #[inline(always)]
+    fn gemv(self, w: &[f32], x: &[f32], out: &mut [f32]) {
+        debug_assert_eq!(w.len(), out.len() * x.len(), "gemv: matrix size");
+        if x.is_empty() {
+            out.fill(0.0);
+            return;
+        }
+        for (o, row) in out.iter_mut().zip(w.chunks_exact(x.len())) {
+            *o = self.dot(row, x);
+        }
+    }
+
+    /// A gate's pre-activation for a one-hot input:
+    /// `out[k] = gemv(w, x)[k] + (col[k] + b[k])` — the input column
+    /// (`W_ih · e_token`) and the bias added first, then onto the product.
+    #[inline(always)]
+    fn gemv_add(self, w: &[f32], x: &[f32], col: &[f32], b: &[f32], out: &mut [f32]) {
+        debug_assert!(
+            col.len() == out.len() && b.len() == out.len(),
+            "gemv_add: lengths"
+        );
+        self.gemv(w, x, out);
+        for ((o, a), b) in out.iter_mut().zip(col).zip(b) {
+            *o += *a + *b;
+        }
+    }
+
+    /// `v[k] = sigmoid(v[k])`, as [`crate::math::sigmoid`] over [`Arch::fma`].
+    #[inline(always)]
+    fn sigmoid_in_place(self, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = sigmoid_with(self, *x);
+        }
+    }
+
+    /// `v[k] = tanh(v[k])`, as [`crate::math::tanh`] over [`Arch::fma`].
+    #[inline(always)]
+    fn tanh_in_place(self, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = tanh_with(self, *x);
+        }
+    }
+
+    /// Softmax numerators: `v[k] = exp((v[k] - max) / t)` (one subtraction,
+    /// one division, then [`crate::math::exp`] over [`Arch::fma`]).
+    #[inline(always)]
+    fn exp_shifted(self, v: &mut [f32], max: f32, t: f32) {
+        for e in v.iter_mut() {
+            *e = exp_with(self, (*e - max) / t);
+        }
+    }
+
+    /// The LSTM state update over activated gates `i, f, g, o` (all as long
+    /// as `c` and `h`): `c[k] = fma(f[k], c[k], i[k]·g[k])` (the product
+    /// rounded, then one fused multiply-add) and `h[k] = o[k] · tanh(c[k])`.
+    #[inline(always)]
+    fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
+        lstm_update_scalar(self, i, f, g, o, c, h);
+    }
+}
+
+/// [`Arch::lstm_update`]'s definition, one unit at a time over `arch`'s
+/// scalar `fma` (what the default runs, and what vector versions run on
+/// their tails).
+#[inline(always)]
+pub(crate) fn lstm_update_scalar<A: Arch>(
+    arch: A,
+    i: &[f32],
+    f: &[f32],
+    g: &[f32],
+    o: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let n = c.len();
+    debug_assert!(
+        [i.len(), f.len(), g.len(), o.len(), h.len()]
+            .iter()
+            .all(|&l| l == n),
+        "lstm_update: lengths"
+    );
+    let units = i.iter().zip(f).zip(g).zip(o);
+    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(units) {
+        *c = arch.fma(*f, *c, *i * *g);
+        *h = *o * tanh_with(arch, *c);
+    }
+}
+
+/// The fixed reduction of eight lanes: `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`,
+/// the shape of an eight-wide register folded in halves.
+#[inline(always)]
+pub(crate) fn reduce8(l: [f32; 8]) -> f32 {
+    let s = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];
+    let t = [s[0] + s[2], s[1] + s[3]];
+    t[0] + t[1]
+}

@@ -1,0 +1,54 @@
+//! The kernel conformance suite: every kernel compiled for this target
+//! against the portable one, bit for bit, on the shared cases of
+//! `lstm_core::conformance` (the Cortex-M4F runs the same cases under QEMU,
+//! `conformance-m4f/`). A kernel this CPU cannot run prints a skip line, or
+//! fails when `LSTM_REQUIRE_SIMD=1`.
+
+use lstm_core::Kernel;
+use lstm_core::conformance::{self, SCRATCH_LEN};
+
+#[test]
+fn every_kernel_is_bit_identical_to_portable() {
+    let mut scratch = vec![0.0f32; SCRATCH_LEN];
+    let mut ran = 0;
+    for &kernel in Kernel::ALL {
+        if !kernel.runs_here() {
+            conformance::skip(&format!("{} not available on this CPU", kernel.name()));
+            continue;
+        }
+        let mut mismatches = Vec::new();
+        let summary = conformance::run(kernel, &mut scratch, |m| mismatches.push(m.to_string()));
+        println!(
+            "conformance {}: {} passed, {} failed ({} comparisons)",
+            kernel.name(),
+            summary.passed,
+            summary.failed,
+            summary.comparisons
+        );
+        assert!(
+            mismatches.is_empty(),
+            "{} mismatches, the first:\n{}",
+            mismatches.len(),
+            mismatches[..mismatches.len().min(20)].join("\n")
+        );
+        assert!(summary.passed >= 76 * 2, "only {} cases ran", summary.passed);
+        ran += 1;
+    }
+    assert!(ran >= 1);
+}
+
+/// The cases cover what the suite promises.
+#[test]
+fn cases_cover_every_size_and_input_kind() {
+    let cases: Vec<_> = conformance::cases().collect();
+    // Every hidden size 1..=70 and the large ones, one-hot and dense.
+    for n_h in (1..=70).chain([96, 97, 128, 130, 256, 257]) {
+        for dense in [false, true] {
+            assert!(
+                cases.iter().any(|c| c.n_h == n_h && c.dense == dense),
+                "no case for n_h {n_h} dense {dense}"
+            );
+        }
+    }
+    assert!(cases.iter().any(|c| c.scale > 50.0), "no saturating case");
+}
