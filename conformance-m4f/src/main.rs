@@ -1,0 +1,54 @@
+//! lstm-core's kernel conformance suite on the Cortex-M4F, under QEMU
+//! (`cargo run --release` here; `cargo xtask test` runs it).
+//!
+//! Runs every case of `lstm_core::conformance` (the same cases as the host's
+//! `tests/conformance.rs`) on `Kernel::CortexM4F` against `Kernel::Portable`,
+//! bit for bit; prints each mismatch (the first 20) and a summary line
+//! `conformance: N passed, M failed`, and exits QEMU with status 0 only if
+//! every case passed.
+
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+
+use cortex_m::interrupt::{self, Mutex};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
+use cortex_m_semihosting::hprintln;
+use lstm_core::Kernel;
+use lstm_core::conformance::{self, SCRATCH_LEN};
+// The panic handler: prints the message over semihosting, exits with failure.
+use panic_semihosting as _;
+
+/// The largest case's weights and buffers (about 1.1 MB of the board's 4 MB RAM, in `.bss`).
+static SCRATCH: Mutex<RefCell<[f32; SCRATCH_LEN]>> = Mutex::new(RefCell::new([0.0; SCRATCH_LEN]));
+
+/// Mismatches printed in full; the rest are only counted.
+const SHOWN: usize = 20;
+
+#[entry]
+fn main() -> ! {
+    let kernel = Kernel::CortexM4F;
+    let mut shown = 0;
+    let summary = interrupt::free(|cs| {
+        let mut scratch = SCRATCH.borrow(cs).borrow_mut();
+        conformance::run(kernel, &mut scratch[..], |m| {
+            if shown < SHOWN {
+                hprintln!("mismatch: {}", m);
+                shown += 1;
+            }
+        })
+    });
+    hprintln!(
+        "conformance: {} passed, {} failed ({} comparisons, kernel {} against portable)",
+        summary.passed,
+        summary.failed,
+        summary.comparisons,
+        kernel.name()
+    );
+    let ok = summary.failed == 0 && summary.passed > 0 && kernel.runs_here();
+    debug::exit(if ok { EXIT_SUCCESS } else { EXIT_FAILURE });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
