@@ -248,20 +248,16 @@ impl WeightLayout {
     pub const fn unit_of(&self, index: usize) -> usize {
         match *self {
             WeightLayout::GateTransposed { n_in, n_h, .. } => {
-                let block = n_in * n_h;
-                if block == 0 {
-                    0
-                } else {
-                    (index / block) * n_h + index % n_h
+                match index.checked_div(n_in * n_h) {
+                    // n_in · n_h ≠ 0, so n_h ≠ 0.
+                    Some(gate) => gate * n_h + index % n_h,
+                    None => 0,
                 }
             }
-            WeightLayout::RowMajor { n_in, .. } => {
-                if n_in == 0 {
-                    0
-                } else {
-                    index / n_in
-                }
-            }
+            WeightLayout::RowMajor { n_in, .. } => match index.checked_div(n_in) {
+                Some(row) => row,
+                None => 0,
+            },
         }
     }
 }
