@@ -19,7 +19,7 @@ pub enum Error {
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
-        /// Version this build reads.
+        /// Newest version this build reads.
         supported: u16,
     },
     /// The tensor element type is not supported.
@@ -43,6 +43,68 @@ pub enum Error {
     TrailingBytes {
         /// How many extra bytes.
         count: usize,
+    },
+    /// A varint is not in its shortest form (two files would decode to one model).
+    NonCanonicalVarint {
+        /// The field whose varint (value or byte-string length) is overlong.
+        field: &'static str,
+    },
+    /// The cell-kind code is not known.
+    UnsupportedCell {
+        /// Cell-kind code in the file.
+        found: u8,
+    },
+    /// The token-kind code is not known.
+    UnsupportedTokens {
+        /// Token-kind code in the file.
+        found: u8,
+    },
+    /// A q8 model's product rows are too long for an exact i32 accumulator.
+    AccumulatorBound {
+        /// Which dimension is the row length (`n_h`, or `n_x` for dense input).
+        name: &'static str,
+        /// Its value.
+        n: usize,
+        /// The largest allowed row length.
+        max: usize,
+    },
+    /// A q8 weight is -128 (the format is symmetric: values lie in [-127, 127]).
+    QuantOutOfRange {
+        /// Tensor name.
+        tensor: &'static str,
+        /// Index of the first bad element.
+        index: usize,
+    },
+    /// A q8 scale is zero, negative, NaN or infinite.
+    BadScale {
+        /// Scale tensor name.
+        tensor: &'static str,
+        /// Index of the first bad scale.
+        index: usize,
+    },
+    /// A word token is empty or contains whitespace.
+    InvalidToken {
+        /// Index of the token in the vocabulary.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A word token occurs twice in the vocabulary.
+    DuplicateToken {
+        /// Index of the repeat.
+        index: usize,
+        /// Index of its first occurrence.
+        first: usize,
+    },
+    /// The model is valid but of a shape this reader does not take.
+    UnsupportedModel {
+        /// The feature it cannot take (e.g. "a gru cell", "more than one layer").
+        what: &'static str,
+    },
+    /// A weight matrix's dtype differs from the header's.
+    DtypeMismatch {
+        /// Tensor name.
+        tensor: &'static str,
     },
     /// A dimension is zero or larger than the format allows.
     DimensionOutOfRange {
@@ -136,10 +198,13 @@ impl fmt::Display for Error {
             ),
             Error::UnsupportedVersion { found, supported } => write!(
                 f,
-                "model format version {found} is not supported (this build reads version {supported})"
+                "model format version {found} is not supported (this build reads versions 1 to {supported})"
             ),
             Error::UnsupportedDtype { found } => {
-                write!(f, "tensor dtype code {found} is not supported (0 = f32)")
+                write!(
+                    f,
+                    "tensor dtype code {found} is not supported (0 = f32, 1 = q8)"
+                )
             }
             Error::UnsupportedInput { found } => write!(
                 f,
@@ -151,6 +216,43 @@ impl fmt::Display for Error {
             ),
             Error::TrailingBytes { count } => {
                 write!(f, "{count} unexpected bytes after the end of the model")
+            }
+            Error::NonCanonicalVarint { field } => write!(
+                f,
+                "the varint of {field} is not in its shortest form (non-canonical encoding)"
+            ),
+            Error::UnsupportedCell { found } => write!(
+                f,
+                "cell kind code {found} is not supported (0 = lstm, 1 = gru, 2 = rnn)"
+            ),
+            Error::UnsupportedTokens { found } => write!(
+                f,
+                "token kind code {found} is not supported (0 = chars, 1 = words)"
+            ),
+            Error::AccumulatorBound { name, n, max } => write!(
+                f,
+                "q8 model has {name} = {n}, but int8 x Q15 products of more than {max} terms can overflow the i32 accumulator"
+            ),
+            Error::QuantOutOfRange { tensor, index } => write!(
+                f,
+                "q8 tensor {tensor} holds -128 at index {index} (values must lie in -127..=127)"
+            ),
+            Error::BadScale { tensor, index } => write!(
+                f,
+                "q8 scale {tensor}[{index}] is not a positive finite number"
+            ),
+            Error::InvalidToken { index, reason } => {
+                write!(f, "vocabulary token {index} is invalid: {reason}")
+            }
+            Error::DuplicateToken { index, first } => {
+                write!(f, "vocabulary token {index} repeats token {first}")
+            }
+            Error::UnsupportedModel { what } => write!(
+                f,
+                "this reader takes single-layer f32 LSTM character models; the model has {what}"
+            ),
+            Error::DtypeMismatch { tensor } => {
+                write!(f, "tensor {tensor} has a dtype other than the model's")
             }
             Error::DimensionOutOfRange { name, value, max } => {
                 write!(f, "dimension {name} = {value} is out of range (1..={max})")

@@ -26,12 +26,12 @@ fn rejects_bad_magic() {
 #[test]
 fn rejects_future_version() {
     let mut b = valid();
-    b[4] = 2;
+    b[4] = 3;
     assert_eq!(
         format::decode(&b),
         Err(Error::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         })
     );
 }
