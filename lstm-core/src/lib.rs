@@ -51,6 +51,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod board;
 mod error;
 pub mod format;
 pub mod kernels;
@@ -58,6 +59,7 @@ mod model;
 mod sample;
 #[cfg(feature = "std")]
 mod split_step;
+pub mod text;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};
