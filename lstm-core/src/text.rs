@@ -96,30 +96,47 @@ fn parse_unicode_escape(rest: &str) -> Result<char, Error> {
     })
 }
 
-/// Writes `c` the way [`parse_symbol`] reads it back (escaping `\n`, `\t`,
-/// `\r`, `\0` and `\`), into `out`; returns the written part.
+/// Writes `c` the way [`parse_symbol`] reads it back (`\n`, `\t`, `\r`,
+/// `\0`, `\\`, other control characters as `\u{hex}`), into `out`;
+/// returns the written part.
 ///
 /// ```
 /// let mut buf = [0u8; 12];
 /// assert_eq!(lstm_core::text::escape_symbol('\n', &mut buf), "\\n");
+/// assert_eq!(lstm_core::text::escape_symbol('\u{7f}', &mut buf), "\\u{7f}");
 /// ```
 pub fn escape_symbol(c: char, out: &mut [u8; 12]) -> &str {
     let escaped = match c {
-        '\n' => Some("\\n"),
-        '\t' => Some("\\t"),
-        '\r' => Some("\\r"),
-        '\0' => Some("\\0"),
-        '\\' => Some("\\\\"),
-        _ => None,
-    };
-    match escaped {
-        Some(e) => {
-            let (dst, _) = out.split_at_mut(e.len());
-            dst.copy_from_slice(e.as_bytes());
-            core::str::from_utf8(dst).unwrap_or("")
+        '\n' => "\\n",
+        '\t' => "\\t",
+        '\r' => "\\r",
+        '\0' => "\\0",
+        '\\' => "\\\\",
+        c if c.is_control() => {
+            // `\u{` + up to 6 hex digits + `}`: at most 10 bytes.
+            let mut n = 0;
+            for &b in b"\\u{" {
+                out[n] = b;
+                n += 1;
+            }
+            let code = u32::from(c);
+            let mut started = false;
+            for shift in (0..6).rev() {
+                let d = (code >> (4 * shift)) & 0xf;
+                if d != 0 || started || shift == 0 {
+                    started = true;
+                    out[n] = b"0123456789abcdef"[d as usize];
+                    n += 1;
+                }
+            }
+            out[n] = b'}';
+            return core::str::from_utf8(&out[..=n]).unwrap_or("");
         }
-        None => c.encode_utf8(out),
-    }
+        c => return c.encode_utf8(out),
+    };
+    let (dst, _) = out.split_at_mut(escaped.len());
+    dst.copy_from_slice(escaped.as_bytes());
+    core::str::from_utf8(dst).unwrap_or("")
 }
 
 /// Parses a decimal number such as `0.7`, `1`, `.95` or `2.5e-1` into the
@@ -307,6 +324,8 @@ mod tests {
             ("\\u{41}", 'A'),
             ("\\u{1F600}", '😀'),
             ("\\u{10FFFF}", '\u{10FFFF}'),
+            ("\\u{7f}", '\u{7f}'),
+            ("\\u{85}", '\u{85}'),
         ] {
             assert_eq!(parse_symbol(s), Ok(c), "{s:?}");
             let mut buf = [0u8; 12];
