@@ -8,7 +8,8 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `gen TEXT` | prime with TEXT (the rest of the line, may be empty) and generate |
+//! | `gen TEXT` | prime with TEXT (the rest of the line after one space, may be empty) and generate |
+//! | `gen` | the same with the power-on prime (the build's `LSTM_PRIME`) |
 //! | `temp T` | softmax temperature, `0` = greedy, else `0 < T <= 100` |
 //! | `topk K` | keep the K most probable symbols, `0` = all, `K <= 1048576` |
 //! | `topp P` | nucleus mass, `0 < P <= 1` |
@@ -29,8 +30,8 @@ pub const LINE_MAX: usize = 256;
 /// One command, borrowing from the line it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Command<'a> {
-    /// Prime with the text and generate.
-    Gen(&'a str),
+    /// Prime with the text (`None`: the power-on prime) and generate.
+    Gen(Option<&'a str>),
     /// Set the temperature (0 = greedy).
     Temp(f32),
     /// Set top-k (0 = all).
@@ -98,7 +99,7 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, Error> {
     };
     // `gen` takes the rest of the line verbatim (spaces included, may be empty).
     if word == "gen" {
-        return Ok(Command::Gen(value.unwrap_or("")));
+        return Ok(Command::Gen(value));
     }
     let value = value.map(str::trim);
     let none = |v: Option<&str>, c: Command<'static>| match v {
@@ -252,9 +253,9 @@ mod tests {
     #[test]
     fn commands() {
         for (line, cmd) in [
-            ("gen The Time ", Command::Gen("The Time ")),
-            ("gen", Command::Gen("")),
-            ("gen ", Command::Gen("")),
+            ("gen The Time ", Command::Gen(Some("The Time "))),
+            ("gen", Command::Gen(None)),
+            ("gen ", Command::Gen(Some(""))),
             ("temp 0.7", Command::Temp(0.7)),
             ("temp 0", Command::Temp(0.0)),
             ("temp 100", Command::Temp(100.0)),
@@ -333,7 +334,8 @@ mod tests {
     /// A command written as a person would type it.
     fn render(c: &Command<'_>) -> String {
         match c {
-            Command::Gen(p) => format!("gen {p}"),
+            Command::Gen(Some(p)) => format!("gen {p}"),
+            Command::Gen(None) => "gen".into(),
             Command::Temp(t) => format!("temp {t}"),
             Command::TopK(k) => format!("topk {k}"),
             Command::TopP(p) => format!("topp {p}"),
@@ -364,7 +366,8 @@ mod tests {
     fn command() -> impl Strategy<Value = (Command<'static>, String)> {
         let prime = "[ -~]{0,40}".prop_map(|s| Box::leak(s.into_boxed_str()) as &'static str);
         prop_oneof![
-            prime.prop_map(Command::Gen),
+            prime.prop_map(|p| Command::Gen(Some(p))),
+            Just(Command::Gen(None)),
             decimal(1_000_000)
                 .prop_filter("in (0, 100]", |t| *t <= 100.0)
                 .prop_map(Command::Temp),
