@@ -78,6 +78,7 @@ struct Host {
 }
 
 impl Out for Host {
+    #[inline(never)]
     fn bytes(&mut self, bytes: &[u8]) {
         self.failed |= self.stream.write_all(bytes).is_err();
     }
@@ -148,6 +149,7 @@ impl<O: Out> Buffered<'_, O> {
 
 #[cfg(not(feature = "console"))]
 impl<O: Out> Out for Buffered<'_, O> {
+    #[inline(never)]
     fn bytes(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > self.buf.len() {
             self.flush();
@@ -241,6 +243,7 @@ struct Sample<'p> {
 /// Generates one sample into `out` as `host-trainer sample` prints it
 /// (followed by a newline unless it stopped at one); returns the symbols
 /// generated and the text's bytes, and whether it ended with a newline.
+#[inline(never)]
 fn sample<O: Out>(
     g: &mut Generator<'_, '_>,
     sampler: &mut Sampler,
@@ -362,6 +365,7 @@ fn run(host: &mut Host) -> Result<(), &'static str> {
 }
 
 /// The first lines: board, kernel, model.
+#[inline(never)]
 fn header(out: &mut impl Out, kernel: Kernel) {
     out.str("# lstm-core firmware-example on ");
     out.str(BOARD);
@@ -384,6 +388,7 @@ fn header(out: &mut impl Out, kernel: Kernel) {
 }
 
 /// The per-token lines.
+#[inline(never)]
 fn cost(out: &mut impl Out, meter: &TokenMeter) {
     if meter.tokens == 0 {
         return;
@@ -410,6 +415,7 @@ fn cost(out: &mut impl Out, meter: &TokenMeter) {
 }
 
 /// The counter check and the flash / RAM lines.
+#[inline(never)]
 fn report(out: &mut impl Out, counter: &Counter) {
     #[cfg(not(feature = "black-pill"))]
     {
@@ -573,6 +579,7 @@ fn error(out: &mut impl Out, message: &str) {
 
 /// Writes `c` as `parse_symbol` reads it, in quotes.
 #[cfg(feature = "console")]
+#[inline(never)]
 fn symbol(out: &mut impl Out, c: char) {
     let mut buf = [0u8; 12];
     out.str("'");
@@ -580,13 +587,14 @@ fn symbol(out: &mut impl Out, c: char) {
     out.str("'");
 }
 
-/// `x` rounded to 6 decimals (x in 0..=100).
+/// `x` (in 0..=100) rounded to 3 decimals.
 #[cfg(feature = "console")]
-fn fixed6(out: &mut impl Out, x: f32) {
+fn fixed3(out: &mut impl Out, x: f32) {
     out.ratio((x * 1e6 + 0.5) as u64, 1_000_000);
 }
 
 #[cfg(feature = "console")]
+#[inline(never)]
 fn help(out: &mut impl Out) {
     out.line("# gen TEXT   prime with TEXT (may be empty) and generate");
     out.line("# gen        the same with the power-on prime");
@@ -604,6 +612,7 @@ fn help(out: &mut impl Out) {
 }
 
 #[cfg(feature = "console")]
+#[inline(never)]
 fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
     out.str("# vocabulary:");
     for c in MODEL.vocab.chars() {
@@ -616,11 +625,11 @@ fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
     out.str(", len ");
     out.u64(u64::from(s.length));
     out.str(", temp ");
-    fixed6(out, s.temperature);
+    fixed3(out, s.temperature);
     out.str(", topk ");
     out.u64(u64::from(s.top_k));
     out.str(", topp ");
-    fixed6(out, s.top_p);
+    fixed3(out, s.top_p);
     out.str(", stop ");
     match s.stop_at {
         Some(c) => symbol(out, c),
@@ -632,6 +641,7 @@ fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
 
 /// One `gen`: a text block as the non-interactive run prints it, then its cost.
 #[cfg(feature = "console")]
+#[inline(never)]
 fn generate(
     out: &mut serial::Serial,
     g: &mut Generator<'_, '_>,

@@ -21,44 +21,63 @@ pub trait Out {
 
     /// Writes `n` in decimal.
     fn u64(&mut self, n: u64) {
-        let mut buf = [0u8; 20];
-        let s = decimal(n, &mut buf);
-        self.bytes(s);
+        let mut buf = [0u8; 24];
+        self.bytes(decimal(n, &mut buf));
     }
 
     /// Writes `n` as `0x` and 8 hex digits.
     fn hex32(&mut self, n: u32) {
-        let mut buf = *b"0x00000000";
-        for (i, b) in buf.iter_mut().skip(2).enumerate() {
-            *b = b"0123456789abcdef"[((n >> (28 - 4 * i)) & 0xf) as usize];
-        }
-        self.bytes(&buf);
+        let mut buf = [0u8; 10];
+        self.bytes(hex32(n, &mut buf));
     }
 
     /// Writes `num / den` with three decimals (`n/a` if `den` is 0).
     fn ratio(&mut self, num: u64, den: u64) {
-        if den == 0 {
-            self.str("n/a");
-            return;
-        }
-        let milli = div(num.saturating_mul(1000).saturating_add(den / 2), den).0;
-        let (int, frac) = div(milli, 1000);
-        self.u64(int);
-        let mut buf = [b'.', b'0', b'0', b'0'];
-        let f = frac as u32;
-        buf[1] = b'0' + (f / 100) as u8;
-        buf[2] = b'0' + (f / 10 % 10) as u8;
-        buf[3] = b'0' + (f % 10) as u8;
-        self.bytes(&buf);
+        let mut buf = [0u8; 24];
+        self.bytes(ratio(num, den, &mut buf));
     }
 }
 
-/// `n` in decimal, in the tail of `buf`; by subtracting powers of ten, so
+/// `n` as `0x` and 8 hex digits.
+#[inline(never)]
+pub fn hex32(n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    buf[0] = b'0';
+    buf[1] = b'x';
+    for (i, b) in buf.iter_mut().skip(2).enumerate() {
+        *b = b"0123456789abcdef"[((n >> (28 - 4 * i)) & 0xf) as usize];
+    }
+    buf
+}
+
+/// `num / den` rounded to three decimals (`n/a` if `den` is 0).
+#[inline(never)]
+pub fn ratio(num: u64, den: u64, buf: &mut [u8; 24]) -> &[u8] {
+    if den == 0 {
+        return b"n/a";
+    }
+    let milli = div(num.saturating_mul(1000).saturating_add(den / 2), den).0;
+    let (int, frac) = div(milli, 1000);
+    let len = decimal(int, buf).len();
+    let f = frac as u16; // < 1000
+    let tail = [
+        b'.',
+        b'0' + (f / 100) as u8,
+        b'0' + (f / 10 % 10) as u8,
+        b'0' + (f % 10) as u8,
+    ];
+    match buf.get_mut(len..len + 4) {
+        Some(dst) => dst.copy_from_slice(&tail),
+        None => return b"n/a",
+    }
+    buf.get(..len + 4).unwrap_or(b"n/a")
+}
+
+/// `n` in decimal, at the start of `buf`; by subtracting powers of ten, so
 /// no 64-bit division routine is linked.
-pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+#[inline(never)]
+pub fn decimal(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
     let mut len = 0;
-    let mut p = 10_000_000_000_000_000_000u64;
-    while p > 0 {
+    for p in POW10 {
         let mut d = 0u8;
         while n >= p {
             n -= p;
@@ -70,10 +89,20 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
             }
             len += 1;
         }
-        p /= 10;
     }
     buf.get(..len).unwrap_or(&[])
 }
+
+/// 10^19 down to 10^0.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 19;
+    while i > 0 {
+        t[i - 1] = t[i] * 10;
+        i -= 1;
+    }
+    t
+};
 
 /// `(n / d, n % d)` by shift and subtract (`d > 0`), so no 64-bit division
 /// routine is linked.

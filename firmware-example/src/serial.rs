@@ -106,6 +106,7 @@ impl Serial {
         }
     }
 
+    #[inline(never)]
     fn put(&mut self, b: u8) {
         #[cfg(not(feature = "black-pill"))]
         {
@@ -131,6 +132,7 @@ impl Serial {
 }
 
 impl Out for Serial {
+    #[inline(never)]
     fn bytes(&mut self, bytes: &[u8]) {
         for &b in bytes {
             // A terminal wants CR LF.
