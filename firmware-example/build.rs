@@ -22,7 +22,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
-use lstm_core::SamplerConfig;
+use lstm_core::board::{self, Board};
+use lstm_core::{SamplerConfig, text};
 use lstm_core::format::{self, InputKind, ModelView};
 
 /// The model built in when `LSTM_MODEL` is not set (relative to this crate).
@@ -54,7 +55,7 @@ fn run() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env_var("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(env_var("OUT_DIR")?);
 
-    copy_memory_x(&manifest_dir, &out_dir)?;
+    let board = copy_memory_x(&manifest_dir, &out_dir)?;
 
     println!("cargo::rerun-if-env-changed=LSTM_MODEL");
     // Relative paths are relative to this crate (where cargo runs build scripts).
@@ -78,6 +79,14 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("model file {} is not usable: {e}", model_path.display()))?;
     check_model(&model, &settings)
         .map_err(|e| format!("model file {}: {e}", model_path.display()))?;
+    // Refuse a model the board cannot hold now, not with a linker error later.
+    let fit = board::fit(&board, model.dims, 4 * model.dims.param_count());
+    if !fit.fits() {
+        return Err(format!(
+            "model file {} does not fit the board: {fit}",
+            model_path.display()
+        ));
+    }
 
     let source = model_rs(&model, &settings, &model_path, bytes.len());
     let dest = out_dir.join("model.rs");
@@ -88,20 +97,48 @@ fn env_var(name: &str) -> Result<String, String> {
     env::var(name).map_err(|_| format!("{name} is not set (is this running under cargo?)"))
 }
 
-/// Copies `memory-<board>.x` to `$OUT_DIR/memory.x` and puts it on the linker's search path.
-fn copy_memory_x(manifest_dir: &Path, out_dir: &Path) -> Result<(), String> {
+/// Copies `memory-<board>.x` to `$OUT_DIR/memory.x`, puts it on the linker's
+/// search path, and returns the board (after checking the file's FLASH and
+/// RAM lengths are `lstm_core::board`'s, which the fit check uses).
+fn copy_memory_x(manifest_dir: &Path, out_dir: &Path) -> Result<Board, String> {
     let board = if env::var_os("CARGO_FEATURE_BLACK_PILL").is_some() {
-        "memory-black-pill.x"
+        Board::BLACK_PILL
     } else {
-        "memory-mps2-an386.x"
+        Board::MPS2_AN386
     };
-    let src = manifest_dir.join(board);
-    fs::copy(&src, out_dir.join("memory.x"))
-        .map_err(|e| format!("cannot copy {}: {e}", src.display()))?;
+    let src = manifest_dir.join(format!("memory-{}.x", board.name));
+    let layout =
+        fs::read_to_string(&src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    for (region, expected) in [("FLASH", board.flash), ("RAM", board.ram)] {
+        let found = region_length(&layout, region);
+        if found != Some(expected) {
+            return Err(format!(
+                "{}: the {region} length ({found:?} bytes) differs from lstm_core::board's {} ({expected} bytes); change both together",
+                src.display(),
+                board.name
+            ));
+        }
+    }
+    fs::write(out_dir.join("memory.x"), layout)
+        .map_err(|e| format!("cannot write memory.x: {e}"))?;
     println!("cargo::rustc-link-search={}", out_dir.display());
     println!("cargo::rerun-if-changed=memory-mps2-an386.x");
     println!("cargo::rerun-if-changed=memory-black-pill.x");
-    Ok(())
+    Ok(board)
+}
+
+/// The `LENGTH = 512K` (or `4M`, or a plain number) of `region` in a linker script's MEMORY block.
+fn region_length(layout: &str, region: &str) -> Option<usize> {
+    let line = layout
+        .lines()
+        .find(|l| l.trim_start().starts_with(region) && l.contains("LENGTH"))?;
+    let v = line.split("LENGTH").nth(1)?.trim_start().strip_prefix('=')?.trim();
+    let (digits, scale) = match v.chars().last()? {
+        'K' => (&v[..v.len() - 1], 1 << 10),
+        'M' => (&v[..v.len() - 1], 1 << 20),
+        _ => (v, 1),
+    };
+    digits.trim().parse::<usize>().ok().map(|n| n * scale)
 }
 
 /// Reads one `LSTM_*` setting, or returns `default` if it is unset or empty.
@@ -118,6 +155,19 @@ fn setting<T: std::str::FromStr>(name: &str, default: T, what: &str) -> Result<T
     }
 }
 
+/// Reads a whole-number setting and checks it is in `min..=max` (the ranges
+/// of `host-trainer sample`, from `lstm_core::text`; all below 2^32, so the
+/// value is a `usize` on the 32-bit target too).
+fn count_setting(name: &str, default: usize, min: usize, max: usize) -> Result<usize, String> {
+    let what = format!("a whole number in {min}..={max}");
+    let v: u64 = setting(name, default as u64, &what)?;
+    if (min as u64..=max as u64).contains(&v) {
+        Ok(v as usize)
+    } else {
+        Err(format!("{name}={v} is out of range: expected {what}"))
+    }
+}
+
 fn read_settings() -> Result<Settings, String> {
     println!("cargo::rerun-if-env-changed=LSTM_PRIME");
     let prime = match env::var("LSTM_PRIME") {
@@ -128,28 +178,25 @@ fn read_settings() -> Result<Settings, String> {
     println!("cargo::rerun-if-env-changed=LSTM_STOP_AT");
     let stop_at = match env::var("LSTM_STOP_AT") {
         Ok(v) if v.is_empty() => None,
-        Ok(v) => Some(parse_char(&v).ok_or_else(|| {
-            format!("LSTM_STOP_AT={v:?} is not one character (escapes \\n, \\t, \\\\ accepted)")
-        })?),
+        Ok(v) => Some(text::parse_symbol(&v).map_err(|e| format!("LSTM_STOP_AT={v:?}: {e}"))?),
         Err(env::VarError::NotPresent) => None,
         Err(env::VarError::NotUnicode(_)) => return Err("LSTM_STOP_AT is not valid UTF-8".into()),
     };
-    let count = setting("LSTM_COUNT", 1, "a positive integer")?;
-    if !(1..=1_000_000).contains(&count) {
-        return Err(format!("LSTM_COUNT={count} is out of range (1..=1000000)"));
+    let temperature: f32 = setting("LSTM_TEMPERATURE", 0.8, "a number")?;
+    if !(0.0..=text::MAX_TEMPERATURE).contains(&temperature) {
+        return Err(format!(
+            "LSTM_TEMPERATURE={temperature} is out of range: expected 0..={} (0 is greedy)",
+            text::MAX_TEMPERATURE
+        ));
     }
     let s = Settings {
         stop_at,
-        count,
-        seed: setting("LSTM_SEED", 42, "an unsigned 64-bit integer")?,
+        count: count_setting("LSTM_COUNT", 1, 1, text::MAX_COUNT)?,
+        seed: setting("LSTM_SEED", 42, "a whole number in 0..=18446744073709551615")?,
         prime,
-        length: setting("LSTM_LENGTH", 200, "a non-negative integer")?,
-        temperature: setting("LSTM_TEMPERATURE", 0.8, "a number")?,
-        top_k: setting(
-            "LSTM_TOP_K",
-            0,
-            "a non-negative integer (0 keeps all symbols)",
-        )?,
+        length: count_setting("LSTM_LENGTH", 200, 0, text::MAX_LENGTH)?,
+        temperature,
+        top_k: count_setting("LSTM_TOP_K", 0, 0, text::MAX_TOP_K)?,
         top_p: setting("LSTM_TOP_P", 1.0, "a number in (0, 1]")?,
     };
     SamplerConfig {
@@ -160,20 +207,6 @@ fn read_settings() -> Result<Settings, String> {
     .validate()
     .map_err(|e| format!("LSTM_TEMPERATURE / LSTM_TOP_P: {e}"))?;
     Ok(s)
-}
-
-/// One character, or one of the escapes `\n`, `\t`, `\\` (as `host-trainer sample --stop-at`).
-fn parse_char(v: &str) -> Option<char> {
-    match v {
-        "\\n" => Some('\n'),
-        "\\t" => Some('\t'),
-        "\\\\" => Some('\\'),
-        _ => {
-            let mut chars = v.chars();
-            let c = chars.next()?;
-            chars.next().is_none().then_some(c)
-        }
-    }
 }
 
 /// What the firmware needs beyond what `decode` checks: a character model

@@ -185,6 +185,16 @@ pub enum Error {
     },
     /// The model takes dense input vectors, not symbols (or the other way round).
     WrongInputKind,
+    /// Text meant as one symbol is not one (see [`crate::text::parse_symbol`]).
+    BadSymbol {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Text meant as a number is not one this crate reads (see [`crate::text::parse_decimal`]).
+    BadNumber {
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -300,6 +310,8 @@ impl fmt::Display for Error {
             ),
             Error::InvalidSampling { setting } => write!(f, "invalid sampling setting: {setting}"),
             Error::WrongInputKind => write!(f, "the model's input kind does not match the call"),
+            Error::BadSymbol { reason } => write!(f, "not a symbol: {reason}"),
+            Error::BadNumber { reason } => write!(f, "not a number: {reason}"),
         }
     }
 }

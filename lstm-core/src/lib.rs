@@ -56,6 +56,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod board;
 #[cfg(feature = "conformance")]
 #[doc(hidden)]
 pub mod conformance;
@@ -67,6 +68,7 @@ mod model;
 mod sample;
 #[cfg(feature = "std")]
 mod split_step;
+pub mod text;
 mod view;
 
 pub use error::Error;

@@ -170,7 +170,10 @@ pub fn sample_truncated(
         *o = i as u16;
     }
     let p = |i: u16| probs.get(usize::from(i)).copied().unwrap_or(0.0);
-    order.sort_unstable_by(|&a, &b| p(b).total_cmp(&p(a)).then(a.cmp(&b)));
+    // A total order (probability down, then index up), so any correct sort
+    // gives the same `order`; heapsort is a few hundred bytes of code where
+    // `sort_unstable_by` is several kilobytes (it matters in flash).
+    heapsort(order, |a, b| p(b).total_cmp(&p(a)).then(a.cmp(&b)).is_lt());
     let k = if top_k == 0 {
         order.len()
     } else {
@@ -196,6 +199,34 @@ pub fn sample_truncated(
     order
         .get(kept.saturating_sub(1))
         .map_or(0, |&i| usize::from(i))
+}
+
+/// Sorts `v` so that `less(a, b)` never holds for `a` after `b`; in place,
+/// O(n log n), no allocation.
+fn heapsort(v: &mut [u16], less: impl Fn(u16, u16) -> bool) {
+    // Moves v[root] down until the max-heap property holds within v[..end].
+    let sift_down = |v: &mut [u16], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && less(v[child], v[child + 1]) {
+            child += 1;
+        }
+        if !less(v[root], v[child]) {
+            break;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end);
+    }
 }
 
 /// How a [`Generator`] advances its state by one step: all on the calling
@@ -469,5 +500,33 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
             }
         }
         Ok(length)
+    }
+}
+
+#[cfg(test)]
+mod heapsort_tests {
+    use super::heapsort;
+
+    #[test]
+    fn sorts_like_the_standard_sort() {
+        let mut s = 0x9E37_79B9u32;
+        for n in 0..200usize {
+            let keys: Vec<u16> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 17;
+                    s ^= s << 5;
+                    (s % 7) as u16
+                })
+                .collect();
+            let mut order: Vec<u16> = (0..n as u16).collect();
+            let mut expected = order.clone();
+            let key = |i: u16| keys[usize::from(i)];
+            expected.sort_unstable_by(|&a, &b| key(b).cmp(&key(a)).then(a.cmp(&b)));
+            heapsort(&mut order, |a, b| {
+                key(b).cmp(&key(a)).then(a.cmp(&b)).is_lt()
+            });
+            assert_eq!(order, expected, "n = {n}");
+        }
     }
 }

@@ -57,6 +57,9 @@ fn cargo() -> Command {
         "LSTM_TEMPERATURE",
         "LSTM_TOP_K",
         "LSTM_TOP_P",
+        "LSTM_STOP_AT",
+        "LSTM_COUNT",
+        "LSTM_CONSOLE",
     ] {
         c.env_remove(var);
     }
@@ -219,9 +222,17 @@ pub fn firmware_lock() -> MutexGuard<'static, ()> {
 ///
 /// Call with [`firmware_lock`] held.
 pub fn firmware_cargo(subcommand: &str, env: &[(&str, &str)], limit: Duration) -> Output {
+    firmware_cargo_args(&[subcommand], env, limit)
+}
+
+/// As [`firmware_cargo`], with more arguments after the subcommand (e.g.
+/// `["build", "--features", "black-pill"]`); `--release` is added.
+pub fn firmware_cargo_args(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let subcommand = args.join(" ");
     let mut c = cargo();
     c.current_dir(firmware_dir())
-        .args([subcommand, "--release"])
+        .args(args)
+        .arg("--release")
         .env("CARGO_TARGET_DIR", target_dir().join("e2e-firmware"));
     for (k, v) in env {
         c.env(k, v);
