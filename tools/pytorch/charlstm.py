@@ -127,12 +127,26 @@ def save_vocab(vocab: list[str], path: str | Path) -> None:
     Path(path).write_text(json.dumps(vocab, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def save_model(model: CharRNN, path: str | Path) -> None:
-    """Saves ``model.state_dict()`` as safetensors (what ``host-trainer import`` reads)."""
-    from safetensors.torch import save_file
+def save_tensors(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> None:
+    """Writes safetensors whose bytes depend only on the tensors and metadata.
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=model.metadata())
+    ``safetensors`` writes the metadata in hash order, which changes from run
+    to run; the header is rewritten here with the metadata keys sorted.
+    """
+    from safetensors.torch import save
+
+    raw = save({k: v.detach().cpu().contiguous() for k, v in state.items()}, metadata=metadata)
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # safetensors pads the header to 8 bytes with spaces
+    Path(path).write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+
+
+def save_model(model: CharRNN, path: str | Path) -> None:
+    """Saves ``model.state_dict()`` and its metadata as safetensors (what ``host-trainer import`` reads)."""
+    save_tensors(model.state_dict(), path, model.metadata())
 
 
 def describe(state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None,

@@ -53,7 +53,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from charlstm import CharLSTM, CharRNN, save_vocab
+from charlstm import CharLSTM, CharRNN, save_tensors, save_vocab
 
 VOCAB = ["\n", " ", "a", "b", "e", "l", "n", "s", "é", "λ"]
 HIDDEN = 8
@@ -132,8 +132,7 @@ def random_params(module: nn.Module, seed: int) -> None:
 
 
 def save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    save_file({k: v.detach().float().contiguous() for k, v in state.items()}, str(path),
-              metadata=metadata)
+    save_tensors({k: v.float() for k, v in state.items()}, path, metadata)
 
 
 def reference(model: CharRNN, tokens: list[int]) -> dict:
