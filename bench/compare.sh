@@ -26,6 +26,8 @@ usage: bench/compare.sh [options]
   --threads LIST     thread counts for training and inference rows (default 1,2)
   --repeat N         training: run each pair N times (alternating), keep the best throughput of each side
   --no-trace         skip the per-symbol QEMU trace of the firmware (~1 min)
+  --cell-rows MODE   issue 12's training rows (2-layer LSTM and GRU on The Time Machine, RNN
+                     dinosaurs): auto (default: when host-trainer train takes --cell/--layers), yes, no
   --out DIR          where results go (default target/bench-results/<date>)
   -h, --help         this text
 
@@ -43,6 +45,7 @@ while [[ $# -gt 0 ]]; do
         --threads) THREADS="${2:?--threads needs a list}"; shift 2 ;;
         --no-trace) EXTRA+=(--fw-profile none); shift ;;
         --repeat) EXTRA+=(--repeat "${2:?--repeat needs a number}"); shift 2 ;;
+        --cell-rows) EXTRA+=(--cell-rows "${2:?--cell-rows needs auto, yes or no}"); shift 2 ;;
         --out) OUT="${2:?--out needs a directory}"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;

@@ -59,16 +59,28 @@ def last_json(text, what):
 
 
 RECIPES = [
-    # name, corpus key, flags shared by both sides, default steps, long steps
+    # name, corpus key, flags shared by both sides, default steps, long steps, throughput target
     ("timemachine d2l", "timemachine",
      dict(mode="stream", d2l=True, lowercase=False, hidden=256, seq_len=35, batch=32,
-          optimizer="sgd", lr=1.0, clip_norm=1.0), 200, 1500),
+          optimizer="sgd", lr=1.0, clip_norm=1.0), 200, 1500, 1.0),
     ("dinos 1/step", "dinos",
      dict(mode="lines", d2l=False, lowercase=True, hidden=50, seq_len=35, batch=1,
-          optimizer="adam", lr=0.01, clip_norm=None), 3000, 15000),
+          optimizer="adam", lr=0.01, clip_norm=None), 3000, 15000, 10.0),
     ("dinos 32/batch", "dinos",
      dict(mode="lines", d2l=False, lowercase=True, hidden=50, seq_len=35, batch=32,
-          optimizer="adam", lr=0.01, clip_norm=None), 600, 3000),
+          optimizer="adam", lr=0.01, clip_norm=None), 600, 3000, 2.0),
+]
+
+# Issue 12's rows: other cells and stacked layers (recipes as above plus "cell" / "layers").
+# They need a host-trainer whose `train` takes --cell and --layers (see --cell-rows).
+CELL_RECIPES = [
+    ("timemachine d2l, lstm x2", "timemachine",
+     dict(RECIPES[0][2], cell="lstm", layers=2), 200, 1500, 1.0),
+    ("timemachine d2l, gru x2", "timemachine",
+     dict(RECIPES[0][2], cell="gru", layers=2), 200, 1500, 1.0),
+    # The dinosaur exercise: vanilla tanh RNN, hidden 50, SGD, element-wise clip at 5, one name per step.
+    ("dinos 1/step, rnn", "dinos",
+     dict(RECIPES[1][2], cell="rnn", optimizer="sgd", lr=0.1, clip_value=5.0), 3000, 15000, 10.0),
 ]
 
 
@@ -82,7 +94,29 @@ def recipe_flags(r, steps, seed, threads):
         f.append("--lowercase")
     if r["clip_norm"] is not None:
         f += ["--clip-norm", str(r["clip_norm"])]
+    if r.get("clip_value") is not None:
+        f += ["--clip-value", str(r["clip_value"])]
+    # Only the new rows pass these, so the older rows run with any host-trainer.
+    if r.get("cell", "lstm") != "lstm" or r.get("layers", 1) != 1:
+        f += ["--cell", r.get("cell", "lstm"), "--layers", str(r.get("layers", 1))]
     return f
+
+
+def torch_label(r):
+    """The PyTorch module of a recipe, e.g. 'PyTorch nn.GRU x2'."""
+    name = {"lstm": "nn.LSTM", "gru": "nn.GRU", "rnn": "nn.RNN"}[r.get("cell", "lstm")]
+    layers = r.get("layers", 1)
+    return f"PyTorch {name}" + (f" x{layers}" if layers > 1 else "")
+
+
+def trainer_has_cells(host_trainer):
+    """Whether `host-trainer train` takes --cell and --layers (issue 12)."""
+    try:
+        p = subprocess.run([host_trainer, "train", "--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    text = p.stdout + p.stderr
+    return "--cell" in text and "--layers" in text
 
 
 def train_ours(a, corpus, r, steps, threads, work):
@@ -270,6 +304,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="training: best throughput of N alternating runs")
     ap.add_argument("--only", default="train,infer,firmware")
+    ap.add_argument("--cell-rows", choices=["auto", "yes", "no"], default="auto",
+                    help="issue 12's training rows (GRU, RNN, 2 layers): auto = when host-trainer "
+                         "train takes --cell and --layers")
     ap.add_argument("--latency-ms", type=float, default=700)
     ap.add_argument("--fw-length", type=int, default=200)
     ap.add_argument("--fw-vocab", type=int, default=27)
@@ -287,7 +324,14 @@ def main():
     if "train" in only:
         results["train"] = []
         corpora = {"timemachine": a.timemachine, "dinos": a.dinos}
-        for name, key, r, steps, long_steps in RECIPES:
+        recipes = list(RECIPES)
+        cells = a.cell_rows == "yes" or (a.cell_rows == "auto" and trainer_has_cells(a.host_trainer))
+        if cells:
+            recipes += CELL_RECIPES
+        elif a.cell_rows == "auto":
+            problems.append("the cell / layer training rows are skipped: this host-trainer's `train` "
+                            "has no --cell / --layers (--cell-rows yes runs them anyway)")
+        for name, key, r, steps, long_steps, tgt in recipes:
             corpus = corpora[key]
             if not corpus:
                 problems.append(f"training '{name}' skipped: no {key} corpus (set {key.upper()}=path)")
@@ -309,12 +353,11 @@ def main():
                         theirs = t
                 results["train"].append({"recipe": name, "steps": steps, "threads": threads, "ours": ours, "pytorch": theirs})
                 cfg = f"{name}, {steps} steps, {threads} thr"
-                tgt = {"timemachine d2l": 1.0, "dinos 1/step": 10.0, "dinos 32/batch": 2.0}[name]
                 ratio = ours["tokens_per_s"] / theirs["tokens_per_s"]
-                rows.append(("train", cfg, "tokens/s (higher is better)", ours["tokens_per_s"], "PyTorch nn.LSTM",
+                rows.append(("train", cfg, "tokens/s (higher is better)", ours["tokens_per_s"], torch_label(r),
                              theirs["tokens_per_s"], ratio, f">= {tgt:g}", ratio >= tgt))
                 lr = ours["eval_loss"] / theirs["eval_loss"]
-                rows.append(("train", cfg, "corpus loss after training (nats/char)", ours["eval_loss"], "PyTorch nn.LSTM",
+                rows.append(("train", cfg, "corpus loss after training (nats/char)", ours["eval_loss"], torch_label(r),
                              theirs["eval_loss"], lr, "within 2 %", abs(lr - 1) <= 0.02))
 
     # ---------------- inference ----------------

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch side of the training rows: the same recipes as `host-trainer train`.
 
-Idiomatic PyTorch (d2l style): one-hot inputs into `nn.LSTM`, `nn.Linear` on
-every hidden state, `nn.CrossEntropyLoss` (mean over the targets that count),
+Idiomatic PyTorch (d2l style): one-hot inputs into `nn.LSTM` (or `nn.GRU`, or
+`nn.RNN` with tanh: `--cell`; `--layers` stacked, no dropout), `nn.Linear` on
+the top layer's every hidden state, `nn.CrossEntropyLoss` (mean over the targets that count),
 `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_`, `torch.optim.SGD` /
 `Adagrad` / `Adam`. The data pipeline mirrors host-trainer's exactly
 (host-trainer/src/batch.rs, corpus.rs):
@@ -63,16 +64,21 @@ def preprocess(text, d2l, lowercase):
     return text
 
 
-class CharLSTM(nn.Module):
-    def __init__(self, vocab, hidden):
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}  # nn.RNN's default nonlinearity is tanh
+
+
+class CharRNN(nn.Module):
+    def __init__(self, vocab, hidden, cell="lstm", layers=1):
         super().__init__()
         self.vocab = vocab
-        self.lstm = nn.LSTM(vocab, hidden)
+        self.cell = cell
+        # Named as tools/pytorch/charlstm.py names it (lstm.*, gru.*, rnn.*; fc.*).
+        setattr(self, cell, CELLS[cell](vocab, hidden, num_layers=layers))
         self.fc = nn.Linear(hidden, vocab)
 
     def forward(self, x, state=None):
         # x: (T, B) symbol indices, time-major as in d2l.
-        h, state = self.lstm(F.one_hot(x, self.vocab).float(), state)
+        h, state = getattr(self, self.cell)(F.one_hot(x, self.vocab).float(), state)
         return self.fc(h.reshape(-1, h.shape[-1])), state
 
 
@@ -96,6 +102,8 @@ def main():
     ap.add_argument("--lowercase", action="store_true")
     ap.add_argument("--d2l", action="store_true")
     ap.add_argument("--hidden", type=int, required=True)
+    ap.add_argument("--cell", choices=sorted(CELLS), default="lstm")
+    ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--seq-len", type=int, default=35)
     ap.add_argument("--batch", type=int, required=True)
     ap.add_argument("--optimizer", choices=["sgd", "adagrad", "adam"], required=True)
@@ -106,6 +114,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    if not 1 <= args.layers <= 4:
+        ap.error(f"--layers {args.layers}: must be 1 to 4")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -134,7 +144,7 @@ def main():
         if cur:
             lines.append(torch.tensor(cur, dtype=torch.long))
 
-    model = CharLSTM(V, args.hidden)
+    model = CharRNN(V, args.hidden, args.cell, args.layers)
     params = list(model.parameters())
     if args.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=args.lr)
@@ -175,7 +185,7 @@ def main():
         if args.mode == "lines" or new_epoch:
             state = None
         elif state is not None:
-            state = tuple(s.detach() for s in state)
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         logits, state = model(x, state)
         target = y.reshape(-1)
         loss = loss_fn(logits, target)
@@ -221,6 +231,8 @@ def main():
             "impl": "pytorch",
             "torch": torch.__version__,
             "threads": args.threads,
+            "cell": args.cell,
+            "layers": args.layers,
             "steps": args.steps,
             "tokens": counted,
             "seconds": seconds,

@@ -1,14 +1,17 @@
-"""Samples text from a model exported by `host-trainer export`.
+"""Samples text from a CharRNN safetensors file (train.py's, or `host-trainer export`'s).
 
     host-trainer export --model names.lstm --safetensors names.safetensors --vocab names.vocab.json
     python tools/pytorch/sample.py --safetensors names.safetensors --vocab names.vocab.json \
         --prime a --length 200 --temperature 0.8
 
-Loads the weights into a CharLSTM with ``load_state_dict(strict=True)`` (so
-any missing or extra tensor is an error) and samples from a zero state,
-feeding the prime first; without a prime the first character is drawn from
-the output of the zero state, as host-trainer and the firmware do. Expects
-the default tensor names (``lstm.``, ``fc.``).
+Any cell kind and number of layers: the model is rebuilt from the tensor
+names and shapes (``lstm.*``, ``gru.*`` or ``rnn.*``, ``weight_*_l{k}``, and
+``fc.*``; see charlstm.py) and loaded with ``load_state_dict(strict=True)``
+(so any missing or extra tensor is an error); a relu nn.RNN (by the file's
+metadata), a bidirectional or a projected LSTM is refused. Samples from a
+zero state in evaluation mode (no dropout), feeding the prime first; without
+a prime the first character is drawn from the output of the zero state, as
+host-trainer and the firmware do.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def sample(model, vocab, prime: str, length: int, temperature: float, gen: torch
     for c in prime:
         logits, state = model(torch.tensor([[index[c]]]), state)
     if logits is None:  # no prime: start from the output of the zero state
-        h = torch.zeros(1, model.fc.in_features)
+        h = torch.zeros(1, model.fc.in_features)  # the top layer's zero state
         logits = model.fc(h).view(1, 1, -1)
     for _ in range(length):
         z = logits[-1, 0]
