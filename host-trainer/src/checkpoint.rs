@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use lstm_core::Dims;
 
 use crate::config::TrainConfig;
-use crate::data::batch::EpochPlan;
+use crate::data::batch::{Dataset, EpochPlan};
 use crate::history::HistoryRow;
 use crate::model::Params;
 use crate::model_file::{ExportError, write_atomic};
@@ -242,6 +242,45 @@ pub struct LoopState {
     pub tokens: u64,
     /// Loss history (for the CSV log and the plot).
     pub history: Vec<HistoryRow>,
+}
+
+impl LoopState {
+    /// Checks that a loaded loop state fits the data and sizes (a damaged checkpoint must not panic
+    /// later).
+    ///
+    /// # Errors
+    /// A description of the first mismatch.
+    pub fn check(&self, cfg: &TrainConfig, data: &Dataset) -> Result<(), String> {
+        let s = self;
+        if cfg.batch == 0 || cfg.seq_len == 0 || cfg.hidden == 0 {
+            return Err("zero batch, sequence length or hidden size in the checkpoint".into());
+        }
+        let state_len = cfg.batch * cfg.hidden;
+        if s.plan.is_some()
+            && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != state_len)
+        {
+            return Err(format!(
+                "carried state has {} values, expected {state_len}",
+                s.carried_h.0.len()
+            ));
+        }
+        match (&s.plan, data) {
+            (None, _) => Ok(()),
+            (Some(EpochPlan::Lines { order }), Dataset::Lines { lines, .. }) => {
+                if order.len() == lines.len() && order.iter().all(|&i| (i as usize) < lines.len()) {
+                    Ok(())
+                } else {
+                    Err("the epoch plan does not match the corpus lines".into())
+                }
+            }
+            (Some(EpochPlan::Stream { offset, .. }), Dataset::Stream { tokens })
+                if *offset < tokens.len() =>
+            {
+                Ok(())
+            }
+            _ => Err("the epoch plan does not match the corpus mode".into()),
+        }
+    }
 }
 
 /// A whole checkpoint.

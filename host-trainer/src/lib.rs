@@ -7,7 +7,7 @@
 //! - [`scalar`] and [`linalg`]: the number types, and the GEMM engine (the only `unsafe` code);
 //! - [`cell`]: forward and backward of one batch row per cell kind;
 //! - [`model`] parameters, [`bptt`] (the batched pass through time), [`optim`] (the update rules);
-//! - [`train`]: the loop, with [`config`], [`history`], [`checkpoint`], [`plot`];
+//! - [`train`]: the loop, with [`config`], [`history`], [`checkpoint`], [`plot`], and [`evaluate`];
 //! - [`cmd`]: one file per subcommand (arguments, validation, console output), [`cli`] their shared checks.
 //!
 //! Beside them: [`layout`] (gate layouts of PyTorch, the trainer and the file), [`model_file`] (the
@@ -22,6 +22,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod evaluate;
 pub mod generate;
 pub mod golden;
 pub mod gradcheck;

@@ -212,10 +212,10 @@ pub fn clip_by_norm(g: &mut Grads<f32>, max_norm: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lstm_core::Dims as Shape;
+    use lstm_core::Dims;
 
     fn one(v: f32) -> Params<f32> {
-        let mut p = Params::zeros(Shape {
+        let mut p = Params::zeros(Dims {
             n_x: 1,
             n_h: 1,
             n_y: 1,

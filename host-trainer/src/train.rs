@@ -7,14 +7,15 @@ use std::time::Instant;
 
 use lstm_core::Dims;
 
-use crate::bptt::{ForwardStats, Workspace, forward, loss_and_grads};
+use crate::bptt::{Workspace, loss_and_grads};
 use crate::checkpoint::{
     Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
 };
 use crate::config::TrainConfig;
-use crate::data::batch::{BatchBuf, Dataset, EpochPlan, eval_shape};
+use crate::data::batch::{BatchBuf, Dataset, EpochPlan};
 use crate::data::corpus::{CorpusError, Vocab};
 use crate::data::{DataError, Prepared, prepare};
+use crate::evaluate::evaluate;
 use crate::history::{HistoryRow, smooth, write_csv};
 use crate::model::Params;
 use crate::model_file::{ExportError, encode_model, save_model, write_atomic};
@@ -52,84 +53,6 @@ pub enum TrainError {
         /// Loss.
         loss: f64,
     },
-}
-
-/// Checks that a loaded loop state fits the data and sizes (a damaged checkpoint must not panic later).
-fn check_state(s: &LoopState, cfg: &TrainConfig, data: &Dataset) -> Result<(), String> {
-    if cfg.batch == 0 || cfg.seq_len == 0 || cfg.hidden == 0 {
-        return Err("zero batch, sequence length or hidden size in the checkpoint".into());
-    }
-    let state_len = cfg.batch * cfg.hidden;
-    if s.plan.is_some() && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != state_len) {
-        return Err(format!(
-            "carried state has {} values, expected {state_len}",
-            s.carried_h.0.len()
-        ));
-    }
-    match (&s.plan, data) {
-        (None, _) => Ok(()),
-        (Some(EpochPlan::Lines { order }), Dataset::Lines { lines, .. }) => {
-            if order.len() == lines.len() && order.iter().all(|&i| (i as usize) < lines.len()) {
-                Ok(())
-            } else {
-                Err("the epoch plan does not match the corpus lines".into())
-            }
-        }
-        (Some(EpochPlan::Stream { offset, .. }), Dataset::Stream { tokens })
-            if *offset < tokens.len() =>
-        {
-            Ok(())
-        }
-        _ => Err("the epoch plan does not match the corpus mode".into()),
-    }
-}
-
-/// Mean loss of `p` over a whole dataset (lines: batches of `batch` lines; stream: sequential streams with
-/// carried state from zero).
-pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -> ForwardStats {
-    let mut ws = Workspace::new();
-    let mut buf = BatchBuf::default();
-    let mut total = ForwardStats {
-        loss_sum: 0.0,
-        count: 0,
-    };
-    let h = p.dims.n_h;
-    let (plan, batch, seq_len) = match data {
-        Dataset::Lines { lines, .. } => (
-            EpochPlan::Lines {
-                order: (0..lines.len() as u32).collect(),
-            },
-            batch,
-            seq_len,
-        ),
-        Dataset::Stream { tokens } => {
-            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
-            (
-                EpochPlan::Stream {
-                    offset: 0,
-                    tail: true,
-                },
-                b,
-                s,
-            )
-        }
-    };
-    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
-    for i in 0..data.num_batches(&plan, batch, seq_len) {
-        data.fill(&plan, i, batch, seq_len, &mut buf);
-        let zero = vec![0.0f32; buf.batch * h];
-        let stats = if matches!(data, Dataset::Stream { .. }) {
-            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
-            hc.0.copy_from_slice(ws.h_last(h));
-            hc.1.copy_from_slice(ws.c_last(h));
-            s
-        } else {
-            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
-        };
-        total.loss_sum += stats.loss_sum;
-        total.count += stats.count;
-    }
-    total
 }
 
 /// How a run ended.
@@ -265,7 +188,9 @@ impl Trainer {
                 "parameter sizes differ from the configuration".into(),
             ));
         }
-        check_state(&ckpt.state, &cfg, &prep.train).map_err(TrainError::Mismatch)?;
+        ckpt.state
+            .check(&cfg, &prep.train)
+            .map_err(TrainError::Mismatch)?;
         Ok(Self::assemble(cfg, prep, params, opt, ckpt.state))
     }
 

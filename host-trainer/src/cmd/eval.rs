@@ -8,8 +8,8 @@ use clap::Args;
 use crate::data::batch::Mode;
 use crate::data::corpus::{self, Preprocess};
 use crate::data::prepare_eval;
+use crate::evaluate::evaluate;
 use crate::model_file::load_model;
-use crate::train::evaluate;
 
 /// `eval` arguments.
 #[derive(Debug, Args)]
