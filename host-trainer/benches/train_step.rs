@@ -3,11 +3,13 @@
 //! Adam). Throughput is reported in tokens (targets) per second.
 
 use criterion::{Criterion, Throughput};
-use host_trainer::bptt::{BatchRef, Workspace, loss_and_grads};
-use host_trainer::float::{MatRef, Panels, gemm_panels, pack_b};
-use host_trainer::model::{Params, Shape};
+use host_trainer::bptt::{Workspace, loss_and_grads};
+use host_trainer::data::batch::BatchRef;
+use host_trainer::linalg::{MatRef, Panels, gemm_panels, pack_b};
+use host_trainer::model::Params;
 use host_trainer::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
 use host_trainer::rng::Rng;
+use lstm_core::Dims;
 
 fn bench_step(
     c: &mut Criterion,
@@ -19,7 +21,7 @@ fn bench_step(
     kind: OptimizerKind,
 ) {
     let mut rng = Rng::new(1);
-    let shape = Shape {
+    let shape = Dims {
         n_x: vocab,
         n_h: hidden,
         n_y: vocab,

@@ -6,10 +6,13 @@
 //! `logits = H · w_yᵀ + b_y`, `probs = softmax(logits)`. The backward pass turns every product into a
 //! GEMM over the whole sequence except `dH_prev = dA_t · w_hᵀ`, which is sequential by nature.
 
-use crate::float::{
-    Float, MatRef, PAR_MIN, Panels, gemm_panels, gemm_panels_with, on_pool, pack_b,
-};
-use crate::model::{Grads, Params, Shape};
+use lstm_core::Dims;
+
+use crate::cell::lstm;
+use crate::data::batch::BatchRef;
+use crate::linalg::{MatRef, PAR_MIN, Panels, gemm_panels, gemm_panels_with, on_pool, pack_b};
+use crate::model::{Grads, Params};
+use crate::scalar::Float;
 
 /// Row stride of `Workspace::d_a`: `4H` plus one cache line, so rows are never a multiple of 4 KiB apart and
 /// the products can read `dA` in place without cache aliasing.
@@ -19,21 +22,6 @@ fn da_stride(h: usize) -> usize {
 
 /// `w_h` is packed for the forward product from this many elements (`H·4H`) on.
 const PACK_MIN: usize = 64 * 1024;
-
-/// One minibatch, time-major: element `[t][b]` of `x`, `y` and `mask` is at `t·batch + b`.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchRef<'a> {
-    /// Time steps.
-    pub steps: usize,
-    /// Sequences in the batch.
-    pub batch: usize,
-    /// Input symbol indices, `[T][B]`.
-    pub x: &'a [u32],
-    /// Target symbol indices, `[T][B]`.
-    pub y: &'a [u32],
-    /// `1` where the target counts in the loss, `0` for padding; `None` means all count.
-    pub mask: Option<&'a [u8]>,
-}
 
 /// Preallocated buffers for one forward/backward pass; reused across steps so training does not allocate.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +100,7 @@ impl<T: Float> Workspace<T> {
         }
     }
 
-    fn prepare(&mut self, s: Shape, steps: usize, batch: usize) {
+    fn prepare(&mut self, s: Dims, steps: usize, batch: usize) {
         let (h, y) = (s.n_h, s.n_y);
         let tb = steps * batch;
         self.steps = steps;
@@ -154,7 +142,7 @@ pub fn forward<T: Float>(
     h0: &[T],
     c0: &[T],
 ) -> ForwardStats {
-    let s = p.shape;
+    let s = p.dims;
     let (h, y, nb, steps) = (s.n_h, s.n_y, batch.batch, batch.steps);
     let g4 = 4 * h;
     let bh = nb * h;
@@ -253,7 +241,7 @@ pub fn backward<T: Float>(
     scale: T,
     grads: &mut Grads<T>,
 ) {
-    let s = p.shape;
+    let s = p.dims;
     let (h, y, nb, steps) = (s.n_h, s.n_y, batch.batch, batch.steps);
     let g4 = 4 * h;
     let lda = da_stride(h);
@@ -420,7 +408,7 @@ fn recur_forward<T: Float>(
     scratch: &mut Vec<T>,
 ) {
     let [gates, hs, cs, tc] = bufs;
-    let (h, nb) = (p.shape.n_h, batch.batch);
+    let (h, nb) = (p.dims.n_h, batch.batch);
     let g4 = 4 * h;
     let m = rows.r1 - rows.r0;
     for t in 0..batch.steps {
@@ -448,7 +436,7 @@ fn recur_forward<T: Float>(
         let tc = &mut *tc[t];
         for b in 0..m {
             let r = b * h..(b + 1) * h;
-            T::cell_forward(
+            lstm::forward(
                 &mut a[b * g4..(b + 1) * g4],
                 &c_prev[r.clone()],
                 &mut c_next[r.clone()],
@@ -491,7 +479,7 @@ fn recur_backward<T: Float>(
             let b = rows.r0 + bb;
             let r = t * bh + b * h..t * bh + (b + 1) * h;
             let local = bb * h..(bb + 1) * h;
-            T::cell_backward(
+            lstm::backward(
                 &seen.gates[(t * nb + b) * g4..(t * nb + b + 1) * g4],
                 &seen.tc[r.clone()],
                 &seen.cs[r.clone()],
@@ -541,7 +529,7 @@ pub fn loss_and_grads<T: Float>(
     };
     // With several threads and products large enough to be split, run the pass on a pool thread: each split
     // is then a local fork that the other worker steals, not a job injected from outside and waited on.
-    let s = p.shape;
+    let s = p.dims;
     let big = batch.batch * s.n_h * 4 * s.n_h >= PAR_MIN;
     if big && rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
         rayon::scope(|_| run(ws, grads))
@@ -557,7 +545,7 @@ mod tests {
 
     /// One pass of `loss_and_grads` on a pool of `threads` threads: loss, gradients, ∂/∂h0, ∂/∂c0.
     fn pass<T: Float>(threads: usize, nb: usize, h: usize) -> (ForwardStats, Vec<Vec<T>>) {
-        let shape = Shape {
+        let shape = Dims {
             n_x: 11,
             n_h: h,
             n_y: 11,

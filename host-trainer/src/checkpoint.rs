@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::batch::EpochPlan;
-use crate::export::{ExportError, write_atomic};
-use crate::model::{Params, Shape};
+use lstm_core::Dims;
+
+use crate::config::TrainConfig;
+use crate::data::batch::{Dataset, EpochPlan};
+use crate::history::HistoryRow;
+use crate::model::Params;
+use crate::model_file::{ExportError, write_atomic};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::Rng;
-use crate::train::{HistoryRow, TrainConfig};
 
 /// The value of the `format` field.
 pub const CHECKPOINT_FORMAT: &str = "host-trainer-checkpoint";
@@ -96,11 +99,21 @@ impl<'de> Deserialize<'de> for HexF32 {
     }
 }
 
+/// How [`Dims`] is stored: `{"n_x": …, "n_h": …, "n_y": …}`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Dims")]
+struct DimsDef {
+    n_x: usize,
+    n_h: usize,
+    n_y: usize,
+}
+
 /// Parameters (or moments) as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredParams {
-    /// Sizes.
-    pub shape: Shape,
+    /// Sizes (stored as `shape`).
+    #[serde(rename = "shape", with = "DimsDef")]
+    pub dims: Dims,
     /// `w_x`, `w_h`, `b`, `w_y`, `b_y` in order.
     pub tensors: Vec<HexF32>,
 }
@@ -109,7 +122,7 @@ impl StoredParams {
     /// Captures `p`.
     pub fn from_params(p: &Params<f32>) -> Self {
         Self {
-            shape: p.shape,
+            dims: p.dims,
             tensors: p.tensors().iter().map(|t| HexF32(t.to_vec())).collect(),
         }
     }
@@ -119,7 +132,7 @@ impl StoredParams {
     /// # Errors
     /// A description of the first mismatch.
     pub fn to_params(&self) -> Result<Params<f32>, String> {
-        let mut p = Params::zeros(self.shape);
+        let mut p = Params::zeros(self.dims);
         if self.tensors.len() != 5 {
             return Err(format!("{} tensors, expected 5", self.tensors.len()));
         }
@@ -229,6 +242,45 @@ pub struct LoopState {
     pub tokens: u64,
     /// Loss history (for the CSV log and the plot).
     pub history: Vec<HistoryRow>,
+}
+
+impl LoopState {
+    /// Checks that a loaded loop state fits the data and sizes (a damaged checkpoint must not panic
+    /// later).
+    ///
+    /// # Errors
+    /// A description of the first mismatch.
+    pub fn check(&self, cfg: &TrainConfig, data: &Dataset) -> Result<(), String> {
+        let s = self;
+        if cfg.batch == 0 || cfg.seq_len == 0 || cfg.hidden == 0 {
+            return Err("zero batch, sequence length or hidden size in the checkpoint".into());
+        }
+        let state_len = cfg.batch * cfg.hidden;
+        if s.plan.is_some()
+            && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != state_len)
+        {
+            return Err(format!(
+                "carried state has {} values, expected {state_len}",
+                s.carried_h.0.len()
+            ));
+        }
+        match (&s.plan, data) {
+            (None, _) => Ok(()),
+            (Some(EpochPlan::Lines { order }), Dataset::Lines { lines, .. }) => {
+                if order.len() == lines.len() && order.iter().all(|&i| (i as usize) < lines.len()) {
+                    Ok(())
+                } else {
+                    Err("the epoch plan does not match the corpus lines".into())
+                }
+            }
+            (Some(EpochPlan::Stream { offset, .. }), Dataset::Stream { tokens })
+                if *offset < tokens.len() =>
+            {
+                Ok(())
+            }
+            _ => Err("the epoch plan does not match the corpus mode".into()),
+        }
+    }
 }
 
 /// A whole checkpoint.

@@ -2,10 +2,12 @@
 //! the same code path the firmware runs, so both print the same text.
 
 use aligned_vec::{AVec, ConstAlign};
-use lstm_core::format::{self, Dims, InputKind};
+use lstm_core::format::InputKind;
 use lstm_core::{
     CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig, StepRunner,
 };
+
+use crate::model_file::ModelFile;
 
 /// How to sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,79 +53,6 @@ pub enum GenerateError {
     DenseModel,
 }
 
-/// A decoded model file with its tensors copied out (file layout).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedModel {
-    /// One-hot or dense input.
-    pub input: InputKind,
-    /// Sizes.
-    pub dims: Dims,
-    /// Output symbols in index order.
-    pub vocab: String,
-    /// `[4][n_x][n_h]`.
-    pub w_ih: Vec<f32>,
-    /// `[4][n_h][n_h]`.
-    pub w_hh: Vec<f32>,
-    /// `[4][n_h]`.
-    pub b: Vec<f32>,
-    /// `[n_y][n_h]`.
-    pub w_y: Vec<f32>,
-    /// `[n_y]`.
-    pub b_y: Vec<f32>,
-}
-
-impl LoadedModel {
-    /// Decodes and validates model file bytes.
-    ///
-    /// # Errors
-    /// Whatever lstm-core's decoder rejects (truncation, corruption, version, sizes).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, lstm_core::Error> {
-        let m = format::decode(bytes)?;
-        let v = |t: format::Tensor<'_>| t.iter().collect::<Vec<f32>>();
-        Ok(LoadedModel {
-            input: m.input,
-            dims: m.dims,
-            vocab: m.vocab.to_string(),
-            w_ih: v(m.w_ih),
-            w_hh: v(m.w_hh),
-            b: v(m.b),
-            w_y: v(m.w_y),
-            b_y: v(m.b_y),
-        })
-    }
-
-    /// Encodes the model in lstm-core's format.
-    ///
-    /// # Errors
-    /// Whatever lstm-core's encoder rejects (sizes, non-finite values, vocabulary).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, lstm_core::Error> {
-        let parts = format::ModelParts {
-            input: self.input,
-            dims: self.dims,
-            vocab: &self.vocab,
-            w_ih: &self.w_ih,
-            w_hh: &self.w_hh,
-            b: &self.b,
-            w_y: &self.w_y,
-            b_y: &self.b_y,
-        };
-        let mut out = vec![0u8; format::encoded_len(&parts)?];
-        let n = format::encode(&parts, &mut out)?;
-        out.truncate(n);
-        Ok(out)
-    }
-
-    /// The weights as lstm-core's kernel view.
-    ///
-    /// # Errors
-    /// Never for a decoded model (the lengths were validated).
-    pub fn cell(&self) -> Result<CellView<'_>, lstm_core::Error> {
-        CellView::from_stacked(
-            self.dims, &self.w_ih, &self.w_hh, &self.b, &self.w_y, &self.b_y,
-        )
-    }
-}
-
 /// The texts of [`sample_text`] and a digest of the state they ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Samples {
@@ -141,7 +70,7 @@ pub struct Samples {
 /// # Errors
 /// A bad model, an unknown prime character, bad sampling settings.
 pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Samples, GenerateError> {
-    let model = LoadedModel::from_bytes(model_bytes).map_err(GenerateError::Model)?;
+    let model = ModelFile::from_bytes(model_bytes).map_err(GenerateError::Model)?;
     sample_model(&model, opts)
 }
 
@@ -149,7 +78,7 @@ pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Samples, 
 ///
 /// # Errors
 /// As [`sample_text`].
-pub fn sample_model(model: &LoadedModel, opts: &SampleOptions) -> Result<Samples, GenerateError> {
+pub fn sample_model(model: &ModelFile, opts: &SampleOptions) -> Result<Samples, GenerateError> {
     if model.input != InputKind::OneHot {
         return Err(GenerateError::DenseModel);
     }

@@ -5,9 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::bptt::{BatchRef, Workspace, backward, forward};
-use crate::float::Float;
-use crate::model::{Params, Shape};
+use lstm_core::Dims;
+
+use crate::bptt::{Workspace, backward, forward};
+use crate::data::batch::BatchRef;
+use crate::layout::{Layout, Matrix, convert, merged_bias};
+use crate::model::Params;
+use crate::scalar::Float;
 
 /// Why a golden file could not be checked.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +63,7 @@ pub struct GoldenCase {
     /// Case name.
     pub case: String,
     /// Sizes.
-    pub shape: Shape,
+    pub dims: Dims,
     /// Time steps.
     pub steps: usize,
     /// Batch size.
@@ -247,7 +251,7 @@ pub fn load(path: &Path) -> Result<GoldenCase, GoldenError> {
     ];
     Ok(GoldenCase {
         case: r.get("case")?.as_str().unwrap_or_default().to_owned(),
-        shape: Shape { n_x, n_h, n_y },
+        dims: Dims { n_x, n_h, n_y },
         steps: t,
         batch: m,
         weight_ih: r.array("params.weight_ih_l0", &[g, n_x])?,
@@ -265,29 +269,24 @@ pub fn load(path: &Path) -> Result<GoldenCase, GoldenError> {
     })
 }
 
-/// Converts PyTorch's tensors to the trainer's layout (see [`crate::model`]).
+/// Converts PyTorch's tensors to the trainer's layout (see [`crate::layout`]).
 pub fn params_from_pytorch(case: &GoldenCase) -> Params<f64> {
-    let s = case.shape;
-    let g4 = 4 * s.n_h;
-    let mut p = Params::zeros(s);
-    for r in 0..g4 {
-        for x in 0..s.n_x {
-            p.w_x[x * g4 + r] = case.weight_ih[r * s.n_x + x];
-        }
-        for j in 0..s.n_h {
-            p.w_h[j * g4 + r] = case.weight_hh[r * s.n_h + j];
-        }
-        p.b[r] = case.bias_ih[r] + case.bias_hh[r];
+    let Dims { n_x, n_h, .. } = case.dims;
+    let (from, to) = (Layout::PyTorch, Layout::Trainer);
+    Params {
+        dims: case.dims,
+        w_x: convert(&case.weight_ih, Matrix::Input, n_x, n_h, from, to),
+        w_h: convert(&case.weight_hh, Matrix::Recurrent, n_h, n_h, from, to),
+        b: merged_bias(&case.bias_ih, &case.bias_hh),
+        w_y: case.linear_weight.clone(),
+        b_y: case.linear_bias.clone(),
     }
-    p.w_y.clone_from(&case.linear_weight);
-    p.b_y.clone_from(&case.linear_bias);
-    p
 }
 
 /// Runs the case in scalar type `T` and returns (name, mine, golden) for every forward value and gradient.
 fn compute<T: Float>(case: &GoldenCase) -> Vec<(String, bool, Vec<f64>, Vec<f64>)> {
     let p: Params<T> = params_from_pytorch(case).cast();
-    let s = case.shape;
+    let s = case.dims;
     let (h, m, steps, g4) = (s.n_h, case.batch, case.steps, 4 * s.n_h);
     let to_t = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
     let to_f = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
@@ -318,17 +317,10 @@ fn compute<T: Float>(case: &GoldenCase) -> Vec<(String, bool, Vec<f64>, Vec<f64>
     mine.push(("loss", vec![stats.loss_sum]));
     let mut g = Params::<T>::zeros(s);
     backward(&p, &mut ws, &batch, T::ONE, &mut g);
-    // Back to PyTorch's layout: weight_ih[r][x] = w_x[x][r], weight_hh[r][j] = w_h[j][r]; both biases get ∂b.
-    let mut d_ih = vec![0.0; g4 * s.n_x];
-    let mut d_hh = vec![0.0; g4 * h];
-    for r in 0..g4 {
-        for x in 0..s.n_x {
-            d_ih[r * s.n_x + x] = g.w_x[x * g4 + r].to_f64();
-        }
-        for j in 0..h {
-            d_hh[r * h + j] = g.w_h[j * g4 + r].to_f64();
-        }
-    }
+    // Back to PyTorch's layout; both biases get ∂b.
+    let (from, to) = (Layout::Trainer, Layout::PyTorch);
+    let d_ih = to_f(&convert(&g.w_x, Matrix::Input, s.n_x, h, from, to));
+    let d_hh = to_f(&convert(&g.w_h, Matrix::Recurrent, h, h, from, to));
     let grads: Vec<(&str, Vec<f64>)> = vec![
         ("weight_ih_l0", d_ih),
         ("weight_hh_l0", d_hh),

@@ -1,8 +1,11 @@
 //! Numerical gradient check: analytic BPTT gradients against f64 central differences, for every tensor
 //! and for the initial state.
 
-use crate::bptt::{BatchRef, Workspace, backward, forward};
-use crate::model::{Params, Shape, TENSOR_NAMES};
+use lstm_core::Dims;
+
+use crate::bptt::{Workspace, backward, forward};
+use crate::data::batch::BatchRef;
+use crate::model::{Params, TENSOR_NAMES};
 use crate::rng::Rng;
 
 /// Sizes of the random problem to check.
@@ -46,7 +49,7 @@ pub const MAX_REL: f64 = 1e-6;
 /// Runs the check on a random model with random inputs, targets, a padding mask and a non-zero initial state.
 pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
     let mut rng = Rng::new(spec.seed);
-    let shape = Shape {
+    let shape = Dims {
         n_x: spec.vocab,
         n_h: spec.hidden,
         n_y: spec.vocab,

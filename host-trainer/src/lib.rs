@@ -2,22 +2,38 @@
 //! Adagrad / Adam with clipping, gradient check, PyTorch golden parity, checkpoints, and export to
 //! lstm-core's weight format.
 //!
-//! Data flow: [`corpus`] → [`batch`] → [`bptt`] (with [`model`] parameters) → [`optim`] → [`export`];
-//! [`train`] runs the loop, [`cli`] turns arguments into validated configs.
+//! Layers, each using only those before it:
+//! - [`data`]: corpus → vocabulary and tokens → minibatches;
+//! - [`scalar`] and [`linalg`]: the number types, and the GEMM engine (the only `unsafe` code);
+//! - [`cell`]: forward and backward of one batch row per cell kind;
+//! - [`model`] parameters, [`bptt`] (the batched pass through time), [`optim`] (the update rules);
+//! - [`train`]: the loop, with [`config`], [`history`], [`checkpoint`], [`plot`], and [`evaluate`];
+//! - [`cmd`]: one file per subcommand (arguments, validation, console output), [`cli`] their shared checks.
+//!
+//! Beside them: [`layout`] (gate layouts of PyTorch, the trainer and the file), [`model_file`] (the
+//! file, owned), [`generate`] (sampling through lstm-core), [`pytorch`], [`golden`], [`gradcheck`].
 
-pub mod batch;
+#![deny(unsafe_code)]
+
 pub mod bptt;
+pub mod cell;
 pub mod checkpoint;
 pub mod cli;
-pub mod corpus;
-pub mod export;
-pub mod float;
+pub mod cmd;
+pub mod config;
+pub mod data;
+pub mod evaluate;
 pub mod generate;
 pub mod golden;
 pub mod gradcheck;
+pub mod history;
+pub mod layout;
+pub mod linalg;
 pub mod model;
+pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod pytorch;
 pub mod rng;
+pub mod scalar;
 pub mod train;

@@ -1,6 +1,7 @@
 //! Parameters, gradients and optimiser moments: one struct, identical field names, in the trainer's layout.
 //!
-//! Layout (row-major, gate blocks in PyTorch's order i, f, g, o, each `n_h` wide):
+//! Layout (row-major, gate blocks in PyTorch's order i, f, g, o, each `n_h` wide; [`crate::layout`]
+//! converts to and from PyTorch's and the file's):
 //! - `w_x`: `[n_x][4·n_h]`, `w_x[x][g·n_h + k] = weight_ih_l0[g·n_h + k][x]`, so a one-hot input is one
 //!   contiguous row (a gather, not a product);
 //! - `w_h`: `[n_h][4·n_h]`, `w_h[j][g·n_h + k] = weight_hh_l0[g·n_h + k][j]`, so `A = H_prev · w_h` is a GEMM
@@ -8,35 +9,16 @@
 //! - `b`: `[4·n_h]` = `bias_ih_l0 + bias_hh_l0`;
 //! - `w_y`: `[n_y][n_h]` (`nn.Linear.weight`), `b_y`: `[n_y]`.
 
-use serde::{Deserialize, Serialize};
+use lstm_core::Dims;
 
-use crate::float::Float;
 use crate::rng::Rng;
-
-/// The sizes of a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shape {
-    /// Input size (vocabulary size for one-hot input).
-    pub n_x: usize,
-    /// Hidden size.
-    pub n_h: usize,
-    /// Output size (vocabulary size).
-    pub n_y: usize,
-}
-
-impl Shape {
-    /// Total parameter count.
-    pub fn param_count(&self) -> usize {
-        let g = 4 * self.n_h;
-        self.n_x * g + self.n_h * g + g + self.n_y * self.n_h + self.n_y
-    }
-}
+use crate::scalar::Float;
 
 /// Model parameters (and, with the same fields, gradients and optimiser moments).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params<T> {
     /// Sizes.
-    pub shape: Shape,
+    pub dims: Dims,
     /// Input weights, `[n_x][4·n_h]`.
     pub w_x: Vec<T>,
     /// Recurrent weights, `[n_h][4·n_h]`.
@@ -56,23 +38,23 @@ pub type Grads<T> = Params<T>;
 pub const TENSOR_NAMES: [&str; 5] = ["w_x", "w_h", "b", "w_y", "b_y"];
 
 impl<T: Float> Params<T> {
-    /// All-zero tensors of the given shape.
-    pub fn zeros(shape: Shape) -> Self {
-        let g = 4 * shape.n_h;
+    /// All-zero tensors of the given sizes.
+    pub fn zeros(dims: Dims) -> Self {
+        let g = 4 * dims.n_h;
         Self {
-            shape,
-            w_x: vec![T::ZERO; shape.n_x * g],
-            w_h: vec![T::ZERO; shape.n_h * g],
+            dims,
+            w_x: vec![T::ZERO; dims.n_x * g],
+            w_h: vec![T::ZERO; dims.n_h * g],
             b: vec![T::ZERO; g],
-            w_y: vec![T::ZERO; shape.n_y * shape.n_h],
-            b_y: vec![T::ZERO; shape.n_y],
+            w_y: vec![T::ZERO; dims.n_y * dims.n_h],
+            b_y: vec![T::ZERO; dims.n_y],
         }
     }
 
     /// PyTorch's initialisation: every value uniform in `±1/√n_h` (`nn.LSTM` and `nn.Linear(n_h, ·)`).
-    pub fn init_uniform(shape: Shape, rng: &mut Rng) -> Self {
-        let mut p = Self::zeros(shape);
-        let bound = 1.0 / (shape.n_h as f64).sqrt();
+    pub fn init_uniform(dims: Dims, rng: &mut Rng) -> Self {
+        let mut p = Self::zeros(dims);
+        let bound = 1.0 / (dims.n_h as f64).sqrt();
         for t in p.tensors_mut() {
             for v in t.iter_mut() {
                 *v = T::from_f64(rng.uniform(-bound, bound));
@@ -112,7 +94,7 @@ impl<T: Float> Params<T> {
                 .collect::<Vec<U>>()
         };
         Params {
-            shape: self.shape,
+            dims: self.dims,
             w_x: c(&self.w_x),
             w_h: c(&self.w_h),
             b: c(&self.b),

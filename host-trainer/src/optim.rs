@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::float::{AdamConsts, adam_update};
+use crate::linalg::wide;
 use crate::model::{Grads, Params};
 
 /// Which update rule to use.
@@ -61,13 +61,13 @@ impl Optimizer {
             OptimizerKind::Sgd => Self::Sgd { lr },
             OptimizerKind::Adagrad => Self::Adagrad {
                 lr,
-                mem: Params::zeros(p.shape),
+                mem: Params::zeros(p.dims),
             },
             OptimizerKind::Adam => Self::Adam {
                 lr,
                 t: 0,
-                m: Params::zeros(p.shape),
-                v: Params::zeros(p.shape),
+                m: Params::zeros(p.dims),
+                v: Params::zeros(p.dims),
             },
         }
     }
@@ -135,6 +135,46 @@ impl Optimizer {
     }
 }
 
+/// Adam's per-update constants (see [`Optimizer::Adam`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConsts {
+    /// β1.
+    pub b1: f32,
+    /// β2.
+    pub b2: f32,
+    /// `1 − β1^t`.
+    pub c1: f32,
+    /// `1 − β2^t`.
+    pub c2: f32,
+    /// Learning rate.
+    pub lr: f32,
+    /// ε.
+    pub eps: f32,
+}
+
+/// One Adam update of a tensor: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
+/// `w ← w − lr·(m/c1)/(√(v/c2) + ε)`.
+#[inline(always)]
+fn adam_row(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
+    let n = w.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for k in 0..n {
+        let d = g[k];
+        let mm = c.b1 * m[k] + (1.0 - c.b1) * d;
+        let vv = c.b2 * v[k] + (1.0 - c.b2) * d * d;
+        m[k] = mm;
+        v[k] = vv;
+        let m_hat = mm / c.c1;
+        let v_hat = vv / c.c2;
+        w[k] -= c.lr * m_hat / (v_hat.sqrt() + c.eps);
+    }
+}
+
+/// One Adam update of `w` from `g` (moments `m`, `v`), with the widest vectors the CPU has (the same operations on every path, so the same results).
+pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
+    wide(|| adam_row(w, g, m, v, c));
+}
+
 /// Clamps every gradient component to `[-limit, limit]` (min-char-rnn's `np.clip(d, -5, 5)`).
 pub fn clip_by_value(g: &mut Grads<f32>, limit: f32) {
     for t in g.tensors_mut() {
@@ -172,10 +212,10 @@ pub fn clip_by_norm(g: &mut Grads<f32>, max_norm: f32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Shape;
+    use lstm_core::Dims;
 
     fn one(v: f32) -> Params<f32> {
-        let mut p = Params::zeros(Shape {
+        let mut p = Params::zeros(Dims {
             n_x: 1,
             n_h: 1,
             n_y: 1,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::train::HistoryRow;
+use crate::history::HistoryRow;
 
 const FONT_CANDIDATES: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use lstm_core::format::{Dims, InputKind};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::generate::LoadedModel;
+use crate::layout::{Layout, Matrix, convert, merged_bias};
+use crate::model_file::ModelFile;
 
 /// Tensor-name prefixes of the LSTM and of the output layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,7 +277,7 @@ pub fn import(
     safetensors_bytes: &[u8],
     vocab: &str,
     prefixes: &Prefixes,
-) -> Result<LoadedModel, PytorchError> {
+) -> Result<ModelFile, PytorchError> {
     let st = SafeTensors::deserialize(safetensors_bytes)?;
     let mut names = st.names();
     names.sort_unstable();
@@ -377,28 +378,14 @@ pub fn import(
     let n_x = n_y;
     let dims = Dims { n_x, n_h, n_y };
     dims.validate(InputKind::OneHot)?;
-    // PyTorch (4H, X) row-major -> file layout [4][X][H] (each gate block transposed).
-    let mut w_ih_file = vec![0.0f32; 4 * n_x * n_h];
-    for g in 0..4 {
-        for k in 0..n_h {
-            for x in 0..n_x {
-                w_ih_file[(g * n_x + x) * n_h + k] = w_ih[(g * n_h + k) * n_x + x];
-            }
-        }
-    }
-    // Adding a zero is skipped so that a -0.0 bias survives export -> import bit for bit.
-    let b = b_ih
-        .iter()
-        .zip(&b_hh)
-        .map(|(&a, &c)| if c == 0.0 { a } else { a + c })
-        .collect();
-    let model = LoadedModel {
+    let (from, to) = (Layout::PyTorch, Layout::File);
+    let model = ModelFile {
         input: InputKind::OneHot,
         dims,
         vocab: vocab.to_string(),
-        w_ih: w_ih_file,
-        w_hh,
-        b,
+        w_ih: convert(&w_ih, Matrix::Input, n_x, n_h, from, to),
+        w_hh: convert(&w_hh, Matrix::Recurrent, n_h, n_h, from, to),
+        b: merged_bias(&b_ih, &b_hh),
         w_y,
         b_y,
     };
@@ -413,27 +400,35 @@ pub fn import(
 ///
 /// # Errors
 /// A dense-input model (PyTorch's one-hot layout needs a vocabulary input).
-pub fn export(model: &LoadedModel, prefixes: &Prefixes) -> Result<Vec<u8>, PytorchError> {
+pub fn export(model: &ModelFile, prefixes: &Prefixes) -> Result<Vec<u8>, PytorchError> {
     if model.input != InputKind::OneHot {
         return Err(PytorchError::Unsupported(
             "dense-input model: export supports one-hot character models".into(),
         ));
     }
     let Dims { n_x, n_h, n_y } = model.dims;
-    let mut w_ih = vec![0.0f32; 4 * n_h * n_x];
-    for g in 0..4 {
-        for k in 0..n_h {
-            for x in 0..n_x {
-                w_ih[(g * n_h + k) * n_x + x] = model.w_ih[(g * n_x + x) * n_h + k];
-            }
-        }
-    }
+    let w_ih = convert(
+        &model.w_ih,
+        Matrix::Input,
+        n_x,
+        n_h,
+        Layout::File,
+        Layout::PyTorch,
+    );
+    let w_hh = convert(
+        &model.w_hh,
+        Matrix::Recurrent,
+        n_h,
+        n_h,
+        Layout::File,
+        Layout::PyTorch,
+    );
     let zeros = vec![0.0f32; 4 * n_h];
     let p = &prefixes.lstm;
     let l = &prefixes.linear;
     let tensors: Vec<(String, Vec<usize>, &[f32])> = vec![
         (format!("{p}weight_ih_l0"), vec![4 * n_h, n_x], &w_ih),
-        (format!("{p}weight_hh_l0"), vec![4 * n_h, n_h], &model.w_hh),
+        (format!("{p}weight_hh_l0"), vec![4 * n_h, n_h], &w_hh),
         (format!("{p}bias_ih_l0"), vec![4 * n_h], &model.b),
         (format!("{p}bias_hh_l0"), vec![4 * n_h], &zeros),
         (format!("{l}weight"), vec![n_y, n_h], &model.w_y),

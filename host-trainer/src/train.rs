@@ -1,119 +1,33 @@
-//! The training loop: minibatches, BPTT, clipping, optimiser, stopping rules, validation, samples,
-//! checkpoints, logs and plots.
+//! The training loop: minibatches, BPTT, clipping, optimiser, stopping rules, validation, checkpoints,
+//! logs and plots. What a run shows on the console is its caller's ([`Observer`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use lstm_core::Dims;
 
-use crate::batch::{BatchBuf, Dataset, EpochPlan, Mode, eval_shape, split_lines};
-use crate::bptt::{ForwardStats, Workspace, forward, loss_and_grads};
+use crate::bptt::{Workspace, loss_and_grads};
 use crate::checkpoint::{
     Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
 };
-use crate::corpus::{CorpusError, Preprocess, Vocab, fingerprint, preprocess, unigram_entropy};
-use crate::export::{ExportError, encode_model, save_model, write_atomic};
-use crate::model::{Params, Shape};
-use crate::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
+use crate::config::TrainConfig;
+use crate::data::batch::{BatchBuf, Dataset, EpochPlan};
+use crate::data::corpus::{CorpusError, Vocab};
+use crate::data::{DataError, Prepared, prepare};
+use crate::evaluate::evaluate;
+use crate::history::{HistoryRow, smooth, write_csv};
+use crate::model::Params;
+use crate::model_file::{ExportError, encode_model, save_model, write_atomic};
+use crate::optim::{Optimizer, clip_by_norm, clip_by_value};
 use crate::rng::Rng;
-
-/// Weight of the newest loss in the smoothed training loss: an exponential
-/// moving average `m ← 0.98·m + 0.02·loss` from `m = 0`, reported
-/// bias-corrected as `m / (1 − 0.98^step)` (as Adam corrects its moments), so
-/// it follows the recent losses from the first step instead of dragging the
-/// first, untrained loss along for hundreds of steps.
-pub const SMOOTHING: f64 = 0.02;
-
-/// A validated training configuration (what `train` was asked to do).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Corpus file.
-    pub corpus: PathBuf,
-    /// Model file to write.
-    pub out: PathBuf,
-    /// How the corpus is cut into sequences.
-    pub mode: Mode,
-    /// Text normalisation.
-    pub preprocess: Preprocess,
-    /// Hidden size.
-    pub hidden: usize,
-    /// Time steps per minibatch (stream mode).
-    pub seq_len: usize,
-    /// Stream mode: read every epoch from the first character to the last (min-char-rnn) instead of d2l's
-    /// random offset (which drops the remainder).
-    #[serde(default)]
-    pub fixed_offset: bool,
-    /// Sequences per minibatch.
-    pub batch: usize,
-    /// Update rule.
-    pub optimizer: OptimizerKind,
-    /// Learning rate.
-    pub lr: f32,
-    /// Clip each gradient component to ±this.
-    pub clip_value: Option<f32>,
-    /// Rescale gradients to at most this global norm.
-    pub clip_norm: Option<f32>,
-    /// Stop after this many epochs.
-    pub epochs: Option<u64>,
-    /// Stop after this many optimiser updates.
-    pub steps: Option<u64>,
-    /// Stop once the smoothed training loss is below this.
-    pub target_loss: Option<f64>,
-    /// Seed of initialisation and data order.
-    pub seed: u64,
-    /// Fraction of the corpus (tail) held out for validation.
-    pub val_fraction: f64,
-    /// Checkpoint file (written at epoch ends at most every 30 s, at the end and on Ctrl-C).
-    pub checkpoint: Option<PathBuf>,
-    /// Loss-curve PNG.
-    pub plot: Option<PathBuf>,
-    /// CSV log.
-    pub log: Option<PathBuf>,
-    /// Print samples every this many steps.
-    pub sample_every: Option<u64>,
-}
-
-impl TrainConfig {
-    /// Where checkpoints go: `--checkpoint`, else `<out>.ckpt`.
-    pub fn checkpoint_path(&self) -> PathBuf {
-        self.checkpoint.clone().unwrap_or_else(|| {
-            let mut s = self.out.clone().into_os_string();
-            s.push(".ckpt");
-            PathBuf::from(s)
-        })
-    }
-}
-
-/// One row of the loss history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryRow {
-    /// Optimiser updates done.
-    pub step: u64,
-    /// Epoch the step belongs to (0-based).
-    pub epoch: u64,
-    /// Mean cross-entropy of the minibatch.
-    pub loss: f64,
-    /// Smoothed training loss after the step.
-    pub smoothed: f64,
-    /// Validation loss, on the last step of an epoch.
-    pub val_loss: Option<f64>,
-}
 
 /// Why training could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// Corpus problem.
+    /// The corpus cannot be turned into training data.
     #[error(transparent)]
-    Corpus(#[from] CorpusError),
-    /// The corpus does not fill one minibatch.
-    #[error("corpus {path} is too short: {detail}")]
-    TooShort {
-        /// The corpus.
-        path: PathBuf,
-        /// What was needed.
-        detail: String,
-    },
+    Data(#[from] DataError),
     /// Checkpoint problem.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -141,198 +55,6 @@ pub enum TrainError {
     },
 }
 
-/// The corpus turned into training and validation data.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// Vocabulary of the whole (preprocessed) corpus.
-    pub vocab: Vocab,
-    /// Training data.
-    pub train: Dataset,
-    /// Held-out data, if `val_fraction > 0`.
-    pub val: Option<Dataset>,
-    /// FNV-1a of the preprocessed text.
-    pub fingerprint: u64,
-    /// Unigram entropy of the training targets (nats): the loss of a context-free model.
-    pub unigram_entropy: f64,
-}
-
-/// Preprocesses and encodes `raw` for `cfg`; with `vocab` given (resume), uses it instead of building one.
-///
-/// # Errors
-/// Empty text, chars outside `vocab`, a corpus too short for one minibatch or the validation split.
-pub fn prepare(cfg: &TrainConfig, raw: &str, vocab: Option<Vocab>) -> Result<Prepared, TrainError> {
-    let text = preprocess(raw, cfg.preprocess);
-    let path = cfg.corpus.clone();
-    if text.trim().is_empty() {
-        return Err(CorpusError::Empty {
-            path,
-            detail: " after preprocessing",
-        }
-        .into());
-    }
-    let extra: &[char] = if cfg.mode == Mode::Lines {
-        &['\n']
-    } else {
-        &[]
-    };
-    let vocab = vocab.unwrap_or_else(|| Vocab::from_text(&text, extra));
-    let tokens = vocab.encode(&text)?;
-    let too_short = |detail: String| TrainError::TooShort {
-        path: path.clone(),
-        detail,
-    };
-    let (train, val) = match cfg.mode {
-        Mode::Lines => {
-            let newline = vocab
-                .index('\n')
-                .ok_or_else(|| too_short("no newline in the vocabulary".into()))?;
-            let lines = split_lines(&tokens, newline);
-            let n_val = val_count(lines.len(), cfg.val_fraction);
-            if lines.len() <= n_val {
-                return Err(too_short(format!(
-                    "{} non-empty line(s), {} needed for training and validation",
-                    lines.len(),
-                    n_val + 1
-                )));
-            }
-            let (a, b) = lines.split_at(lines.len() - n_val);
-            let val = (n_val > 0).then(|| Dataset::Lines {
-                lines: b.to_vec(),
-                newline,
-            });
-            (
-                Dataset::Lines {
-                    lines: a.to_vec(),
-                    newline,
-                },
-                val,
-            )
-        }
-        Mode::Stream => {
-            let n_val = if cfg.val_fraction > 0.0 {
-                ((tokens.len() as f64 * cfg.val_fraction) as usize).max(2)
-            } else {
-                0
-            };
-            let n_train = tokens.len().saturating_sub(n_val);
-            let train = Dataset::Stream {
-                tokens: tokens[..n_train].to_vec(),
-            };
-            if !train.fits(cfg.batch, cfg.seq_len) {
-                let need = cfg.seq_len * (cfg.batch + 1);
-                return Err(too_short(format!(
-                    "{n_train} training characters; --batch {} × --seq-len {} needs at least {need}",
-                    cfg.batch, cfg.seq_len
-                )));
-            }
-            let val = (n_val > 0).then(|| Dataset::Stream {
-                tokens: tokens[n_train..].to_vec(),
-            });
-            (train, val)
-        }
-    };
-    let targets: Vec<u32> = match &train {
-        Dataset::Lines { lines, newline } => lines
-            .iter()
-            .flat_map(|l| l.iter().copied().chain([*newline]))
-            .collect(),
-        Dataset::Stream { tokens } => tokens[1..].to_vec(),
-    };
-    Ok(Prepared {
-        unigram_entropy: unigram_entropy(&targets, vocab.len()),
-        vocab,
-        train,
-        val,
-        fingerprint: fingerprint(&text),
-    })
-}
-
-/// Checks that a loaded loop state fits the data and sizes (a damaged checkpoint must not panic later).
-fn check_state(s: &LoopState, cfg: &TrainConfig, data: &Dataset) -> Result<(), String> {
-    if cfg.batch == 0 || cfg.seq_len == 0 || cfg.hidden == 0 {
-        return Err("zero batch, sequence length or hidden size in the checkpoint".into());
-    }
-    let state_len = cfg.batch * cfg.hidden;
-    if s.plan.is_some() && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != state_len) {
-        return Err(format!(
-            "carried state has {} values, expected {state_len}",
-            s.carried_h.0.len()
-        ));
-    }
-    match (&s.plan, data) {
-        (None, _) => Ok(()),
-        (Some(EpochPlan::Lines { order }), Dataset::Lines { lines, .. }) => {
-            if order.len() == lines.len() && order.iter().all(|&i| (i as usize) < lines.len()) {
-                Ok(())
-            } else {
-                Err("the epoch plan does not match the corpus lines".into())
-            }
-        }
-        (Some(EpochPlan::Stream { offset, .. }), Dataset::Stream { tokens })
-            if *offset < tokens.len() =>
-        {
-            Ok(())
-        }
-        _ => Err("the epoch plan does not match the corpus mode".into()),
-    }
-}
-
-fn val_count(n: usize, fraction: f64) -> usize {
-    if fraction <= 0.0 {
-        0
-    } else {
-        ((n as f64 * fraction).round() as usize).max(1)
-    }
-}
-
-/// Mean loss of `p` over a whole dataset (lines: batches of `batch` lines; stream: sequential streams with
-/// carried state from zero).
-pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -> ForwardStats {
-    let mut ws = Workspace::new();
-    let mut buf = BatchBuf::default();
-    let mut total = ForwardStats {
-        loss_sum: 0.0,
-        count: 0,
-    };
-    let h = p.shape.n_h;
-    let (plan, batch, seq_len) = match data {
-        Dataset::Lines { lines, .. } => (
-            EpochPlan::Lines {
-                order: (0..lines.len() as u32).collect(),
-            },
-            batch,
-            seq_len,
-        ),
-        Dataset::Stream { tokens } => {
-            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
-            (
-                EpochPlan::Stream {
-                    offset: 0,
-                    tail: true,
-                },
-                b,
-                s,
-            )
-        }
-    };
-    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
-    for i in 0..data.num_batches(&plan, batch, seq_len) {
-        data.fill(&plan, i, batch, seq_len, &mut buf);
-        let zero = vec![0.0f32; buf.batch * h];
-        let stats = if matches!(data, Dataset::Stream { .. }) {
-            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
-            hc.0.copy_from_slice(ws.h_last(h));
-            hc.1.copy_from_slice(ws.c_last(h));
-            s
-        } else {
-            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
-        };
-        total.loss_sum += stats.loss_sum;
-        total.count += stats.count;
-    }
-    total
-}
-
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -352,9 +74,22 @@ pub struct Controls<'a> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Stop (as if interrupted) after this many steps in this run; for tests.
     pub stop_after: Option<u64>,
-    /// Show a progress bar and print epoch summaries and samples on stderr.
-    pub verbose: bool,
 }
+
+/// What a run reports as it goes (a progress bar, epoch summaries, samples); every method does nothing
+/// by default, so `()` is the silent observer.
+pub trait Observer {
+    /// Before the first step of this run.
+    fn start(&mut self, _trainer: &Trainer) {}
+    /// After each optimiser update, with the minibatch's mean loss and this run's tokens per second.
+    fn step(&mut self, _trainer: &Trainer, _loss: f64, _tokens_per_s: f64) {}
+    /// After each epoch, with the validation loss if there is validation data.
+    fn epoch(&mut self, _trainer: &Trainer, _val: Option<f64>) {}
+    /// When the loop has stopped, before the final files are written.
+    fn finish(&mut self) {}
+}
+
+impl Observer for () {}
 
 /// A training run in progress.
 #[derive(Debug)]
@@ -379,11 +114,11 @@ impl Trainer {
     /// # Errors
     /// As [`prepare`].
     pub fn new(cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
-        let prep = prepare(&cfg, raw, None)?;
+        let prep = prepare(raw, &cfg.data_spec(), None)?;
         let mut rng = Rng::new(cfg.seed);
         let n = prep.vocab.len();
         let params = Params::init_uniform(
-            Shape {
+            Dims {
                 n_x: n,
                 n_h: cfg.hidden,
                 n_y: n,
@@ -413,7 +148,7 @@ impl Trainer {
         opt: Optimizer,
         state: LoopState,
     ) -> Self {
-        let grads = Params::zeros(params.shape);
+        let grads = Params::zeros(params.dims);
         Self {
             cfg,
             prep,
@@ -432,11 +167,11 @@ impl Trainer {
     /// A corpus that differs from the checkpoint's, or a damaged checkpoint.
     pub fn resume(ckpt: Checkpoint, cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
         let vocab = Vocab::from_chars(ckpt.vocab.chars().collect());
-        let prep = prepare(&cfg, raw, Some(vocab)).map_err(|e| match e {
-            TrainError::Corpus(CorpusError::UnknownChar { ch, .. }) => TrainError::Mismatch(
+        let prep = prepare(raw, &cfg.data_spec(), Some(vocab)).map_err(|e| match e {
+            DataError::Corpus(CorpusError::UnknownChar { ch, .. }) => TrainError::Mismatch(
                 format!("the corpus contains {ch:?}, not in the checkpoint's vocabulary"),
             ),
-            other => other,
+            other => TrainError::Data(other),
         })?;
         if prep.fingerprint != ckpt.corpus_fingerprint {
             return Err(TrainError::Mismatch(
@@ -448,12 +183,14 @@ impl Trainer {
             .optimizer
             .to_optimizer()
             .map_err(TrainError::Mismatch)?;
-        if params.shape.n_x != prep.vocab.len() || params.shape.n_h != cfg.hidden {
+        if params.dims.n_x != prep.vocab.len() || params.dims.n_h != cfg.hidden {
             return Err(TrainError::Mismatch(
                 "parameter sizes differ from the configuration".into(),
             ));
         }
-        check_state(&ckpt.state, &cfg, &prep.train).map_err(TrainError::Mismatch)?;
+        ckpt.state
+            .check(&cfg, &prep.train)
+            .map_err(TrainError::Mismatch)?;
         Ok(Self::assemble(cfg, prep, params, opt, ckpt.state))
     }
 
@@ -568,13 +305,7 @@ impl Trainer {
         s.step += 1;
         s.batch_in_epoch += 1;
         s.tokens += stats.count as u64;
-        // Recover the raw average from the previous corrected value, update it, correct it again.
-        let beta = 1.0 - SMOOTHING;
-        let t = i32::try_from(s.step).unwrap_or(i32::MAX);
-        let raw_prev = s
-            .smoothed
-            .map_or(0.0, |prev| prev * (1.0 - beta.powi(t - 1)));
-        let smoothed = (beta * raw_prev + SMOOTHING * loss) / (1.0 - beta.powi(t));
+        let smoothed = smooth(s.smoothed, s.step, loss);
         s.smoothed = Some(smoothed);
         s.history.push(HistoryRow {
             step: s.step,
@@ -603,19 +334,29 @@ impl Trainer {
         val
     }
 
-    /// Runs until a stopping rule, an interrupt or `controls.stop_after`.
+    /// Runs until a stopping rule, an interrupt or `controls.stop_after`, silently.
     ///
     /// # Errors
     /// Divergence, or failing to write the model, checkpoint, log or plot.
     pub fn run(&mut self, controls: &Controls<'_>) -> Result<Outcome, TrainError> {
+        self.run_observed(controls, &mut ())
+    }
+
+    /// As [`Trainer::run`], reporting to `observer`.
+    ///
+    /// # Errors
+    /// As [`Trainer::run`].
+    pub fn run_observed(
+        &mut self,
+        controls: &Controls<'_>,
+        observer: &mut dyn Observer,
+    ) -> Result<Outcome, TrainError> {
         let start = Instant::now();
         let tokens_at_start = self.state.tokens;
         let steps_at_start = self.state.step;
-        let bar = controls.verbose.then(|| self.progress_bar());
-        let mut samples_broken = false;
-        // Per-epoch work (summary line, checkpoint, log, plot) is throttled: tiny corpora have thousands of
-        // epochs a minute. Everything is written once more at the end.
-        let mut last_print: Option<Instant> = None;
+        observer.start(self);
+        // Checkpoints, log and plot at epoch ends are throttled: tiny corpora have thousands of epochs a
+        // minute. Everything is written once more at the end.
         let mut last_save = Instant::now();
         let outcome = loop {
             if let Some(reason) = self.stop_reason() {
@@ -634,46 +375,11 @@ impl Trainer {
                 Some(loss) => {
                     let tokens_per_s = (self.state.tokens - tokens_at_start) as f64
                         / start.elapsed().as_secs_f64().max(1e-9);
-                    if let Some(bar) = &bar {
-                        bar.set_position(self.state.step);
-                        bar.set_message(format!(
-                            "epoch {} loss {loss:.4} smoothed {:.4} {tokens_per_s:.0} tok/s",
-                            self.state.epoch + 1,
-                            self.state.smoothed.unwrap_or(loss),
-                        ));
-                        if let Some(every) = self
-                            .cfg
-                            .sample_every
-                            .filter(|&n| self.state.step.is_multiple_of(n))
-                        {
-                            let _ = every;
-                            if !samples_broken {
-                                samples_broken = !self.print_samples(bar);
-                            }
-                        }
-                    }
+                    observer.step(self, loss, tokens_per_s);
                 }
                 None => {
                     let val = self.end_epoch();
-                    let print_due = last_print.is_none_or(|t| t.elapsed().as_secs_f64() >= 2.0);
-                    if let Some(bar) = bar.as_ref().filter(|_| print_due) {
-                        last_print = Some(Instant::now());
-                        let sm = self.state.smoothed.unwrap_or(f64::NAN);
-                        let msg = match val {
-                            Some(v) => format!(
-                                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2}), val loss {v:.4} (ppl {:.2})",
-                                self.state.epoch,
-                                sm.exp(),
-                                v.exp()
-                            ),
-                            None => format!(
-                                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2})",
-                                self.state.epoch,
-                                sm.exp()
-                            ),
-                        };
-                        bar.suspend(|| eprintln!("{msg}"));
-                    }
+                    observer.epoch(self, val);
                     if last_save.elapsed().as_secs_f64() >= 30.0 {
                         last_save = Instant::now();
                         if let Some(p) = &self.cfg.checkpoint {
@@ -684,9 +390,7 @@ impl Trainer {
                 }
             }
         };
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        observer.finish();
         save_model(&self.cfg.out, &self.params, &self.prep.vocab)?;
         if let (Outcome::Finished(_), Some(p)) = (&outcome, &self.cfg.checkpoint) {
             self.checkpoint().save(p)?;
@@ -695,84 +399,20 @@ impl Trainer {
         Ok(outcome)
     }
 
-    fn progress_bar(&self) -> indicatif::ProgressBar {
-        let per_epoch = self.state.plan.as_ref().map_or_else(
+    /// Minibatches per epoch of the current (or, between epochs, the next) epoch plan.
+    pub fn batches_per_epoch(&self) -> u64 {
+        let (batch, seq_len) = (self.cfg.batch, self.cfg.seq_len);
+        let count = |p: &EpochPlan| self.prep.train.num_batches(p, batch, seq_len) as u64;
+        self.state.plan.as_ref().map_or_else(
             || {
-                let plan = self.prep.train.plan(
+                count(&self.prep.train.plan(
                     &mut self.state.rng.clone(),
-                    self.cfg.seq_len,
+                    seq_len,
                     self.cfg.fixed_offset,
-                );
-                self.prep
-                    .train
-                    .num_batches(&plan, self.cfg.batch, self.cfg.seq_len) as u64
+                ))
             },
-            |p| {
-                self.prep
-                    .train
-                    .num_batches(p, self.cfg.batch, self.cfg.seq_len) as u64
-            },
-        );
-        let total = match (self.cfg.steps, self.cfg.epochs) {
-            (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
-            (Some(s), None) => Some(s),
-            (None, Some(e)) => Some(e * per_epoch),
-            (None, None) => None,
-        };
-        let bar = match total {
-            Some(t) => indicatif::ProgressBar::new(t),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        let style = indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (ETA {eta}) {msg}",
+            count,
         )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_position(self.state.step);
-        bar
-    }
-
-    /// Prints samples through `generate`; returns false if sampling is unavailable.
-    fn print_samples(&self, bar: &indicatif::ProgressBar) -> bool {
-        let bytes = match self.model_bytes() {
-            Ok(b) => b,
-            Err(_) => return false,
-        };
-        let lines = self.cfg.mode == Mode::Lines;
-        let opts = crate::generate::SampleOptions {
-            prime: if lines {
-                String::new()
-            } else {
-                self.prep
-                    .vocab
-                    .char_at(0)
-                    .map(String::from)
-                    .unwrap_or_default()
-            },
-            length: if lines { 40 } else { 120 },
-            temperature: 1.0,
-            top_k: None,
-            top_p: None,
-            seed: self.state.step,
-            stop_at: lines.then_some('\n'),
-            count: 3,
-            cores_per_step: 1,
-        };
-        match crate::generate::sample_text(&bytes, &opts) {
-            Ok(samples) => {
-                bar.suspend(|| {
-                    eprintln!("--- samples at step {} ---", self.state.step);
-                    for s in samples.texts {
-                        eprintln!("{}", s.trim_end_matches('\n'));
-                    }
-                });
-                true
-            }
-            Err(e) => {
-                bar.suspend(|| eprintln!("(samples disabled: {e})"));
-                false
-            }
-        }
     }
 
     /// Writes the CSV log and the plot, if configured.
@@ -795,55 +435,13 @@ impl Trainer {
     }
 }
 
-/// The CSV log: `step,epoch,loss,smoothed,perplexity,val_loss,val_perplexity`.
-pub fn write_csv(history: &[HistoryRow]) -> String {
-    let mut out = String::from("step,epoch,loss,smoothed,perplexity,val_loss,val_perplexity\n");
-    for r in history {
-        let (v, vp) = r.val_loss.map_or((String::new(), String::new()), |v| {
-            (format!("{v:.6}"), format!("{:.4}", v.exp()))
-        });
-        out.push_str(&format!(
-            "{},{},{:.6},{:.6},{:.4},{v},{vp}\n",
-            r.step,
-            r.epoch,
-            r.loss,
-            r.smoothed,
-            r.smoothed.exp()
-        ));
-    }
-    out
-}
-
-/// Convenience for tests and benches: a config with sensible defaults for `corpus` and `out`.
-pub fn default_config(corpus: &Path, out: &Path) -> TrainConfig {
-    TrainConfig {
-        corpus: corpus.to_path_buf(),
-        out: out.to_path_buf(),
-        mode: Mode::Lines,
-        preprocess: Preprocess::default(),
-        hidden: 64,
-        seq_len: 25,
-        fixed_offset: false,
-        batch: 1,
-        optimizer: OptimizerKind::Adam,
-        lr: 0.01,
-        clip_value: Some(5.0),
-        clip_norm: None,
-        epochs: Some(1),
-        steps: None,
-        target_loss: None,
-        seed: 0,
-        val_fraction: 0.0,
-        checkpoint: None,
-        plot: None,
-        log: None,
-        sample_every: None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::default_config;
+    use crate::data::batch::Mode;
+    use crate::optim::OptimizerKind;
+    use std::path::Path;
 
     fn corpus() -> String {
         let mut s = String::new();
@@ -982,7 +580,7 @@ mod tests {
         };
         assert!(matches!(
             Trainer::new(cfg, "short text"),
-            Err(TrainError::TooShort { .. })
+            Err(TrainError::Data(DataError::TooShort { .. }))
         ));
     }
 }

@@ -2,12 +2,13 @@
 //! `sample` and the firmware run) compute the same model: after export, the
 //! per-step probabilities agree to 1e-5.
 
-use host_trainer::bptt::{self, BatchRef, Workspace};
-use host_trainer::corpus::Vocab;
-use host_trainer::export::encode_model;
-use host_trainer::generate::LoadedModel;
-use host_trainer::model::{Params, Shape};
+use host_trainer::bptt::{self, Workspace};
+use host_trainer::data::batch::BatchRef;
+use host_trainer::data::corpus::Vocab;
+use host_trainer::model::Params;
+use host_trainer::model_file::{ModelFile, encode_model};
 use host_trainer::rng::Rng;
+use lstm_core::Dims;
 use lstm_core::{Input, Kernel};
 
 #[test]
@@ -15,7 +16,7 @@ fn trainer_forward_matches_lstm_core_step() {
     let chars: Vec<char> = "\n abcdefghij".chars().collect();
     let n_v = chars.len();
     for (n_h, seed) in [(5usize, 1u64), (16, 2), (37, 3)] {
-        let shape = Shape {
+        let shape = Dims {
             n_x: n_v,
             n_h,
             n_y: n_v,
@@ -29,7 +30,7 @@ fn trainer_forward_matches_lstm_core_step() {
         }
         let vocab = Vocab::from_chars(chars.clone());
         let bytes = encode_model(&params, &vocab).expect("encode");
-        let loaded = LoadedModel::from_bytes(&bytes).expect("decode");
+        let loaded = ModelFile::from_bytes(&bytes).expect("decode");
         let cell = loaded.cell().expect("cell");
 
         let x: Vec<u32> = (0..20).map(|i| (i * 7 % n_v) as u32).collect();

@@ -65,7 +65,7 @@ fn conversion_matches_the_stacked_layout_in_the_file() {
     let root: serde_json::Value = serde_json::from_str(&text).expect("json");
     let case = golden::load(&path).expect("loads");
     let p = golden::params_from_pytorch(&case);
-    let (h, x) = (case.shape.n_h, case.shape.n_x);
+    let (h, x) = (case.dims.n_h, case.dims.n_x);
     let perm = [1, 0, 2, 3];
     for (k, &g) in perm.iter().enumerate() {
         for r in 0..h {

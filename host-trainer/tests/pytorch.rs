@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use host_trainer::generate::LoadedModel;
+use host_trainer::model_file::ModelFile;
 use host_trainer::pytorch::{self, Prefixes, PytorchError};
 use lstm_core::format::InputKind;
 use lstm_core::{Input, Kernel};
@@ -42,13 +42,13 @@ fn expected() -> Expected {
     }
 }
 
-fn import_fixture(file: &str) -> LoadedModel {
+fn import_fixture(file: &str) -> ModelFile {
     pytorch::import(&read(file), &vocab(), &Prefixes::default())
         .unwrap_or_else(|e| panic!("{file} imports: {e}"))
 }
 
 /// Runs the tokens from a zero state through `kernel`; the softmax after each step.
-fn run(model: &LoadedModel, kernel: Kernel, tokens: &[usize]) -> Vec<Vec<f32>> {
+fn run(model: &ModelFile, kernel: Kernel, tokens: &[usize]) -> Vec<Vec<f32>> {
     let cell = model.cell().expect("cell view");
     let d = model.dims;
     let (mut h, mut c, mut gates) = (vec![0.0; d.n_h], vec![0.0; d.n_h], vec![0.0; 4 * d.n_h]);
@@ -65,7 +65,7 @@ fn run(model: &LoadedModel, kernel: Kernel, tokens: &[usize]) -> Vec<Vec<f32>> {
     out
 }
 
-fn assert_matches_pytorch(model: &LoadedModel, variant: &str, tol: f64) {
+fn assert_matches_pytorch(model: &ModelFile, variant: &str, tol: f64) {
     let e = expected();
     let want: Vec<Vec<f64>> =
         serde_json::from_value(e.probs[variant].clone()).expect("probabilities");

@@ -3,7 +3,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bptt::BatchRef;
+/// One minibatch, time-major: element `[t][b]` of `x`, `y` and `mask` is at `t·batch + b`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    /// Time steps.
+    pub steps: usize,
+    /// Sequences in the batch.
+    pub batch: usize,
+    /// Input symbol indices, `[T][B]`.
+    pub x: &'a [u32],
+    /// Target symbol indices, `[T][B]`.
+    pub y: &'a [u32],
+    /// `1` where the target counts in the loss, `0` for padding; `None` means all count.
+    pub mask: Option<&'a [u8]>,
+}
 
 /// How the corpus is cut into sequences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

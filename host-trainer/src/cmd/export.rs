@@ -1,0 +1,76 @@
+//! `host-trainer export`: a model file as safetensors + vocabulary JSON for PyTorch.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::{ConfigError, PrefixArgs};
+use crate::model_file::{ModelFile, write_atomic};
+use crate::pytorch;
+
+/// `export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model file to read (lstm-core format).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Safetensors file to write (F32).
+    #[arg(long)]
+    pub safetensors: PathBuf,
+    /// Vocabulary JSON file to write.
+    #[arg(long)]
+    pub vocab: PathBuf,
+    /// Tensor-name prefixes.
+    #[command(flatten)]
+    pub prefixes: PrefixArgs,
+}
+
+impl ExportArgs {
+    /// Checks the two output files are distinct and differ from the model.
+    ///
+    /// # Errors
+    /// Two of the paths are the same.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.safetensors == self.vocab {
+            return Err(ConfigError::Conflict(
+                "--safetensors and --vocab must be different files".into(),
+            ));
+        }
+        if self.safetensors == self.model || self.vocab == self.model {
+            return Err(ConfigError::Conflict(
+                "--safetensors and --vocab must not overwrite --model".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `export`: writes the two files, one line on stderr.
+///
+/// # Errors
+/// Conflicting paths, an unreadable or dense-input model, a file that cannot be written.
+pub fn run(a: &ExportArgs) -> anyhow::Result<()> {
+    a.validate()?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    let model =
+        ModelFile::from_bytes(&bytes).with_context(|| format!("decoding {}", a.model.display()))?;
+    let st = pytorch::export(&model, &a.prefixes.to_prefixes())
+        .with_context(|| format!("exporting {}", a.model.display()))?;
+    let mut vocab = pytorch::vocab_json(&model.vocab);
+    vocab.push('\n');
+    write_atomic(&a.safetensors, &st)?;
+    write_atomic(&a.vocab, vocab.as_bytes())?;
+    let d = model.dims;
+    eprintln!(
+        "exported {} (n_x {} · n_h {} · n_y {}) to {} and {}",
+        a.model.display(),
+        d.n_x,
+        d.n_h,
+        d.n_y,
+        a.safetensors.display(),
+        a.vocab.display()
+    );
+    Ok(())
+}

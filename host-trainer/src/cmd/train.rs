@@ -1,0 +1,463 @@
+//! `host-trainer train`: its arguments, their validation into a [`TrainConfig`], and the run with its
+//! console output (progress bar, epoch summaries, samples, final summary).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::checkpoint::Checkpoint;
+use crate::cli::{ConfigError, MAX_BATCH, MAX_HIDDEN, MAX_SEQ_LEN, nonzero, positive, range};
+use crate::config::TrainConfig;
+use crate::data::batch::Mode;
+use crate::data::corpus::{self, Preprocess};
+use crate::generate::{SampleOptions, sample_text};
+use crate::optim::OptimizerKind;
+use crate::train::{Controls, Observer, Outcome, Trainer};
+
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// `train` arguments, as typed.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// UTF-8 text file to train on.
+    #[arg(long, required_unless_present = "resume")]
+    pub corpus: Option<PathBuf>,
+    /// Model file to write (lstm-core format).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// `lines`: each line is a sequence from a zero state; `stream`: d2l sequential streams. [default: lines]
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Lowercase the corpus.
+    #[arg(long)]
+    pub lowercase: bool,
+    /// d2l preprocessing: letters and spaces only, lowercased (stream mode).
+    #[arg(long)]
+    pub d2l: bool,
+    /// Hidden size. [default: 64]
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Characters per minibatch and stream (stream mode). [default: 35]
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    /// Stream mode: read each epoch from the first character to the last (min-char-rnn), not from d2l's random offset.
+    #[arg(long)]
+    pub fixed_offset: bool,
+    /// Sequences per minibatch. [default: 1 in lines mode, 32 in stream mode]
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Update rule. [default: adam]
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate. [default: 0.01 adam, 0.1 adagrad, 1 sgd]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Clip each gradient component to ±F.
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_value: Option<f32>,
+    /// Rescale gradients to a global L2 norm of at most F.
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_norm: Option<f32>,
+    /// Stop after N epochs. [default: 10 if no stopping rule is given]
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Stop after N optimiser updates.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Stop when the smoothed training loss (nats/char) falls below F.
+    #[arg(long, allow_negative_numbers = true)]
+    pub target_loss: Option<f64>,
+    /// Seed of initialisation and data order. [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fraction of the corpus (its tail) held out for validation. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub val_fraction: Option<f64>,
+    /// Checkpoint file, written at epoch ends (at most every 30 s), at the end and on Ctrl-C. [Ctrl-C default: MODEL.ckpt]
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from a checkpoint (its settings are kept; stopping rules and output paths may change).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Write the loss curve to this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write the loss log to this CSV.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Print samples every N steps.
+    #[arg(long)]
+    pub sample_every: Option<u64>,
+    /// Worker threads (results do not depend on it). [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl TrainArgs {
+    /// Validates the arguments of a fresh run into a [`TrainConfig`].
+    ///
+    /// # Errors
+    /// The first nonsensical value or conflicting pair of flags.
+    pub fn to_config(&self) -> Result<TrainConfig, ConfigError> {
+        let (Some(corpus), Some(out)) = (self.corpus.clone(), self.out.clone()) else {
+            return Err(ConfigError::Conflict(
+                "--corpus and --out are required".into(),
+            ));
+        };
+        let mode = self.mode.unwrap_or(Mode::Lines);
+        if self.d2l && mode == Mode::Lines {
+            return Err(ConfigError::Conflict(
+                "--d2l joins all lines into one text; use it with --mode stream".into(),
+            ));
+        }
+        let optimizer = self.optimizer.unwrap_or(OptimizerKind::Adam);
+        let default_lr = match optimizer {
+            OptimizerKind::Adam => 0.01,
+            OptimizerKind::Adagrad => 0.1,
+            OptimizerKind::Sgd => 1.0,
+        };
+        let lr = positive("lr", f64::from(self.lr.unwrap_or(default_lr)), 1e3)? as f32;
+        let clip_value = self
+            .clip_value
+            .map(|v| positive("clip-value", f64::from(v), 1e9).map(|v| v as f32))
+            .transpose()?;
+        let clip_norm = self
+            .clip_norm
+            .map(|v| positive("clip-norm", f64::from(v), 1e9).map(|v| v as f32))
+            .transpose()?;
+        let target_loss = self
+            .target_loss
+            .map(|v| positive("target-loss", v, 1e3))
+            .transpose()?;
+        let val_fraction = self.val_fraction.unwrap_or(0.0);
+        if !(val_fraction.is_finite() && (0.0..=0.5).contains(&val_fraction)) {
+            return Err(ConfigError::BadFloat {
+                flag: "val-fraction",
+                value: val_fraction,
+                rule: "must be in 0..=0.5",
+            });
+        }
+        let (epochs, steps) = (
+            nonzero("epochs", self.epochs)?,
+            nonzero("steps", self.steps)?,
+        );
+        let epochs = if epochs.is_none() && steps.is_none() && target_loss.is_none() {
+            Some(10)
+        } else {
+            epochs
+        };
+        let batch = range(
+            "batch",
+            self.batch
+                .unwrap_or(if mode == Mode::Lines { 1 } else { 32 }),
+            1,
+            MAX_BATCH,
+        )?;
+        let seq_len = range("seq-len", self.seq_len.unwrap_or(35), 1, MAX_SEQ_LEN)?;
+        if batch.saturating_mul(seq_len) > 10_000_000 {
+            return Err(ConfigError::Conflict(format!(
+                "--batch {batch} × --seq-len {seq_len} is too large"
+            )));
+        }
+        if let Some(t) = self.threads {
+            range("threads", t, 1, 256)?;
+        }
+        Ok(TrainConfig {
+            corpus,
+            out,
+            mode,
+            preprocess: Preprocess {
+                lowercase: self.lowercase,
+                d2l: self.d2l,
+            },
+            hidden: range("hidden", self.hidden.unwrap_or(64), 1, MAX_HIDDEN)?,
+            seq_len,
+            fixed_offset: self.fixed_offset,
+            batch,
+            optimizer,
+            lr,
+            clip_value,
+            clip_norm,
+            epochs,
+            steps,
+            target_loss,
+            seed: self.seed.unwrap_or(0),
+            val_fraction,
+            checkpoint: self.checkpoint.clone(),
+            plot: self.plot.clone(),
+            log: self.log.clone(),
+            sample_every: nonzero("sample-every", self.sample_every)?,
+        })
+    }
+
+    /// Applies the flags allowed on `--resume` to the checkpoint's configuration.
+    ///
+    /// # Errors
+    /// A hyper-parameter flag given with `--resume` (it would break exact continuation), or a bad value.
+    pub fn apply_to_resumed(&self, mut cfg: TrainConfig) -> Result<TrainConfig, ConfigError> {
+        let fixed = [
+            ("--mode", self.mode.is_some()),
+            ("--lowercase", self.lowercase),
+            ("--d2l", self.d2l),
+            ("--hidden", self.hidden.is_some()),
+            ("--seq-len", self.seq_len.is_some()),
+            ("--fixed-offset", self.fixed_offset),
+            ("--batch", self.batch.is_some()),
+            ("--optimizer", self.optimizer.is_some()),
+            ("--lr", self.lr.is_some()),
+            ("--clip-value", self.clip_value.is_some()),
+            ("--clip-norm", self.clip_norm.is_some()),
+            ("--seed", self.seed.is_some()),
+            ("--val-fraction", self.val_fraction.is_some()),
+        ];
+        if let Some((flag, _)) = fixed.iter().find(|(_, given)| *given) {
+            return Err(ConfigError::Conflict(format!(
+                "{flag} cannot change when resuming: the checkpoint's setting is used so the run continues exactly"
+            )));
+        }
+        if let Some(c) = &self.corpus {
+            cfg.corpus = c.clone();
+        }
+        if let Some(o) = &self.out {
+            cfg.out = o.clone();
+        }
+        if self.epochs.is_some() || self.steps.is_some() || self.target_loss.is_some() {
+            cfg.epochs = nonzero("epochs", self.epochs)?;
+            cfg.steps = nonzero("steps", self.steps)?;
+            cfg.target_loss = self
+                .target_loss
+                .map(|v| positive("target-loss", v, 1e3))
+                .transpose()?;
+        }
+        for (dst, src) in [
+            (&mut cfg.checkpoint, &self.checkpoint),
+            (&mut cfg.plot, &self.plot),
+            (&mut cfg.log, &self.log),
+        ] {
+            if src.is_some() {
+                dst.clone_from(src);
+            }
+        }
+        if self.sample_every.is_some() {
+            cfg.sample_every = nonzero("sample-every", self.sample_every)?;
+        }
+        Ok(cfg)
+    }
+}
+
+/// Runs `train`.
+///
+/// # Errors
+/// Bad arguments, an unusable corpus or checkpoint, divergence, a file that cannot be written.
+pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+    set_threads(a.threads)?;
+    let mut trainer = if let Some(ckpt_path) = &a.resume {
+        let ckpt = Checkpoint::load(ckpt_path)?;
+        let cfg = a.apply_to_resumed(ckpt.config.clone())?;
+        let raw = corpus::load(&cfg.corpus)?;
+        eprintln!(
+            "resuming from {} at step {}",
+            ckpt_path.display(),
+            ckpt.state.step
+        );
+        Trainer::resume(ckpt, cfg, &raw)?
+    } else {
+        let cfg = a.to_config()?;
+        let raw = corpus::load(&cfg.corpus)?;
+        Trainer::new(cfg, &raw)?
+    };
+    let p = &trainer.prep;
+    eprintln!(
+        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} parameters",
+        trainer.cfg.corpus.display(),
+        p.train.target_count(),
+        p.vocab.len(),
+        p.vocab.as_string(),
+        p.unigram_entropy,
+        trainer.params.dims.param_count()
+    );
+    ctrlc::set_handler(|| {
+        if INTERRUPT.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user really wants out.
+            std::process::exit(130);
+        }
+    })
+    .context("installing the Ctrl-C handler")?;
+    let start = std::time::Instant::now();
+    let tokens0 = trainer.state.tokens;
+    let outcome = trainer.run_observed(
+        &Controls {
+            interrupt: Some(&INTERRUPT),
+            stop_after: None,
+        },
+        &mut Console::default(),
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    let sm = trainer.state.smoothed.unwrap_or(f64::NAN);
+    eprintln!(
+        "step {}, epoch {}: smoothed loss {sm:.4} nats/char (perplexity {:.3}); unigram entropy {:.4}; {:.0} tokens/s",
+        trainer.state.step,
+        trainer.state.epoch,
+        sm.exp(),
+        trainer.prep.unigram_entropy,
+        (trainer.state.tokens - tokens0) as f64 / secs.max(1e-9)
+    );
+    if let Some(v) = trainer.validate() {
+        eprintln!("validation loss {v:.4} (perplexity {:.3})", v.exp());
+    }
+    eprintln!("model written to {}", trainer.cfg.out.display());
+    match outcome {
+        Outcome::Finished(reason) => eprintln!("done: {reason}"),
+        Outcome::Interrupted { checkpoint } => {
+            eprintln!(
+                "interrupted: checkpoint saved to {}; continue with --resume",
+                checkpoint.display()
+            )
+        }
+    }
+    Ok(())
+}
+
+/// Sizes rayon's global pool.
+fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    // Parallelism comes from rayon: large products split their output columns between threads
+    // (`linalg::gemm_panels`), never the summation, so the model bytes are the same for any thread count.
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("starting the thread pool")?;
+    }
+    Ok(())
+}
+
+/// The console side of a run: a progress bar, throttled epoch summaries, samples every
+/// `--sample-every` steps.
+#[derive(Default)]
+struct Console {
+    bar: Option<indicatif::ProgressBar>,
+    last_print: Option<Instant>,
+    samples_broken: bool,
+}
+
+impl Observer for Console {
+    fn start(&mut self, t: &Trainer) {
+        self.bar = Some(progress_bar(t));
+    }
+
+    fn step(&mut self, t: &Trainer, loss: f64, tokens_per_s: f64) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_position(t.state.step);
+        bar.set_message(format!(
+            "epoch {} loss {loss:.4} smoothed {:.4} {tokens_per_s:.0} tok/s",
+            t.state.epoch + 1,
+            t.state.smoothed.unwrap_or(loss),
+        ));
+        if t.cfg
+            .sample_every
+            .is_some_and(|n| t.state.step.is_multiple_of(n))
+            && !self.samples_broken
+        {
+            self.samples_broken = !print_samples(t, bar);
+        }
+    }
+
+    fn epoch(&mut self, t: &Trainer, val: Option<f64>) {
+        // Throttled: tiny corpora have thousands of epochs a minute.
+        let print_due = self
+            .last_print
+            .is_none_or(|p| p.elapsed().as_secs_f64() >= 2.0);
+        let Some(bar) = self.bar.as_ref().filter(|_| print_due) else {
+            return;
+        };
+        self.last_print = Some(Instant::now());
+        let sm = t.state.smoothed.unwrap_or(f64::NAN);
+        let msg = match val {
+            Some(v) => format!(
+                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2}), val loss {v:.4} (ppl {:.2})",
+                t.state.epoch,
+                sm.exp(),
+                v.exp()
+            ),
+            None => format!(
+                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2})",
+                t.state.epoch,
+                sm.exp()
+            ),
+        };
+        bar.suspend(|| eprintln!("{msg}"));
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A progress bar over the run's steps (a spinner when no step or epoch limit is set).
+fn progress_bar(t: &Trainer) -> indicatif::ProgressBar {
+    let per_epoch = t.batches_per_epoch();
+    let total = match (t.cfg.steps, t.cfg.epochs) {
+        (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
+        (Some(s), None) => Some(s),
+        (None, Some(e)) => Some(e * per_epoch),
+        (None, None) => None,
+    };
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (ETA {eta}) {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_position(t.state.step);
+    bar
+}
+
+/// Prints samples of the current model through lstm-core; returns false if sampling is unavailable.
+fn print_samples(t: &Trainer, bar: &indicatif::ProgressBar) -> bool {
+    let Ok(bytes) = t.model_bytes() else {
+        return false;
+    };
+    let lines = t.cfg.mode == Mode::Lines;
+    let opts = SampleOptions {
+        prime: if lines {
+            String::new()
+        } else {
+            t.prep
+                .vocab
+                .char_at(0)
+                .map(String::from)
+                .unwrap_or_default()
+        },
+        length: if lines { 40 } else { 120 },
+        temperature: 1.0,
+        top_k: None,
+        top_p: None,
+        seed: t.state.step,
+        stop_at: lines.then_some('\n'),
+        count: 3,
+        cores_per_step: 1,
+    };
+    match sample_text(&bytes, &opts) {
+        Ok(samples) => {
+            bar.suspend(|| {
+                eprintln!("--- samples at step {} ---", t.state.step);
+                for s in samples.texts {
+                    eprintln!("{}", s.trim_end_matches('\n'));
+                }
+            });
+            true
+        }
+        Err(e) => {
+            bar.suspend(|| eprintln!("(samples disabled: {e})"));
+            false
+        }
+    }
+}

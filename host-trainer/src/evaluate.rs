@@ -1,0 +1,53 @@
+//! The loss of a model over a whole dataset: validation during training, and `eval`.
+
+use crate::bptt::{ForwardStats, Workspace, forward};
+use crate::data::batch::{BatchBuf, Dataset, EpochPlan, eval_shape};
+use crate::model::Params;
+
+/// Mean loss of `p` over a whole dataset (lines: batches of `batch` lines; stream: sequential streams with
+/// carried state from zero).
+pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -> ForwardStats {
+    let mut ws = Workspace::new();
+    let mut buf = BatchBuf::default();
+    let mut total = ForwardStats {
+        loss_sum: 0.0,
+        count: 0,
+    };
+    let h = p.dims.n_h;
+    let (plan, batch, seq_len) = match data {
+        Dataset::Lines { lines, .. } => (
+            EpochPlan::Lines {
+                order: (0..lines.len() as u32).collect(),
+            },
+            batch,
+            seq_len,
+        ),
+        Dataset::Stream { tokens } => {
+            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
+            (
+                EpochPlan::Stream {
+                    offset: 0,
+                    tail: true,
+                },
+                b,
+                s,
+            )
+        }
+    };
+    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
+    for i in 0..data.num_batches(&plan, batch, seq_len) {
+        data.fill(&plan, i, batch, seq_len, &mut buf);
+        let zero = vec![0.0f32; buf.batch * h];
+        let stats = if matches!(data, Dataset::Stream { .. }) {
+            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
+            hc.0.copy_from_slice(ws.h_last(h));
+            hc.1.copy_from_slice(ws.c_last(h));
+            s
+        } else {
+            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
+        };
+        total.loss_sum += stats.loss_sum;
+        total.count += stats.count;
+    }
+    total
+}
