@@ -269,7 +269,7 @@ impl<'a> Tensor<'a> {
     }
 
     fn new(name: &'static str, bytes: &'a [u8], expected: usize) -> Result<Self, Error> {
-        if bytes.len() % 4 != 0 || bytes.len() / 4 != expected {
+        if !bytes.len().is_multiple_of(4) || bytes.len() / 4 != expected {
             return Err(Error::TensorLength {
                 tensor: name,
                 expected,
