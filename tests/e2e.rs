@@ -369,7 +369,13 @@ fn console_matches_host_sample_and_survives_bad_input() {
         build.both()
     );
     let run = firmware_cargo_input(
-        &["run", "--features", "console"],
+        &[
+            "run",
+            "--features",
+            "console",
+            "--config",
+            ".cargo/console.toml",
+        ],
         &env,
         Some(script),
         Duration::from_secs(120),
