@@ -37,7 +37,7 @@
 //!   `gemv_add`, the activations — plus, like `lstm_update`, one new
 //!   primitive for the GRU's state update (`h = (1 - z) ⊙ n + z ⊙ h`) with a
 //!   scalar default and optional vector versions; a view type beside
-//!   [`CellView`](crate::CellView) with its weights.
+//!   [`CellView`] with its weights.
 //! - **int8 weights × Q15 state**: new primitives on `Arch`
 //!   (`gemv_i8`: int8 rows × Q15 hidden state accumulated exactly in `i32`,
 //!   then multiplied by the row's f32 scale), whose scalar default is the
