@@ -10,7 +10,9 @@ use lstm_core::Dims;
 
 use crate::cell::lstm;
 use crate::data::batch::BatchRef;
-use crate::linalg::{MatRef, PAR_MIN, Panels, gemm_panels, gemm_panels_with, on_pool, pack_b};
+use crate::linalg::{
+    MatRef, PAR_MIN, Panels, RowPass, gemm_panels, gemm_panels_with, on_pool, pack_b, wide,
+};
 use crate::model::{Grads, Params};
 use crate::scalar::Float;
 
@@ -207,8 +209,22 @@ pub fn forward<T: Float>(
     ForwardStats { loss_sum, count }
 }
 
-/// `row = softmax(row + bias)`, computed stably (max subtracted).
+/// `row = softmax(row + bias)`, computed stably (max subtracted), with the widest vectors the CPU has
+/// (the same operations on every path, so the same results).
 fn softmax_in_place<T: Float>(row: &mut [T], bias: &[T]) {
+    struct Pass<'a, T>(&'a mut [T], &'a [T]);
+    impl<T: Float> RowPass for Pass<'_, T> {
+        #[inline(always)]
+        fn run(self) {
+            softmax_row(self.0, self.1);
+        }
+    }
+    wide(Pass(row, bias));
+}
+
+/// The body of [`softmax_in_place`].
+#[inline(always)]
+fn softmax_row<T: Float>(row: &mut [T], bias: &[T]) {
     // Separate passes so the element-wise ones vectorise; the max and the sum stay sequential (same order).
     for (v, &b) in row.iter_mut().zip(bias) {
         *v += b;

@@ -89,41 +89,20 @@ macro_rules! impl_float {
 impl_float!(f32, tanh_f32, exp_f32);
 impl_float!(f64, f64::tanh, f64::exp);
 
-/// `tanh` for `f32` without libm's `expm1f` (the profile's hot spot): `1 − 2/(e^{2x} + 1)`, and the Taylor
-/// series `x − x³/3 + 2x⁵/15` near zero where that formula cancels. Relative error below ~2e-6. Branch-free
-/// (both sides are computed), so loops over it vectorise.
+/// `tanh` for `f32`: lstm-core's definition (`1 − 2/(e^{2x} + 1)` over [`exp_f32`]), so the trainer's
+/// activations have the inference core's bits. Branch-free, so loops over it vectorise.
 #[inline]
 fn tanh_f32(x: f32) -> f32 {
-    let x2 = x * x;
-    let small = x * (1.0 - x2 * (1.0 / 3.0 - x2 * (2.0 / 15.0)));
-    let big = 1.0 - 2.0 / (exp_f32(2.0 * x) + 1.0);
-    if x.abs() < 0.0625 { small } else { big }
+    lstm_core::math::tanh_with_fma(x, f32::mul_add)
 }
 
-/// `e^x` for `f32` without a libm call, vectorisable: Cody–Waite reduction `x = n·ln2 + r` and Cephes'
-/// degree-6 polynomial for `e^r` (about 1 ulp). Inputs are clamped to `[−87.3, 88]`, so the result is never
-/// 0 or ∞ (below `e^−87.3 ≈ 1.2e−38` it returns that; the callers only add it to 1 or normalise by a sum ≥ 1).
+/// `e^x` for `f32`: lstm-core's one definition (Cody–Waite reduction, degree-7 polynomial in fused
+/// multiply-adds, 0 below about −87.7 and ∞ above about 88.4, no clamp) over `f32::mul_add`, which the
+/// vectorised loops of [`crate::linalg::wide`] turn into hardware FMA. Same bits as
+/// `lstm_core::math::exp` and every inference kernel.
 #[inline]
 pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5·2^23: adding it rounds to an integer (ties to even) and leaves that integer in the low mantissa bits.
-    const SHIFTER: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.0);
-    let t = x * LOG2E + SHIFTER;
-    let n = t - SHIFTER;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * (r * r) + r + 1.0;
-    // 2^n from the integer in t's low bits: n ∈ [−126, 127], a normal exponent.
-    let bits = (t.to_bits().wrapping_sub(SHIFTER.to_bits()) as i32 + 127) << 23;
-    e * f32::from_bits(bits as u32)
+    lstm_core::math::exp_with_fma(x, f32::mul_add)
 }
 
 /// The logistic function `1 / (1 + e^-x)`.
@@ -136,34 +115,53 @@ pub fn sigmoid<T: Float>(x: T) -> T {
 mod tests {
     use super::*;
 
+    /// The trainer's `f32` activations are the inference core's, bit for bit (including saturation).
     #[test]
-    fn fast_tanh_is_close_to_libm() {
-        let mut worst = 0.0f64;
-        for i in -200_000..=200_000 {
-            let x = i as f32 * 1e-4;
-            let want = f64::from(x).tanh();
-            let got = f64::from(Float::tanh(x));
-            worst = worst.max((got - want).abs() / want.abs().max(1e-30));
+    fn f32_activations_are_the_cores_bits() {
+        let mut xs: Vec<f32> = (-1_000_000..=1_000_000).map(|i| i as f32 * 1e-4).collect();
+        xs.extend([
+            -1000.0, -90.0, -88.5, -87.5, 87.5, 88.5, 90.0, 1000.0, 0.0, -0.0, 1e-30,
+        ]);
+        for x in xs {
+            assert_eq!(
+                exp_f32(x).to_bits(),
+                lstm_core::math::exp(x).to_bits(),
+                "exp({x})"
+            );
+            assert_eq!(
+                Float::tanh(x).to_bits(),
+                lstm_core::math::tanh(x).to_bits(),
+                "tanh({x})"
+            );
+            assert_eq!(
+                sigmoid(x).to_bits(),
+                lstm_core::math::sigmoid(x).to_bits(),
+                "sigmoid({x})"
+            );
         }
-        assert!(worst < 2e-6, "worst relative error {worst:e}");
-        assert_eq!(Float::tanh(100.0f32), 1.0);
-        assert_eq!(Float::tanh(-100.0f32), -1.0);
-        assert_eq!(Float::tanh(0.0f32), 0.0);
     }
 
-    /// The polynomial `exp` is within 2 ulp-ish of libm over the range the trainer uses, and saturates.
+    /// Close to libm: `exp` to 2e-7 relative where the result is normal, `tanh` to 2e-7 absolute.
     #[test]
-    fn fast_exp_is_close_to_libm() {
-        let mut worst = 0.0f64;
+    fn f32_activations_are_close_to_libm() {
+        let mut worst_exp = 0.0f64;
+        let mut worst_tanh = 0.0f64;
         for i in -870_000..=880_000 {
             let x = i as f32 * 1e-4;
             let want = f64::from(x).exp();
-            let got = f64::from(exp_f32(x));
-            worst = worst.max((got - want).abs() / want);
+            worst_exp = worst_exp.max((f64::from(exp_f32(x)) - want).abs() / want);
+            let t = f64::from(Float::tanh(x)) - f64::from(x).tanh();
+            worst_tanh = worst_tanh.max(t.abs());
         }
-        assert!(worst < 3e-7, "worst relative error {worst:e}");
-        assert!(exp_f32(-1000.0) > 0.0 && exp_f32(-1000.0) < 1e-37);
-        assert!(exp_f32(1000.0).is_finite());
+        assert!(worst_exp < 2e-7, "exp: worst relative error {worst_exp:e}");
+        assert!(
+            worst_tanh < 2e-7,
+            "tanh: worst absolute error {worst_tanh:e}"
+        );
+        assert_eq!(Float::tanh(100.0f32), 1.0);
+        assert_eq!(Float::tanh(-100.0f32), -1.0);
         assert_eq!(exp_f32(0.0), 1.0);
+        assert_eq!(exp_f32(-1000.0), 0.0);
+        assert_eq!(exp_f32(1000.0), f32::INFINITY);
     }
 }

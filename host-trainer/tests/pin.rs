@@ -97,15 +97,18 @@ const SAMPLE: &[&str] = &[
     "--digest",
 ];
 
+// Changed once, deliberately, when the trainer's f32 activations became lstm-core's (`math::exp` over
+// `f32::mul_add`): lines was (23204, 0x4a87_037c_57be_a204) / 0x9a78ac5c, stream (336039,
+// 0x3896_ac9e_74a8_f2ce) / 0x14f3bf17; the sampled texts did not change.
 const PINS: &[Pin] = &[
     Pin {
         name: "lines",
         recipe: &[
             "--mode", "lines", "--hidden", "24", "--batch", "4", "--steps", "60", "--seed", "7",
         ],
-        model: (23204, 0x4a87_037c_57be_a204),
+        model: (23204, 0x8c31_014c_0cf1_c323),
         text: "thge\n re ct enrontthe the n ite thony ot coo  fomac e vhe\n trp\nhas\ns hntheisdhs r\n\nth e she mme oerwe th the dr the inthen\n werstil\ncer tttatereo is asn ic thifei aa\n",
-        digest: "0x9a78ac5c",
+        digest: "0x13f72d67",
     },
     // Large enough (batch 32 · 4·128² ≥ the split threshold) that two threads split the products.
     Pin {
@@ -124,9 +127,9 @@ const PINS: &[Pin] = &[
             "--seed",
             "3",
         ],
-        model: (336039, 0x3896_ac9e_74a8_f2ce),
+        model: (336039, 0x9354_0332_7aaa_e5e1),
         text: "thre\n nbc t\ndkspntvne rhr h dsdatltlzhhs  nm \n nhde   wli\n ttt\ni s\nrfapuignsniuen\n\nth daohhegmk ldsxe uk tnhd p sie eftnoo  xastuok\ndhrctxt teslo esd oo e  rntgem   \n",
-        digest: "0x14f3bf17",
+        digest: "0x05ae8f5d",
     },
 ];
 

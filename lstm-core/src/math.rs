@@ -9,10 +9,11 @@
 //! - `sigmoid(x) = 1 / (1 + exp(-x))` and `tanh(x) = 1 - 2 / (exp(2x) + 1)`,
 //!   each with one IEEE division.
 //!
-//! The functions here are defined once, generically over an architecture's
-//! fused multiply-add (`exp_with` and friends, crate-private); [`exp`],
-//! [`sigmoid`] and [`tanh`] are those definitions with the portable
-//! `fmaf`, public so other crates (the trainer) compute the same bits.
+//! The functions here are defined once, over a fused multiply-add the
+//! caller passes ([`exp_with_fma`], [`sigmoid_with_fma`], [`tanh_with_fma`]);
+//! the kernels pass their architecture's, [`exp`], [`sigmoid`] and [`tanh`]
+//! the portable `fmaf`, and the trainer `f32::mul_add`, so every crate
+//! computes the same bits.
 
 use crate::kernels::{Arch, Portable};
 
@@ -61,9 +62,30 @@ pub(crate) mod expc {
 }
 
 /// exp(x) by Cody–Waite reduction and a degree-7 polynomial in `arch`'s
-/// fused multiply-add: the one definition of the scalar `exp`.
+/// fused multiply-add.
 #[inline(always)]
 pub(crate) fn exp_with<A: Arch>(arch: A, x: f32) -> f32 {
+    exp_with_fma(x, |a, b, c| arch.fma(a, b, c))
+}
+
+/// sigmoid(x) = 1 / (1 + exp(-x)) over `arch`'s fused multiply-add.
+#[inline(always)]
+pub(crate) fn sigmoid_with<A: Arch>(arch: A, x: f32) -> f32 {
+    sigmoid_with_fma(x, |a, b, c| arch.fma(a, b, c))
+}
+
+/// tanh(x) = 1 - 2 / (exp(2x) + 1) over `arch`'s fused multiply-add.
+#[inline(always)]
+pub(crate) fn tanh_with<A: Arch>(arch: A, x: f32) -> f32 {
+    tanh_with_fma(x, |a, b, c| arch.fma(a, b, c))
+}
+
+/// [`exp`] over the caller's fused multiply-add `fma(a, b, c) = a·b + c`
+/// rounded once (e.g. `f32::mul_add`): the one definition of the scalar
+/// `exp`, with [`exp`]'s bits at the caller's speed (the trainer's
+/// vectorised loops pass the hardware FMA).
+#[inline(always)]
+pub fn exp_with_fma(x: f32, fma: impl Fn(f32, f32, f32) -> f32) -> f32 {
     // t = ROUND + n with n = round(x / ln 2); its low mantissa bits are n.
     let t = x * expc::LOG2E + expc::ROUND;
     let biased = t.to_bits().wrapping_sub(expc::BIAS_BITS);
@@ -73,26 +95,26 @@ pub(crate) fn exp_with<A: Arch>(arch: A, x: f32) -> f32 {
         return exp_saturated(x);
     }
     let n = t - expc::ROUND;
-    let r = arch.fma(n, -expc::LN2_HI, x);
-    let r = arch.fma(n, -expc::LN2_LO, r);
+    let r = fma(n, -expc::LN2_HI, x);
+    let r = fma(n, -expc::LN2_LO, r);
     let mut p = expc::C[0];
     for &c in &expc::C[1..] {
-        p = arch.fma(p, r, c);
+        p = fma(p, r, c);
     }
     // 2^n from its exponent bits: 0 for n = -127, infinity for n = 128.
     p * f32::from_bits(biased << 23)
 }
 
-/// sigmoid(x) = 1 / (1 + exp(-x)) over `arch`'s fused multiply-add.
+/// [`sigmoid`] over the caller's fused multiply-add (see [`exp_with_fma`]).
 #[inline(always)]
-pub(crate) fn sigmoid_with<A: Arch>(arch: A, x: f32) -> f32 {
-    1.0 / (1.0 + exp_with(arch, -x))
+pub fn sigmoid_with_fma(x: f32, fma: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    1.0 / (1.0 + exp_with_fma(-x, fma))
 }
 
-/// tanh(x) = 1 - 2 / (exp(2x) + 1) over `arch`'s fused multiply-add.
+/// [`tanh`] over the caller's fused multiply-add (see [`exp_with_fma`]).
 #[inline(always)]
-pub(crate) fn tanh_with<A: Arch>(arch: A, x: f32) -> f32 {
-    1.0 - 2.0 / (exp_with(arch, 2.0 * x) + 1.0)
+pub fn tanh_with_fma(x: f32, fma: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    1.0 - 2.0 / (exp_with_fma(2.0 * x, fma) + 1.0)
 }
 
 /// exp(x) where `x · log2(e)` rounds outside `[-127, 128]`: 0 below, infinity above, NaN for NaN.

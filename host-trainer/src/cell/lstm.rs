@@ -1,14 +1,12 @@
 //! The LSTM cell (PyTorch's equations, gate order i, f, g, o): forward and backward of one batch row.
 //!
-//! Why this is not lstm-core's step: the core runs one `f32` step at a time with its own `exp`
-//! (Cody–Waite, degree-7 polynomial in fused multiply-adds, no clamp), the definition every inference
-//! kernel — portable, AVX2, Cortex-M4F — reproduces bit for bit. Training runs the same equations over a
-//! batch, in `f64` as well as `f32` (gradient checks, golden parity), caching the activations for the
-//! backward pass; its `f32` `exp` ([`crate::scalar::exp_f32`]: degree 6, clamped, no FMA) vectorises on
-//! any x86-64 without FMA hardware. The two agree to ~1e-6 per activation, not to the bit;
-//! `tests/core_parity.rs` checks the trainer's forward against the core's step on the same weights.
-//! To give the core's bits instead, `scalar::exp_f32` would call the core's `exp` (private to lstm-core
-//! today) and [`crate::linalg::wide`] would enable FMA, since that polynomial is fused multiply-adds.
+//! One definition of the maths with lstm-core: the activations are the core's own (`exp`, `sigmoid`,
+//! `tanh` from `lstm_core::math`, over `f32::mul_add`), so every activation has the inference kernels'
+//! bits. What differs, and why: training runs the step over a whole batch, in `f64` as well as `f32`
+//! (gradient checks, golden parity), with the products in the GEMM engine's summation order (panels of
+//! the batch, not the core's eight-lane dot per row) and the activations cached for the backward pass —
+//! a different shape of the same equations, not a second design. `tests/core_parity.rs` checks the
+//! trainer's forward against the core's step on the same weights.
 
 use crate::linalg::{RowPass, wide};
 use crate::scalar::{Float, sigmoid};

@@ -1,16 +1,16 @@
 //! The x86-64 SIMD micro-kernels of [`super::gemm_panels`] (`f32`): AVX2 + FMA tiles of 6 × 16 and
 //! AVX-512 tiles of up to 6 × 64, each element the same chain of fused multiply-adds (so the same bits);
-//! and [`with_avx2`], which compiles an element-wise pass for AVX2.
+//! and [`with_avx2`], which compiles an element-wise pass for AVX2 + FMA.
 
 use super::{MR, NR, PanelJob};
 use std::arch::x86_64::*;
 
-/// Runs `pass` inside a function compiled for AVX2 (its `run` is `#[inline(always)]`, so its loops are
-/// compiled here, with 8-lane vectors).
+/// Runs `pass` inside a function compiled for AVX2 + FMA (its `run` is `#[inline(always)]`, so its
+/// loops are compiled here, with 8-lane vectors and `mul_add` as one instruction).
 ///
 /// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn with_avx2<P: super::RowPass>(pass: P) {
     pass.run();
 }
