@@ -479,10 +479,10 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
             self.token(ch)?;
         }
         self.reset();
-        if prime.is_empty() {
-            if let Ok(nl) = self.token('\n') {
-                self.feed_token(nl)?;
-            }
+        if prime.is_empty()
+            && let Ok(nl) = self.token('\n')
+        {
+            self.feed_token(nl)?;
         }
         for ch in prime.chars() {
             emit(ch);

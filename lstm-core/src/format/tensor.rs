@@ -69,7 +69,7 @@ impl<'a> Tensor<'a> {
         bytes: &'a [u8],
         expected: usize,
     ) -> Result<Self, Error> {
-        if bytes.len() % 4 != 0 || bytes.len() / 4 != expected {
+        if !bytes.len().is_multiple_of(4) || bytes.len() / 4 != expected {
             return Err(Error::TensorLength {
                 tensor: name,
                 expected,
