@@ -65,6 +65,7 @@ pub mod format;
 pub mod kernels;
 pub mod math;
 mod model;
+pub mod quant;
 mod sample;
 #[cfg(feature = "std")]
 mod split_step;

@@ -31,7 +31,11 @@ fn every_kernel_is_bit_identical_to_portable() {
             mismatches.len(),
             mismatches[..mismatches.len().min(20)].join("\n")
         );
-        assert!(summary.passed >= 76 * 2, "only {} cases ran", summary.passed);
+        assert!(
+            summary.passed >= 76 * 2,
+            "only {} cases ran",
+            summary.passed
+        );
         ran += 1;
     }
     assert!(ran >= 1);
