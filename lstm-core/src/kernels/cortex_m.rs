@@ -748,8 +748,9 @@ impl Arch for CortexM4F {
             // A caller bug (debug-asserted above); never read out of bounds.
             return;
         }
-        let aligned =
-            n % 4 == 0 && (w.as_ptr() as usize) % 4 == 0 && (x.as_ptr() as usize) % 4 == 0;
+        let aligned = n.is_multiple_of(4)
+            && (w.as_ptr() as usize).is_multiple_of(4)
+            && (x.as_ptr() as usize).is_multiple_of(4);
         // SAFETY: `w` holds `rows · n` bytes, `x` `n` i16s, `scale` and `out`
         // `rows` f32s (checked above); the routine reads exactly those and
         // writes `rows` f32s to `out`, uses word loads that need alignment
@@ -781,17 +782,18 @@ fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f3
         Some(_) => return false,
         None => (core::ptr::null(), core::ptr::null()),
     };
-    if let (Ok(r @ 1..), Ok(blocks @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8)) {
-        if n % 8 == 0 && w.len() >= rows * n {
-            // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · blocks`;
-            // `a` and `b` are null or hold at least `rows` f32s. The routine
-            // reads exactly those, writes `rows` f32s to `out` (its length),
-            // and saves the callee-saved registers it uses.
-            unsafe {
-                lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, blocks, out.as_mut_ptr(), a, b);
-            }
-            return true;
+    if let (Ok(r @ 1..), Ok(blocks @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8))
+        && n.is_multiple_of(8)
+        && w.len() >= rows * n
+    {
+        // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · blocks`;
+        // `a` and `b` are null or hold at least `rows` f32s. The routine
+        // reads exactly those, writes `rows` f32s to `out` (its length),
+        // and saves the callee-saved registers it uses.
+        unsafe {
+            lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, blocks, out.as_mut_ptr(), a, b);
         }
+        return true;
     }
     false
 }
