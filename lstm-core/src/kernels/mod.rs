@@ -37,13 +37,22 @@
 //!   `gemv_add`, the activations — plus, like `lstm_update`, one new
 //!   primitive for the GRU's state update (`h = (1 - z) ⊙ n + z ⊙ h`) with a
 //!   scalar default and optional vector versions; a view type beside
-//!   [`CellView`](crate::CellView) with its weights.
-//! - **int8 weights × Q15 state**: new primitives on `Arch`
-//!   (`gemv_i8`: int8 rows × Q15 hidden state accumulated exactly in `i32`,
-//!   then multiplied by the row's f32 scale), whose scalar default is the
-//!   reference and whose Cortex-M version uses the DSP extension's `SMLAD`;
-//!   exact integer sums make every order give the same bits. The cell bodies
-//!   then take the product primitive as their only dtype-dependent call.
+//!   [`CellView`] with its weights.
+//! - **int8 weights × Q15 state** (the q8 dtype): the primitives are in
+//!   place — `q15_pack` (the state as Q15, [`crate::quant::q15`], in the
+//!   architecture's order), `gemv_q8` (int8 rows × Q15, exact i32 sums, then
+//!   `((acc as f32) · 2^-15) · scale`, [`crate::quant`] has the definition)
+//!   and `gemv_q8_add` (plus a gathered q8 column and the bias) — with the
+//!   scalar default as reference, AVX2 / AVX-VNNI / AVX-512 VNNI on x86-64
+//!   (`x86_vnni`, chosen at run time inside `Avx2Fma`'s `gemv_q8`) and
+//!   `SXTB16` + `SMLAD` on the Cortex-M4F. [`Kernel::q15_state`],
+//!   [`Kernel::gemv_q8`] and [`Kernel::gemv_q8_add`] expose them;
+//!   [`Q8Impl`] names each implementation for the conformance suite
+//!   (`tests/conformance_q8.rs`, and `conformance-m4f/` under QEMU) and the
+//!   benchmark (`benches/q8.rs`). What remains is the cell bodies taking
+//!   the product primitive as their only dtype-dependent call: per step,
+//!   `q15_pack(h)` once into an `n_h` i16 scratch, then `gemv_q8_add` /
+//!   `gemv_q8` where the f32 bodies call `gemv_add` / `gemv`.
 
 #![allow(unsafe_code)]
 
