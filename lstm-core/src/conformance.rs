@@ -193,6 +193,15 @@ impl Rng {
     }
 }
 
+/// The index of the first element whose bits differ (0 if the lengths differ).
+fn first_difference(want: &[f32], got: &[f32]) -> Option<usize> {
+    let diff = want
+        .iter()
+        .zip(got)
+        .position(|(w, g)| w.to_bits() != g.to_bits());
+    diff.or((want.len() != got.len()).then_some(0))
+}
+
 /// Takes the first `n` values off `rest`.
 fn take<'a>(rest: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
     let (head, tail) = core::mem::take(rest).split_at_mut(n);
@@ -247,11 +256,7 @@ fn run_case(
     let mut failed = false;
     let mut check = |check: &'static str, step: usize, detail: usize, want: &[f32], got: &[f32]| {
         *comparisons += 1;
-        let diff = want
-            .iter()
-            .zip(got)
-            .position(|(w, g)| w.to_bits() != g.to_bits());
-        if let Some(index) = diff.or((want.len() != got.len()).then_some(0)) {
+        if let Some(index) = first_difference(want, got) {
             failed = true;
             on_mismatch(&Mismatch {
                 case: *case,
@@ -576,11 +581,7 @@ fn run_q8_case(
     let mut failed = false;
     let mut check = |check: &'static str, want: &[f32], got: &[f32]| {
         *comparisons += 1;
-        let diff = want
-            .iter()
-            .zip(got)
-            .position(|(w, g)| w.to_bits() != g.to_bits());
-        if let Some(index) = diff.or((want.len() != got.len()).then_some(0)) {
+        if let Some(index) = first_difference(want, got) {
             failed = true;
             on_mismatch(&Q8Mismatch {
                 case: *case,

@@ -66,8 +66,14 @@ const _: () = assert!(((MAX_ROW + 1) as i64) * 127 * 32767 >= (1i64 << 31));
 /// even, clamped to `[-32767, 32767]`; NaN gives 0.
 #[inline]
 pub fn q15(h: f32) -> i16 {
-    let v = h * Q15_ONE;
-    let max = f32::from(Q15_MAX);
+    round_clamped(h * Q15_ONE, f32::from(Q15_MAX)) as i16
+}
+
+/// `v` clamped to `[-max, max]` (NaN to 0), then rounded to the nearest
+/// integer, ties to even (`max < 2^22`): adding 1.5 · 2^23 rounds, subtracting
+/// it again is exact.
+#[inline]
+fn round_clamped(v: f32, max: f32) -> f32 {
     let v = if v >= max {
         max
     } else if v <= -max {
@@ -77,10 +83,7 @@ pub fn q15(h: f32) -> i16 {
     } else {
         v
     };
-    // |v| <= 32767 < 2^22: adding 1.5 · 2^23 rounds to an integer (ties to
-    // even), subtracting it again is exact.
-    let r = (v + ROUND) - ROUND;
-    r as i16
+    (v + ROUND) - ROUND
 }
 
 /// The exact int8 × Q15 dot product of the first `min(w.len(), x.len())`
@@ -126,18 +129,7 @@ pub fn unit_scale(max_abs: f32) -> f32 {
 /// `w / scale` rounded to nearest, ties to even, clamped to `[-127, 127]`.
 #[inline]
 pub fn quantize_value(w: f32, scale: f32) -> i8 {
-    let max = f32::from(Q8_MAX);
-    let v = w / scale;
-    let v = if v >= max {
-        max
-    } else if v <= -max {
-        -max
-    } else if v.is_nan() {
-        0.0
-    } else {
-        v
-    };
-    ((v + ROUND) - ROUND) as i8
+    round_clamped(w / scale, f32::from(Q8_MAX)) as i8
 }
 
 /// Quantizes the f32 matrix `w` of `layout` into `q` (same layout) and

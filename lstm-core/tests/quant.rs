@@ -93,7 +93,7 @@ proptest! {
         model.with_parts(|parts| -> Result<(), TestCaseError> {
             let (nq, ns) = q8_buffer_lens(&header);
             let (mut q, mut s) = (vec![0i8; nq], vec![0f32; ns]);
-            let mut layers = [LayerParts { w_ih: WeightParts::F32(&[]), w_hh: WeightParts::F32(&[]), b: &[], b_hn: &[] }; MAX_LAYERS];
+            let mut layers = no_layers();
             let (qparts, errors) = quantize_family(parts, &mut q, &mut s, &mut layers).expect("quantize");
             prop_assert_eq!(qparts.header.dtype, Dtype::Q8);
             check_errors(parts, &qparts, &errors)?;
@@ -129,7 +129,7 @@ proptest! {
             }
             // Quantizing a q8 model is refused.
             let (mut q2, mut s2) = (vec![0i8; nq], vec![0f32; ns]);
-            let mut layers2 = [LayerParts { w_ih: WeightParts::F32(&[]), w_hh: WeightParts::F32(&[]), b: &[], b_hn: &[] }; MAX_LAYERS];
+            let mut layers2 = no_layers();
             prop_assert_eq!(
                 quantize_family(&qparts, &mut q2, &mut s2, &mut layers2).map(|_| ()),
                 Err(Error::DtypeMismatch { tensor: "w_ih" })
@@ -179,12 +179,7 @@ fn quantize_family_refuses_overlong_rows_and_wrong_buffers() {
     model.with_parts(|parts| {
         let (nq, ns) = q8_buffer_lens(&header);
         let (mut q, mut s) = (vec![0i8; nq], vec![0f32; ns]);
-        let mut layers = [LayerParts {
-            w_ih: WeightParts::F32(&[]),
-            w_hh: WeightParts::F32(&[]),
-            b: &[],
-            b_hn: &[],
-        }; MAX_LAYERS];
+        let mut layers = no_layers();
         assert_eq!(
             quantize_family(parts, &mut q, &mut s, &mut layers).map(|_| ()),
             Err(Error::AccumulatorBound {
@@ -206,12 +201,7 @@ fn quantize_family_refuses_overlong_rows_and_wrong_buffers() {
     model.with_parts(|parts| {
         let (nq, ns) = q8_buffer_lens(&header);
         let (mut q, mut s) = (vec![0i8; nq - 1], vec![0f32; ns]);
-        let mut layers = [LayerParts {
-            w_ih: WeightParts::F32(&[]),
-            w_hh: WeightParts::F32(&[]),
-            b: &[],
-            b_hn: &[],
-        }; MAX_LAYERS];
+        let mut layers = no_layers();
         assert_eq!(
             quantize_family(parts, &mut q, &mut s, &mut layers).map(|_| ()),
             Err(Error::BufferTooSmall {
@@ -237,6 +227,17 @@ fn quantize_family_refuses_overlong_rows_and_wrong_buffers() {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// The layer slots `quantize_family` fills.
+fn no_layers() -> [LayerParts<'static>; MAX_LAYERS] {
+    let empty = LayerParts {
+        w_ih: WeightParts::F32(&[]),
+        w_hh: WeightParts::F32(&[]),
+        b: &[],
+        b_hn: &[],
+    };
+    [empty; MAX_LAYERS]
+}
 
 struct Layer {
     w_ih: Vec<f32>,
