@@ -405,21 +405,10 @@ core::arch::global_asm!(
     ".syntax unified",
     ".thumb",
     ".fpu fpv4-sp-d16",
-    // Sums of the row pair at r0, r1 against x ([sp]) over n ([sp+4])
-    // columns into r11, r12: blocks of eight (two groups), then one group of
-    // four, then the 0-3 last columns (LDRSB, LDRSH, SMLABB). With \al the
-    // rows and x are word-aligned and blocks load by LDRD / LDM; else by
-    // LDR, which the Cortex-M4 allows at any alignment (CCR.UNALIGN_TRP
-    // clear, its reset value). Leaves r0, r1 just past their rows and r3 = n.
-    // Clobbers r2, r4-r10, lr.
-    ".macro lstm_q8_pair al",
-    "    ldr r2, [sp, #0]",
-    "    ldr r3, [sp, #4]",
-    "    mov r11, #0",
-    "    mov r12, #0",
-    "    lsrs lr, r3, #3",
-    "    beq 2f",
-    "1:",
+    // One block of eight columns of the row pair at r0, r1 (x at r2) into
+    // r11, r12: x as (x0,x2) (x1,x3) (x4,x6) (x5,x7) in r4-r7, each row's
+    // eight bytes in r8, r9, SXTB16 / SXTB16 ROR #8 into r10, SMLAD.
+    ".macro lstm_q8_block8 al",
     "    .if \\al",
     "    ldm r2!, {{r4-r7}}",
     "    ldrd r8, r9, [r0], #8",
@@ -453,8 +442,31 @@ core::arch::global_asm!(
     "    smlad r12, r10, r6, r12",
     "    sxtb16 r10, r9, ror #8",
     "    smlad r12, r10, r7, r12",
+    ".endm",
+    // Sums of the row pair at r0, r1 against x ([sp]) over n ([sp+4])
+    // columns into r11, r12: blocks of eight (two groups; two blocks per
+    // loop test), then one group of four, then the 0-3 last columns (LDRSB,
+    // LDRSH, SMLABB). With \al the rows and x are word-aligned and blocks
+    // load by LDRD / LDM; else by LDR, which the Cortex-M4 allows at any
+    // alignment (CCR.UNALIGN_TRP clear, its reset value). Leaves r0, r1 just
+    // past their rows and r3 = n.
+    // Clobbers r2, r4-r10, lr.
+    ".macro lstm_q8_pair al",
+    "    ldr r2, [sp, #0]",
+    "    ldr r3, [sp, #4]",
+    "    mov r11, #0",
+    "    mov r12, #0",
+    "    lsrs lr, r3, #4", // pairs of blocks of eight: sixteen columns per loop test
+    "    beq 6f",
+    "1:",
+    "    lstm_q8_block8 \\al",
+    "    lstm_q8_block8 \\al",
     "    subs lr, lr, #1",
     "    bne 1b",
+    "6:",
+    "    tst r3, #8", // one more block of eight
+    "    beq 2f",
+    "    lstm_q8_block8 \\al",
     "2:",
     "    tst r3, #4",
     "    beq 3f",
@@ -491,15 +503,17 @@ core::arch::global_asm!(
     "    ldr r5, [sp, #12]",
     "    vmov s0, r11",
     "    vcvt.f32.s32 s0, s0, #15",
-    "    vldmia r5!, {{s2}}",
-    "    vmul.f32 s0, s0, s2",
-    "    vstmia r4!, {{s0}}",
     "    .if \\two",
     "    vmov s1, r12",
     "    vcvt.f32.s32 s1, s1, #15",
-    "    vldmia r5!, {{s3}}",
+    "    vldmia r5!, {{s2-s3}}",
+    "    vmul.f32 s0, s0, s2",
     "    vmul.f32 s1, s1, s3",
-    "    vstmia r4!, {{s1}}",
+    "    vstmia r4!, {{s0-s1}}",
+    "    .else",
+    "    vldmia r5!, {{s2}}",
+    "    vmul.f32 s0, s0, s2",
+    "    vstmia r4!, {{s0}}",
     "    .endif",
     "    str r4, [sp, #8]",
     "    str r5, [sp, #12]",
