@@ -15,7 +15,7 @@
 
 use core::ops::Range;
 
-use super::arch::{Arch, reduce8};
+use super::arch::{Arch, reduce8, units};
 use super::cell;
 use crate::math::expc;
 use crate::quant::q15;
@@ -694,16 +694,7 @@ impl Arch for CortexM4F {
     /// One `lstm_core_cell` call: one pass, the same operations as the scalar definition.
     #[inline]
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
-        let n = c.len();
-        debug_assert!(
-            [i.len(), f.len(), g.len(), o.len(), h.len()]
-                .iter()
-                .all(|&l| l == n),
-            "lstm_update: lengths"
-        );
-        let n = [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .into_iter()
-            .fold(n, usize::min);
+        let n = units(i, f, g, o, c, h);
         if let Ok(n @ 1..) = u32::try_from(n) {
             // SAFETY: the six slices hold at least `n` f32s each (the minimum
             // above); the routine reads i, f, g, o and c and writes c and h,
