@@ -28,15 +28,16 @@
 //!
 //! # Quantization
 //!
-//! Per output unit (a row of a row-major matrix; a `(gate, unit)` column of
-//! layer 0's gate-transposed `w_ih`), symmetric: `scale = max|w| / 127`
-//! (1.0 for an all-zero unit, and at least `f32::MIN_POSITIVE`, so scales
-//! are always positive and finite), `q = round_ties_even(w / scale)` clamped
-//! to `[-127, 127]`. Each dequantized weight `q · scale` is within
-//! `scale / 2` of the original (up to the f32 rounding of the division and
-//! the product). [`quantize_family`] turns a whole f32 model into q8 parts
-//! in buffers the caller lends (this crate has no heap; an owning wrapper
-//! belongs to the host side, `host-trainer`).
+//! The rule is the format's, [`WeightLayout::quantize`] (per output unit —
+//! a row of a row-major matrix, a `(gate, unit)` column of layer 0's
+//! gate-transposed `w_ih` — symmetric: `scale = max|w| / 127`, 1 for an
+//! all-zero unit and at least `f32::MIN_POSITIVE`; `q = round(w / scale)`, half away from zero), so each
+//! dequantized weight `q · scale` is within `scale / 2` of the original (up
+//! to the f32 rounding of the division and the product).
+//! [`quantize_weights`] adds the largest rounding error of a matrix (what
+//! `inspect` reports); [`quantize_family`] turns a whole f32 model into q8
+//! parts in buffers the caller lends (this crate has no heap; an owning
+//! wrapper belongs to the host side, `host-trainer`).
 
 use crate::Error;
 use crate::format::{
@@ -52,9 +53,6 @@ pub const Q15_ONE: f32 = 32768.0;
 
 /// 2^-15: the exact factor from an int8 × Q15 sum to weight units × state units.
 pub const ACC_SCALE: f32 = 1.0 / 32768.0;
-
-/// The largest int8 magnitude of a q8 weight (`-128` is never used).
-pub const Q8_MAX: i8 = 127;
 
 /// The row-length bound of exact accumulation (re-exported from the format).
 pub const MAX_ROW: usize = MAX_Q8_ROW;
@@ -109,31 +107,9 @@ pub fn dequantize(q: i8, scale: f32) -> f32 {
     f32::from(q) * scale
 }
 
-/// The scale of an output unit whose largest weight magnitude is `max_abs`
-/// (finite, non-negative): `max_abs / 127`, at least `f32::MIN_POSITIVE`;
-/// 1.0 for an all-zero unit.
-#[inline]
-pub fn unit_scale(max_abs: f32) -> f32 {
-    if max_abs == 0.0 {
-        return 1.0;
-    }
-    let s = max_abs / f32::from(Q8_MAX);
-    if s >= f32::MIN_POSITIVE {
-        s
-    } else {
-        f32::MIN_POSITIVE
-    }
-}
-
-/// The int8 value of weight `w` (finite) at `scale` (positive, finite):
-/// `w / scale` rounded to nearest, ties to even, clamped to `[-127, 127]`.
-#[inline]
-pub fn quantize_value(w: f32, scale: f32) -> i8 {
-    round_clamped(w / scale, f32::from(Q8_MAX)) as i8
-}
-
 /// Quantizes the f32 matrix `w` of `layout` into `q` (same layout) and
-/// `scale` (one per output unit, [`WeightLayout::unit_of`]); returns the
+/// `scale` (one per output unit, [`WeightLayout::unit_of`]) by
+/// [`WeightLayout::quantize`]; returns the
 /// largest rounding error `|q · scale - w|` of any element (0 for an empty
 /// matrix).
 ///
@@ -161,27 +137,16 @@ pub fn quantize_weights(
     length(w.len(), layout.len())?;
     length(q.len(), layout.len())?;
     length(scale.len(), layout.units())?;
-    if let Some(index) = w.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
+    layout.quantize(w, q, scale).map_err(|e| match e {
+        Error::NonFinite { index, .. } => Error::NonFinite {
             tensor: name,
             index,
-        });
-    }
-    scale.fill(0.0);
-    for (i, v) in w.iter().enumerate() {
-        let s = &mut scale[layout.unit_of(i)];
-        let a = v.abs();
-        if a > *s {
-            *s = a;
-        }
-    }
-    for s in scale.iter_mut() {
-        *s = unit_scale(*s);
-    }
+        },
+        e => e,
+    })?;
     let mut worst = 0.0f32;
-    for (i, (q, &v)) in q.iter_mut().zip(w).enumerate() {
+    for (i, (q, &v)) in q.iter().zip(w).enumerate() {
         let s = scale[layout.unit_of(i)];
-        *q = quantize_value(v, s);
         let err = (f64::from(dequantize(*q, s)) - f64::from(v)).abs() as f32;
         if err > worst {
             worst = err;
@@ -333,20 +298,6 @@ mod tests {
         let x = [32767i16; MAX_ROW];
         assert_eq!(dot_q8(&w, &x), max);
         assert_eq!(dot_q8(&w, &x.map(|v| -v)), -max);
-    }
-
-    #[test]
-    fn quantize_value_rounds_and_clamps() {
-        assert_eq!(quantize_value(1.0, 1.0 / 127.0), 127);
-        assert_eq!(quantize_value(-1.0, 1.0 / 127.0), -127);
-        assert_eq!(quantize_value(2.5, 1.0), 2);
-        assert_eq!(quantize_value(3.5, 1.0), 4);
-        assert_eq!(quantize_value(-0.5, 1.0), 0);
-        assert_eq!(quantize_value(500.0, 1.0), 127);
-        assert_eq!(quantize_value(-500.0, 1.0), -127);
-        assert_eq!(unit_scale(0.0), 1.0);
-        assert_eq!(unit_scale(127.0), 1.0);
-        assert_eq!(unit_scale(1e-44), f32::MIN_POSITIVE);
     }
 
     #[test]
