@@ -5,7 +5,10 @@
 //! `tests/conformance.rs`) on `Kernel::CortexM4F` against `Kernel::Portable`,
 //! bit for bit; prints each mismatch (the first 20) and a summary line
 //! `conformance: N passed, M failed`, and exits QEMU with status 0 only if
-//! every case passed.
+//! every case passed. Then the same for the q8 product's cases
+//! (`conformance::run_q8`, the DSP extension's `SXTB16` + `SMLAD` against
+//! the portable sums), and a last line `conformance: N passed, M failed`
+//! over both.
 
 #![no_std]
 #![no_main]
@@ -18,6 +21,7 @@ use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hprintln;
 use lstm_core::Kernel;
 use lstm_core::conformance::{self, SCRATCH_LEN};
+use lstm_core::kernels::Q8Impl;
 // The panic handler: prints the message over semihosting, exits with failure.
 use panic_semihosting as _;
 
@@ -47,7 +51,35 @@ fn main() -> ! {
         summary.comparisons,
         kernel.name()
     );
-    let ok = summary.failed == 0 && summary.passed > 0 && kernel.runs_here();
+    // The q8 product (int8 x Q15, SXTB16 + SMLAD) on the same scratch.
+    let imp = kernel.q8_impl();
+    let q8 = interrupt::free(|cs| {
+        let mut scratch = SCRATCH.borrow(cs).borrow_mut();
+        conformance::run_q8(imp, &mut scratch[..], |m| {
+            if shown < SHOWN {
+                hprintln!("mismatch: {}", m);
+                shown += 1;
+            }
+        })
+    });
+    hprintln!(
+        "conformance q8: {} passed, {} failed ({} comparisons, {} against portable)",
+        q8.passed,
+        q8.failed,
+        q8.comparisons,
+        imp.name()
+    );
+    hprintln!(
+        "conformance: {} passed, {} failed",
+        summary.passed + q8.passed,
+        summary.failed + q8.failed
+    );
+    let ok = summary.failed == 0
+        && summary.passed > 0
+        && q8.failed == 0
+        && q8.passed > 0
+        && imp == Q8Impl::CortexM4Dsp
+        && kernel.runs_here();
     debug::exit(if ok { EXIT_SUCCESS } else { EXIT_FAILURE });
     #[allow(clippy::empty_loop)]
     loop {}

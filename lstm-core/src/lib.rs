@@ -27,8 +27,10 @@
 //! | `conformance` | the kernel conformance cases (hidden; for this crate's tests and `conformance-m4f`) |
 //!
 //! The maths: [`math`] holds the reference scalar `exp`, `sigmoid` and
-//! `tanh`; [`kernels`] the cell step written once over each architecture's
-//! primitives (see its docs for the layout).
+//! `tanh`; [`quant`] the q8 maths (the Q15 state, the exact int8 × Q15
+//! product and its f32 tail, post-training quantization); [`kernels`] the
+//! cell step written once over each architecture's primitives (see its
+//! docs for the layout).
 //!
 //! ```
 //! use lstm_core::format;
@@ -65,6 +67,7 @@ pub mod format;
 pub mod kernels;
 pub mod math;
 mod model;
+pub mod quant;
 mod sample;
 #[cfg(feature = "std")]
 mod split_step;

@@ -245,7 +245,8 @@ impl WeightLayout {
     }
 
     /// Quantizes `w` (in this layout) to symmetric int8 with one scale per
-    /// output unit: `scale[u] = max|w of u| / 127` (1 for an all-zero unit),
+    /// output unit: `scale[u] = max|w of u| / 127` (1 for an all-zero unit,
+    /// at least `f32::MIN_POSITIVE` otherwise),
     /// `q = round(w / scale[u])` (half away from zero), so `|q·scale − w| ≤ scale/2`.
     ///
     /// # Errors
@@ -275,8 +276,16 @@ impl WeightLayout {
             }
         }
         for s in scale.iter_mut() {
+            // At least the smallest normal f32: a subnormal scale would lose
+            // the precision that keeps every weight within half a step.
             let step = *s / 127.0;
-            *s = if step > 0.0 { step } else { 1.0 };
+            *s = if *s == 0.0 {
+                1.0
+            } else if step >= f32::MIN_POSITIVE {
+                step
+            } else {
+                f32::MIN_POSITIVE
+            };
         }
         for (i, (q, v)) in q.iter_mut().zip(w).enumerate() {
             let s = scale.get(self.unit_of(i)).copied().unwrap_or(1.0);

@@ -7,6 +7,7 @@
 //! the same operations faster.
 
 use crate::math::{exp_with, sigmoid_with, tanh_with};
+use crate::quant::{dequantize, dot_q8, q8_output, q15};
 
 /// The primitives one architecture provides (a zero-sized token type; a value
 /// of it is proof that the running CPU can execute them).
@@ -97,6 +98,69 @@ pub(crate) trait Arch: Copy {
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
         lstm_update_scalar(self, i, f, g, o, c, h);
     }
+
+    /// The state `h` as the Q15 vector [`Arch::gemv_q8`] reads, in this
+    /// architecture's order: `x[p(j)] = q15(h[j])` ([`crate::quant::q15`])
+    /// for a permutation `p` of the indices. The default (and x86-64's) is
+    /// the identity; the Cortex-M4F swaps the middle two of every full group
+    /// of four (`x0, x2, x1, x3`) so its `SMLAD`s need no shuffles.
+    #[inline(always)]
+    fn q15_pack(self, h: &[f32], x: &mut [i16]) {
+        debug_assert_eq!(h.len(), x.len(), "q15_pack: lengths");
+        for (x, h) in x.iter_mut().zip(h) {
+            *x = q15(*h);
+        }
+    }
+
+    /// The int8 × Q15 product: for a row-major `w` of `out.len()` rows of
+    /// `n = x.len()` int8 values in `[-127, 127]`, one `scale` per row and `x`
+    /// from [`Arch::q15_pack`] (values in `[-32767, 32767]`),
+    /// `out[k] = q8_output(Σ_j w[k][j]·x_j, scale[k])`: the sum exact in i32
+    /// ([`crate::quant::dot_q8`]; `n ≤ MAX_Q8_ROW` is the caller's to
+    /// guarantee, so any summation order gives the same value), then
+    /// `((acc as f32) · 2^-15) · scale[k]` ([`crate::quant::q8_output`]).
+    #[inline(always)]
+    fn gemv_q8(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        debug_assert!(
+            w.len() == out.len() * x.len() && scale.len() == out.len(),
+            "gemv_q8: matrix size"
+        );
+        if x.is_empty() {
+            for (o, s) in out.iter_mut().zip(scale) {
+                *o = q8_output(0, *s);
+            }
+            return;
+        }
+        for ((o, row), s) in out.iter_mut().zip(w.chunks_exact(x.len())).zip(scale) {
+            *o = q8_output(dot_q8(row, x), *s);
+        }
+    }
+
+    /// A gate's pre-activation for a one-hot input with q8 weights:
+    /// `out[k] = gemv_q8(w, scale, x)[k] + (dequantize(col[k], col_scale[k]) + b[k])`
+    /// — the gathered input column's value `col·col_scale` (one rounding,
+    /// [`crate::quant::dequantize`]) and the bias added first, then onto the
+    /// product, as [`Arch::gemv_add`] does for f32.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    #[allow(dead_code)] // the q8 cell bodies' one-hot gather (next step) calls it
+    fn gemv_q8_add(
+        self,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) {
+        debug_assert!(
+            col.len() == out.len() && col_scale.len() == out.len() && b.len() == out.len(),
+            "gemv_q8_add: lengths"
+        );
+        self.gemv_q8(w, scale, x, out);
+        add_q8_column(out, col, col_scale, b);
+    }
 }
 
 /// [`Arch::lstm_update`]'s definition, one unit at a time over `arch`'s
@@ -117,6 +181,14 @@ pub(crate) fn lstm_update_scalar<A: Arch>(
     for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
         *c = arch.fma(*f, *c, *i * *g);
         *h = *o * tanh_with(arch, *c);
+    }
+}
+
+/// The gather part of [`Arch::gemv_q8_add`]: `out[k] += dequantize(col[k], col_scale[k]) + b[k]`.
+#[inline(always)]
+pub(crate) fn add_q8_column(out: &mut [f32], col: &[i8], col_scale: &[f32], b: &[f32]) {
+    for (((o, &q), &s), &b) in out.iter_mut().zip(col).zip(col_scale).zip(b) {
+        *o += dequantize(q, s) + b;
     }
 }
 

@@ -18,6 +18,7 @@ use core::ops::Range;
 use super::arch::{Arch, reduce8, units};
 use super::cell;
 use crate::math::expc;
+use crate::quant::q15;
 use crate::view::{CellView, Input};
 
 core::arch::global_asm!(
@@ -395,6 +396,183 @@ core::arch::global_asm!(
     c7 = const expc::C[7].to_bits(),
 );
 
+// The q8 product (int8 rows × Q15 state, exact i32 sums; `crate::quant`).
+// The state comes from `CortexM4F::q15_pack`: each full group of four is
+// stored x0, x2, x1, x3, so one word load of it gives (x0, x2) and the next
+// (x1, x3), which pair with SXTB16's (w0, w2) and SXTB16 ROR #8's (w1, w3)
+// of one word of weights; the last n % 4 values are in order.
+core::arch::global_asm!(
+    ".syntax unified",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    // One block of eight columns of the row pair at r0, r1 (x at r2) into
+    // r11, r12: x as (x0,x2) (x1,x3) (x4,x6) (x5,x7) in r4-r7, each row's
+    // eight bytes in r8, r9, SXTB16 / SXTB16 ROR #8 into r10, SMLAD.
+    ".macro lstm_q8_block8 al",
+    "    .if \\al",
+    "    ldm r2!, {{r4-r7}}",
+    "    ldrd r8, r9, [r0], #8",
+    "    .else",
+    "    ldr r4, [r2], #4",
+    "    ldr r5, [r2], #4",
+    "    ldr r6, [r2], #4",
+    "    ldr r7, [r2], #4",
+    "    ldr r8, [r0], #4",
+    "    ldr r9, [r0], #4",
+    "    .endif",
+    "    sxtb16 r10, r8",
+    "    smlad r11, r10, r4, r11",
+    "    sxtb16 r10, r8, ror #8",
+    "    smlad r11, r10, r5, r11",
+    "    sxtb16 r10, r9",
+    "    smlad r11, r10, r6, r11",
+    "    sxtb16 r10, r9, ror #8",
+    "    smlad r11, r10, r7, r11",
+    "    .if \\al",
+    "    ldrd r8, r9, [r1], #8",
+    "    .else",
+    "    ldr r8, [r1], #4",
+    "    ldr r9, [r1], #4",
+    "    .endif",
+    "    sxtb16 r10, r8",
+    "    smlad r12, r10, r4, r12",
+    "    sxtb16 r10, r8, ror #8",
+    "    smlad r12, r10, r5, r12",
+    "    sxtb16 r10, r9",
+    "    smlad r12, r10, r6, r12",
+    "    sxtb16 r10, r9, ror #8",
+    "    smlad r12, r10, r7, r12",
+    ".endm",
+    // Sums of the row pair at r0, r1 against x ([sp]) over n ([sp+4])
+    // columns into r11, r12: blocks of eight (two groups; two blocks per
+    // loop test), then one group of four, then the 0-3 last columns (LDRSB,
+    // LDRSH, SMLABB). With \al the rows and x are word-aligned and blocks
+    // load by LDRD / LDM; else by LDR, which the Cortex-M4 allows at any
+    // alignment (CCR.UNALIGN_TRP clear, its reset value). Leaves r0, r1 just
+    // past their rows and r3 = n.
+    // Clobbers r2, r4-r10, lr.
+    ".macro lstm_q8_pair al",
+    "    ldr r2, [sp, #0]",
+    "    ldr r3, [sp, #4]",
+    "    mov r11, #0",
+    "    mov r12, #0",
+    "    lsrs lr, r3, #4", // pairs of blocks of eight: sixteen columns per loop test
+    "    beq 6f",
+    "1:",
+    "    lstm_q8_block8 \\al",
+    "    lstm_q8_block8 \\al",
+    "    subs lr, lr, #1",
+    "    bne 1b",
+    "6:",
+    "    tst r3, #8", // one more block of eight
+    "    beq 2f",
+    "    lstm_q8_block8 \\al",
+    "2:",
+    "    tst r3, #4",
+    "    beq 3f",
+    "    ldr r4, [r2], #4",
+    "    ldr r5, [r2], #4",
+    "    ldr r8, [r0], #4",
+    "    ldr r9, [r1], #4",
+    "    sxtb16 r10, r8",
+    "    smlad r11, r10, r4, r11",
+    "    sxtb16 r10, r8, ror #8",
+    "    smlad r11, r10, r5, r11",
+    "    sxtb16 r10, r9",
+    "    smlad r12, r10, r4, r12",
+    "    sxtb16 r10, r9, ror #8",
+    "    smlad r12, r10, r5, r12",
+    "3:",
+    "    ands lr, r3, #3",
+    "    beq 5f",
+    "4:",
+    "    ldrsh r4, [r2], #2",
+    "    ldrsb r8, [r0], #1",
+    "    ldrsb r9, [r1], #1",
+    "    smlabb r11, r8, r4, r11",
+    "    smlabb r12, r9, r4, r12",
+    "    subs lr, lr, #1",
+    "    bne 4b",
+    "5:",
+    ".endm",
+    // out[k] = ((acc as f32) · 2^-15) · scale[k] for r11 (and r12 if \two):
+    // VCVT from fixed point with 15 fraction bits rounds the sum to nearest
+    // and scales it exactly, then one VMUL. out at [sp+8], scale at [sp+12].
+    ".macro lstm_q8_store two",
+    "    ldr r4, [sp, #8]",
+    "    ldr r5, [sp, #12]",
+    "    vmov s0, r11",
+    "    vcvt.f32.s32 s0, s0, #15",
+    "    .if \\two",
+    "    vmov s1, r12",
+    "    vcvt.f32.s32 s1, s1, #15",
+    "    vldmia r5!, {{s2-s3}}",
+    "    vmul.f32 s0, s0, s2",
+    "    vmul.f32 s1, s1, s3",
+    "    vstmia r4!, {{s0-s1}}",
+    "    .else",
+    "    vldmia r5!, {{s2}}",
+    "    vmul.f32 s0, s0, s2",
+    "    vstmia r4!, {{s0}}",
+    "    .endif",
+    "    str r4, [sp, #8]",
+    "    str r5, [sp, #12]",
+    ".endm",
+    // Every row pair, then an odd last row (summed twice, stored once).
+    ".macro lstm_q8_rows al",
+    "10:",
+    "    ldr r4, [sp, #16]",
+    "    cmp r4, #2",
+    "    blo 15f",
+    "    lstm_q8_pair \\al",
+    "    lstm_q8_store 1",
+    "    mov r0, r1",
+    "    add r1, r1, r3",
+    "    ldr r4, [sp, #16]",
+    "    subs r4, r4, #2",
+    "    str r4, [sp, #16]",
+    "    b 10b",
+    "15:",
+    "    cmp r4, #0",
+    "    beq 90f",
+    "    mov r1, r0",
+    "    lstm_q8_pair \\al",
+    "    lstm_q8_store 0",
+    "    b 90f",
+    ".endm",
+    // void lstm_core_gemv_q8(const i8 *w /* r0 */, const i16 *x /* r1 */,
+    //                        u32 rows /* r2 */, u32 n /* r3 */, f32 *out /* [sp] */,
+    //                        const f32 *scale /* [sp+4] */, u32 aligned /* [sp+8] */)
+    // The rows of w (n bytes each, back to back) against x (n i16s, packed
+    // as above); aligned != 0 promises w and x word-aligned and n % 4 == 0.
+    ".section .text.lstm_core_gemv_q8,\"ax\",%progbits",
+    ".global lstm_core_gemv_q8",
+    ".type lstm_core_gemv_q8,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_gemv_q8:",
+    "    push {{r4-r11, lr}}",
+    "    sub sp, sp, #20", // locals: x, n, out, scale, rows left
+    "    str r1, [sp, #0]",
+    "    str r3, [sp, #4]",
+    "    ldr r4, [sp, #56]", // out (20 bytes of locals + 9 registers)
+    "    str r4, [sp, #8]",
+    "    ldr r4, [sp, #60]", // scale
+    "    str r4, [sp, #12]",
+    "    str r2, [sp, #16]",
+    "    add r1, r0, r3",    // the first pair's second row
+    "    ldr r4, [sp, #64]", // aligned
+    "    cmp r4, #0",
+    "    beq 20f",
+    "    lstm_q8_rows 1",
+    "20:",
+    "    lstm_q8_rows 0",
+    "90:",
+    "    add sp, sp, #20",
+    "    pop {{r4-r11, pc}}",
+    ".size lstm_core_gemv_q8, . - lstm_core_gemv_q8",
+);
+
 const _: () = assert!(expc::ROUND.to_bits() == 0x4B40_0000);
 
 unsafe extern "C" {
@@ -409,6 +587,15 @@ unsafe extern "C" {
         c: *mut f32,
         h: *mut f32,
         n: u32,
+    );
+    fn lstm_core_gemv_q8(
+        w: *const i8,
+        x: *const i16,
+        rows: u32,
+        n: u32,
+        out: *mut f32,
+        scale: *const f32,
+        aligned: u32,
     );
     fn lstm_core_gemv8(
         w: *const f32,
@@ -523,6 +710,67 @@ impl Arch for CortexM4F {
                     n,
                 );
             }
+        }
+    }
+
+    /// Each full group of four stored `x0, x2, x1, x3` (what
+    /// `lstm_core_gemv_q8`'s `SMLAD`s pair with `SXTB16`'s halves), the
+    /// last `n % 4` in order.
+    #[inline]
+    fn q15_pack(self, h: &[f32], x: &mut [i16]) {
+        debug_assert_eq!(h.len(), x.len(), "q15_pack: lengths");
+        let mut hs = h.chunks_exact(4);
+        let mut xs = x.chunks_exact_mut(4);
+        for (x, h) in (&mut xs).zip(&mut hs) {
+            x[0] = q15(h[0]);
+            x[1] = q15(h[2]);
+            x[2] = q15(h[1]);
+            x[3] = q15(h[3]);
+        }
+        for (x, h) in xs.into_remainder().iter_mut().zip(hs.remainder()) {
+            *x = q15(*h);
+        }
+    }
+
+    /// One `lstm_core_gemv_q8` call: `SXTB16` + `SMLAD`, two rows per
+    /// pass over `x`, `LDRD`/`LDM` when the rows and `x` are word-aligned
+    /// (`w` on a 4-byte boundary and `n % 4 == 0`), else `LDR`s at any
+    /// alignment.
+    #[inline]
+    fn gemv_q8(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        let (n, rows) = (x.len(), out.len());
+        debug_assert!(
+            w.len() == rows * n && scale.len() == rows,
+            "gemv_q8: matrix size"
+        );
+        let shapes = (u32::try_from(n), u32::try_from(rows));
+        let (Ok(n32 @ 1..), Ok(rows32 @ 1..)) = shapes else {
+            // No columns (or no rows): the reference writes q8_output(0, scale).
+            super::Portable.gemv_q8(w, scale, x, out);
+            return;
+        };
+        if w.len() < rows * n || scale.len() < rows {
+            // A caller bug (debug-asserted above); never read out of bounds.
+            return;
+        }
+        let aligned = n.is_multiple_of(4)
+            && (w.as_ptr() as usize).is_multiple_of(4)
+            && (x.as_ptr() as usize).is_multiple_of(4);
+        // SAFETY: `w` holds `rows · n` bytes, `x` `n` i16s, `scale` and `out`
+        // `rows` f32s (checked above); the routine reads exactly those and
+        // writes `rows` f32s to `out`, uses word loads that need alignment
+        // only when `aligned` says the rows and `x` are word-aligned, and
+        // saves the callee-saved registers it uses (s0-s3 are scratch).
+        unsafe {
+            lstm_core_gemv_q8(
+                w.as_ptr(),
+                x.as_ptr(),
+                rows32,
+                n32,
+                out.as_mut_ptr(),
+                scale.as_ptr(),
+                u32::from(aligned),
+            );
         }
     }
 }

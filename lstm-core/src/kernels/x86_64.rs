@@ -89,6 +89,20 @@ impl Arch for Avx2Fma {
         // SAFETY: as in `fma`.
         unsafe { lstm_update(self, i, f, g, o, c, h) }
     }
+    /// The fastest product this CPU has: AVX-512 VNNI, AVX-VNNI, else AVX2
+    /// (all exact integer sums, so all the same bits).
+    #[inline(always)]
+    fn gemv_q8(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        use super::x86_vnni::{Level, best, gemv_q8_512, gemv_q8_vex};
+        match best() {
+            // SAFETY: `best` returned the level only after checking the CPU has its features.
+            Level::Avx512 => unsafe { gemv_q8_512(w, scale, x, out) },
+            // SAFETY: as above.
+            Level::AvxVnni => unsafe { gemv_q8_vex(w, scale, x, out) },
+            // SAFETY: as in `fma`.
+            Level::None => unsafe { gemv_q8_avx2(w, scale, x, out) },
+        }
+    }
 }
 
 /// a·b + c with a single rounding.
@@ -268,6 +282,114 @@ fn gemv(w: &[f32], x: &[f32], out: &mut [f32]) {
     for (o, row) in outs.into_remainder().iter_mut().zip(rows) {
         *o = dot8(row, x);
     }
+}
+
+/// The horizontal sum of eight i32 lanes (exact, wrapping: any order).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// `R` rows' exact int8 × Q15 sums against `x`, sixteen columns per step:
+/// each row's bytes sign-extended to i16 (`vpmovsxbw`), multiplied by `x`
+/// and added in pairs into eight i32 lanes by `madd(acc, w, x)`
+/// (`vpmaddwd` + `vpaddd`, or one `vpdpwssd`); the last `n % 16` columns by
+/// [`crate::quant::dot_q8`]. Every row must be at least `x.len()` long.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn dot_q8_rows<const R: usize>(
+    rows: [&[i8]; R],
+    x: &[i16],
+    madd: impl Fn(__m256i, __m256i, __m256i) -> __m256i,
+) -> [i32; R] {
+    let n = x.len();
+    if rows.iter().any(|r| r.len() < n) {
+        // Unreachable through `gemv_q8_blocked`; keeps the loads below in bounds regardless.
+        return rows.map(|r| crate::quant::dot_q8(r, x));
+    }
+    let m = n / 16 * 16;
+    let mut acc = [_mm256_setzero_si256(); R];
+    let ptrs = rows.map(<[i8]>::as_ptr);
+    let mut j = 0;
+    while j < m {
+        // SAFETY: j + 16 <= m <= n <= every row's length (checked above) and
+        // x's length: each unaligned load reads 16 i16s of x or 16 i8s of a row.
+        unsafe {
+            let xv = _mm256_loadu_si256(x.as_ptr().add(j).cast());
+            for (a, p) in acc.iter_mut().zip(&ptrs) {
+                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(j).cast()));
+                *a = madd(*a, wv, xv);
+            }
+        }
+        j += 16;
+    }
+    let mut out = [0i32; R];
+    for ((o, a), r) in out.iter_mut().zip(acc).zip(&rows) {
+        *o = hsum_epi32(a).wrapping_add(crate::quant::dot_q8(&r[m..n], &x[m..]));
+    }
+    out
+}
+
+/// [`Arch::gemv_q8`] by blocks of rows: `dot4` gives four rows' exact sums
+/// (one pass over `x`), `dot1` one row's; each output `q8_output(acc, scale)`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn gemv_q8_blocked(
+    w: &[i8],
+    scale: &[f32],
+    x: &[i16],
+    out: &mut [f32],
+    dot4: impl Fn([&[i8]; 4]) -> [i32; 4],
+    dot1: impl Fn(&[i8]) -> i32,
+) {
+    use crate::quant::q8_output;
+    let n = x.len();
+    debug_assert!(
+        w.len() == out.len() * n && scale.len() == out.len(),
+        "gemv_q8: matrix size"
+    );
+    if n == 0 || w.len() < out.len() * n || scale.len() < out.len() {
+        // The reference handles the degenerate shapes (and debug-asserts bad ones).
+        super::Portable.gemv_q8(w, scale, x, out);
+        return;
+    }
+    let mut blocks = w.chunks_exact(4 * n);
+    let mut outs = out.chunks_exact_mut(4);
+    let mut scales = scale.chunks_exact(4);
+    for ((o, block), s) in (&mut outs).zip(&mut blocks).zip(&mut scales) {
+        let acc = dot4(core::array::from_fn(|r| &block[r * n..(r + 1) * n]));
+        for ((o, a), s) in o.iter_mut().zip(acc).zip(s) {
+            *o = q8_output(a, *s);
+        }
+    }
+    let rows = blocks.remainder().chunks_exact(n);
+    for ((o, row), s) in outs
+        .into_remainder()
+        .iter_mut()
+        .zip(rows)
+        .zip(scales.remainder())
+    {
+        *o = q8_output(dot1(row), *s);
+    }
+}
+
+/// [`Arch::gemv_q8`] with AVX2: `vpmaddwd` then `vpaddd`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn gemv_q8_avx2(w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+    let madd = |acc, a, b| _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+    gemv_q8_blocked(
+        w,
+        scale,
+        x,
+        out,
+        |r| dot_q8_rows(r, x, madd),
+        |r| dot_q8_rows([r], x, madd)[0],
+    );
 }
 
 /// Applies `f8` to full chunks of eight and `f1` to the tail.

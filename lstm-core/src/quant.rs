@@ -1,0 +1,318 @@
+//! The q8 maths, defined once: the Q15 state, the exact int8 × Q15 row
+//! product and its f32 tail (what every kernel's `gemv_q8` reproduces bit
+//! for bit), and post-training quantization of f32 weights (`FORMAT.md`,
+//! "q8 and the accumulator bound").
+//!
+//! # The product, and where 2^-15 sits
+//!
+//! A state value `h` (in `[-1, 1]`) enters a product as `x = q15(h)`, an
+//! `i16` in `[-32767, 32767]` standing for `x · 2^-15`. A weight row of
+//! int8 `w` (in `[-127, 127]`) with scale `s` stands for `w · s`. Output
+//! unit `k` of `W · h` is
+//!
+//! ```text
+//! acc_k  = Σ_j w[k][j] · x[j]                 exact, in i32 (any order: n ≤ 516)
+//! out[k] = ((acc_k as f32) · 2^-15) · s[k]    two f32 multiplications, in this order
+//! ```
+//!
+//! `acc_k as f32` rounds to nearest-even (the only rounding of the sum); the
+//! multiplication by 2^-15 ([`ACC_SCALE`]) is then exact (`|acc| < 2^31`,
+//! so the result is a normal f32 or zero); the multiplication by the row's
+//! scale rounds once. So `out[k] = round(acc_k · 2^-15 · s[k])` up to that
+//! first rounding, and a kernel may fold the 2^-15 into the conversion (the
+//! Cortex-M4F's `VCVT.F32.S32 …, #15`) without changing a bit. The bound
+//! [`MAX_Q8_ROW`] (`n · 127 · 32767 < 2^31`) makes every partial sum exact;
+//! beyond it the sums wrap modulo 2^32, identically in every kernel
+//! ([`dot_q8`] uses wrapping adds), but callers must not go there: the
+//! format refuses such models and `Kernel::gemv_q8` refuses such rows.
+//!
+//! # Quantization
+//!
+//! The rule is the format's, [`WeightLayout::quantize`] (per output unit —
+//! a row of a row-major matrix, a `(gate, unit)` column of layer 0's
+//! gate-transposed `w_ih` — symmetric: `scale = max|w| / 127`, 1 for an
+//! all-zero unit and at least `f32::MIN_POSITIVE`; `q = round(w / scale)`, half away from zero), so each
+//! dequantized weight `q · scale` is within `scale / 2` of the original (up
+//! to the f32 rounding of the division and the product).
+//! [`quantize_weights`] adds the largest rounding error of a matrix (what
+//! `inspect` reports); [`quantize_family`] turns a whole f32 model into q8
+//! parts in buffers the caller lends (this crate has no heap; an owning
+//! wrapper belongs to the host side, `host-trainer`).
+
+use crate::Error;
+use crate::format::{
+    Dtype, FamilyParts, Header, LayerParts, MAX_LAYERS, MAX_Q8_ROW, WeightLayout, WeightParts,
+};
+use crate::math::expc::ROUND;
+
+/// The largest Q15 magnitude: `q15` clamps to `[-Q15_MAX, Q15_MAX]`.
+pub const Q15_MAX: i16 = 32767;
+
+/// 2^15: the Q15 value of `h` is `h · Q15_ONE`, rounded and clamped.
+pub const Q15_ONE: f32 = 32768.0;
+
+/// 2^-15: the exact factor from an int8 × Q15 sum to weight units × state units.
+pub const ACC_SCALE: f32 = 1.0 / 32768.0;
+
+/// The row-length bound of exact accumulation (re-exported from the format).
+pub const MAX_ROW: usize = MAX_Q8_ROW;
+
+const _: () = assert!((MAX_ROW as i64) * 127 * 32767 < (1i64 << 31));
+const _: () = assert!(((MAX_ROW + 1) as i64) * 127 * 32767 >= (1i64 << 31));
+
+/// The Q15 value of a state value: `h · 2^15` rounded to nearest, ties to
+/// even, clamped to `[-32767, 32767]`; NaN gives 0.
+#[inline]
+pub fn q15(h: f32) -> i16 {
+    round_clamped(h * Q15_ONE, f32::from(Q15_MAX)) as i16
+}
+
+/// `v` clamped to `[-max, max]` (NaN to 0), then rounded to the nearest
+/// integer, ties to even (`max < 2^22`): adding 1.5 · 2^23 rounds, subtracting
+/// it again is exact.
+#[inline]
+fn round_clamped(v: f32, max: f32) -> f32 {
+    let v = if v >= max {
+        max
+    } else if v <= -max {
+        -max
+    } else if v.is_nan() {
+        0.0
+    } else {
+        v
+    };
+    (v + ROUND) - ROUND
+}
+
+/// The exact int8 × Q15 dot product of the first `min(w.len(), x.len())`
+/// elements, in i32 (wrapping, which never happens for rows of at most
+/// [`MAX_ROW`] values in `[-127, 127]` × `[-32767, 32767]`).
+#[inline]
+pub fn dot_q8(w: &[i8], x: &[i16]) -> i32 {
+    w.iter().zip(x).fold(0i32, |acc, (&a, &b)| {
+        acc.wrapping_add(i32::from(a) * i32::from(b))
+    })
+}
+
+/// The f32 tail of one output unit: `((acc as f32) · 2^-15) · scale`.
+#[inline]
+pub fn q8_output(acc: i32, scale: f32) -> f32 {
+    (acc as f32 * ACC_SCALE) * scale
+}
+
+/// A one-hot gather's value of a q8 weight: `q · scale` (one rounding), the
+/// same value [`crate::format::Weights::dequantize_into`] gives.
+#[inline]
+pub fn dequantize(q: i8, scale: f32) -> f32 {
+    f32::from(q) * scale
+}
+
+/// Quantizes the f32 matrix `w` of `layout` into `q` (same layout) and
+/// `scale` (one per output unit, [`WeightLayout::unit_of`]) by
+/// [`WeightLayout::quantize`]; returns the
+/// largest rounding error `|q · scale - w|` of any element (0 for an empty
+/// matrix).
+///
+/// # Errors
+/// [`Error::TensorLength`] if `w`, `q` or `scale` does not fit `layout`;
+/// [`Error::NonFinite`] (naming `name`) for a NaN or infinite weight.
+pub fn quantize_weights(
+    name: &'static str,
+    w: &[f32],
+    layout: WeightLayout,
+    q: &mut [i8],
+    scale: &mut [f32],
+) -> Result<f32, Error> {
+    let length = |found: usize, expected: usize| {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(Error::TensorLength {
+                tensor: name,
+                expected,
+                found,
+            })
+        }
+    };
+    length(w.len(), layout.len())?;
+    length(q.len(), layout.len())?;
+    length(scale.len(), layout.units())?;
+    layout.quantize(w, q, scale).map_err(|e| match e {
+        Error::NonFinite { index, .. } => Error::NonFinite {
+            tensor: name,
+            index,
+        },
+        e => e,
+    })?;
+    let mut worst = 0.0f32;
+    for (i, (q, &v)) in q.iter().zip(w).enumerate() {
+        let s = scale[layout.unit_of(i)];
+        let err = (f64::from(dequantize(*q, s)) - f64::from(v)).abs() as f32;
+        if err > worst {
+            worst = err;
+        }
+    }
+    Ok(worst)
+}
+
+/// The largest rounding error quantization can have made in a q8 matrix
+/// with these scales: half the largest scale (what `inspect` can tell
+/// from a q8 file alone; 0 for no scales).
+pub fn rounding_bound(scale: impl IntoIterator<Item = f32>) -> f32 {
+    scale
+        .into_iter()
+        .fold(0.0f32, |m, s| if s > m { s } else { m })
+        / 2.0
+}
+
+/// The largest rounding error of each quantized matrix (see [`quantize_weights`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QuantErrors {
+    /// Each layer's `w_ih` (bottom first; unused layers 0).
+    pub w_ih: [f32; MAX_LAYERS],
+    /// Each layer's `w_hh` (bottom first; unused layers 0).
+    pub w_hh: [f32; MAX_LAYERS],
+    /// The output layer's `w_y`.
+    pub w_y: f32,
+}
+
+/// Number of int8 values and of f32 scales [`quantize_family`] writes for
+/// a model with this header (the q8 header's `weight_count` and `scale_count`).
+pub const fn q8_buffer_lens(header: &Header) -> (usize, usize) {
+    let q8 = Header {
+        dtype: Dtype::Q8,
+        ..*header
+    };
+    (q8.weight_count(), q8.scale_count())
+}
+
+/// Post-training quantization of a whole f32 model: validates `parts`,
+/// quantizes every weight matrix (per unit, [`quantize_weights`]) into the
+/// caller's `q` and `scale` (exactly [`q8_buffer_lens`] long; tensors in
+/// file order: each layer's `w_ih`, `w_hh`, then `w_y`), and returns the q8
+/// model's parts (biases and vocabulary borrowed from `parts`, layers in
+/// `layers`) with the largest rounding error of each matrix. The result
+/// passes [`FamilyParts::validate`], so `encode_family` writes it.
+///
+/// # Errors
+/// Whatever `parts.validate()` reports; [`Error::DtypeMismatch`] if `parts`
+/// is already q8; [`Error::AccumulatorBound`] if the model's rows are too
+/// long for q8 (`n_h`, or dense `n_x`, above [`MAX_ROW`]);
+/// [`Error::BufferTooSmall`] if `q` or `scale` has the wrong length.
+pub fn quantize_family<'a>(
+    parts: &FamilyParts<'a>,
+    q: &'a mut [i8],
+    scale: &'a mut [f32],
+    layers: &'a mut [LayerParts<'a>; MAX_LAYERS],
+) -> Result<(FamilyParts<'a>, QuantErrors), Error> {
+    parts.validate()?;
+    if parts.header.dtype != Dtype::F32 {
+        return Err(Error::DtypeMismatch { tensor: "w_ih" });
+    }
+    let header = Header {
+        dtype: Dtype::Q8,
+        ..parts.header
+    };
+    header.validate()?;
+    let (nq, ns) = q8_buffer_lens(&header);
+    for (found, needed) in [(q.len(), nq), (scale.len(), ns)] {
+        if found != needed {
+            return Err(Error::BufferTooSmall {
+                needed,
+                available: found,
+            });
+        }
+    }
+    let mut errors = QuantErrors::default();
+    let (mut q, mut scale) = (q, scale);
+    let mut one = |name: &'static str,
+                   w: WeightParts<'a>,
+                   layout: WeightLayout|
+     -> Result<(WeightParts<'a>, f32), Error> {
+        let WeightParts::F32(w) = w else {
+            return Err(Error::DtypeMismatch { tensor: name });
+        };
+        let (qt, q_rest) = core::mem::take(&mut q).split_at_mut(layout.len());
+        let (st, s_rest) = core::mem::take(&mut scale).split_at_mut(layout.units());
+        q = q_rest;
+        scale = s_rest;
+        let err = quantize_weights(name, w, layout, qt, st)?;
+        Ok((WeightParts::Q8 { q: qt, scale: st }, err))
+    };
+    for (l, (out, p)) in layers.iter_mut().zip(parts.layers).enumerate() {
+        let (w_ih, e_ih) = one("w_ih", p.w_ih, header.w_ih_layout(l))?;
+        let (w_hh, e_hh) = one("w_hh", p.w_hh, header.w_hh_layout())?;
+        errors.w_ih[l] = e_ih;
+        errors.w_hh[l] = e_hh;
+        *out = LayerParts { w_ih, w_hh, ..*p };
+    }
+    let (w_y, e_y) = one("w_y", parts.w_y, header.w_y_layout())?;
+    errors.w_y = e_y;
+    let out = FamilyParts {
+        header,
+        vocab: parts.vocab,
+        layers: &layers[..header.n_layers],
+        w_y,
+        b_y: parts.b_y,
+    };
+    out.validate()?;
+    Ok((out, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q15_rounds_ties_to_even_and_clamps() {
+        let s = ACC_SCALE;
+        assert_eq!(q15(0.0), 0);
+        assert_eq!(q15(-0.0), 0);
+        assert_eq!(q15(1.0), 32767);
+        assert_eq!(q15(-1.0), -32767);
+        assert_eq!(q15(2.5), 32767);
+        assert_eq!(q15(-1e30), -32767);
+        assert_eq!(q15(f32::INFINITY), 32767);
+        assert_eq!(q15(f32::NEG_INFINITY), -32767);
+        assert_eq!(q15(f32::NAN), 0);
+        assert_eq!(q15(0.5), 16384);
+        assert_eq!(q15(0.5 * s), 0); // tie: to even 0
+        assert_eq!(q15(1.5 * s), 2); // tie: to even 2
+        assert_eq!(q15(2.5 * s), 2);
+        assert_eq!(q15(-2.5 * s), -2);
+        assert_eq!(q15(-3.5 * s), -4);
+        assert_eq!(q15(32766.5 * s), 32766);
+        assert_eq!(q15(32767.0 * s), 32767);
+        for q in -32767..=32767i16 {
+            assert_eq!(q15(f32::from(q) * s), q);
+        }
+    }
+
+    #[test]
+    fn the_product_tail_is_exact_in_its_first_step() {
+        let max = MAX_ROW as i32 * 127 * 32767;
+        assert_eq!(q8_output(max, 1.0), max as f32 / 32768.0);
+        assert_eq!(q8_output(-max, 0.5), -(max as f32) / 65536.0);
+        assert_eq!(q8_output(1, 1.0), ACC_SCALE);
+        let w = [127i8; MAX_ROW];
+        let x = [32767i16; MAX_ROW];
+        assert_eq!(dot_q8(&w, &x), max);
+        assert_eq!(dot_q8(&w, &x.map(|v| -v)), -max);
+    }
+
+    #[test]
+    fn gate_transposed_units_get_their_own_scale() {
+        // [G=2][n_in=2][n_h=2]: unit (g, k) takes elements (g, 0, k), (g, 1, k).
+        let layout = WeightLayout::GateTransposed {
+            gates: 2,
+            n_in: 2,
+            n_h: 2,
+        };
+        let w = [1.0, -3.0, 0.25, 4.0, 0.0, 0.0, 0.0, -127.0];
+        let (mut q, mut s) = ([0i8; 8], [0f32; 4]);
+        let err = quantize_weights("w", &w, layout, &mut q, &mut s).expect("quantize");
+        assert_eq!(s, [1.0 / 127.0, 4.0 / 127.0, 1.0, 1.0]);
+        assert_eq!(q, [127, -95, 32, 127, 0, 0, 0, -127]);
+        assert!(err > 0.0 && err <= 4.0 / 127.0 / 2.0 * 1.0001, "{err}");
+    }
+}
