@@ -81,4 +81,4 @@ pub use sample::{
 };
 #[cfg(feature = "std")]
 pub use split_step::{SplitStep, with_split_step};
-pub use view::{CellView, Input};
+pub use view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};
