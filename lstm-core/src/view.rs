@@ -406,7 +406,8 @@ impl<'a> NetworkView<'a> {
         // shared slices of the lengths the (validated) header gives.
         let mut rest: &mut [f32] = storage;
         let mut put = |t: Tensor<'_>| -> Result<(), Error> {
-            let (head, tail) = core::mem::take(&mut rest).split_at_mut(t.len().min(rest.len()));
+            let all = core::mem::take(&mut rest);
+            let (head, tail) = all.split_at_mut(t.len().min(all.len()));
             t.copy_to(head)?;
             rest = tail;
             Ok(())
