@@ -512,8 +512,8 @@ impl<'a> NetworkView<'a> {
     /// The single-layer LSTM [`CellView`] of this network, if it is one.
     pub fn cell_view(&self) -> Option<CellView<'a>> {
         let l = &self.layers[0];
-        (self.n_layers == 1 && l.kind == CellKind::Lstm && l.layout == InputLayout::Gather).then(
-            || CellView {
+        (self.n_layers == 1 && l.kind == CellKind::Lstm && l.layout == InputLayout::Gather)
+            .then_some(CellView {
                 n_x: l.n_in,
                 n_h: l.n_h,
                 n_y: self.output.n_y,
@@ -522,8 +522,7 @@ impl<'a> NetworkView<'a> {
                 b: l.b,
                 w_y: self.output.w_y,
                 b_y: self.output.b_y,
-            },
-        )
+            })
     }
 }
 

@@ -1,10 +1,14 @@
-//! The only place the maths gets fast: the cell step, the output layer,
+//! The only place the maths gets fast: the cell steps, the output layer,
 //! softmax and dot products, on every architecture, with bit-identical results.
 //!
 //! # Layout
 //!
-//! - `cell`: the maths, written once — `lstm_step`, `lstm_step_rows`,
-//!   `logits`, `softmax` — generic over an architecture's primitives;
+//! - `cell`: the maths, written once — `layer_step` / `layer_step_rows`
+//!   (one body per cell kind: lstm, gru, tanh rnn), `network_step` (the
+//!   layers bottom first, layer `k > 0` fed layer `k − 1`'s new h through
+//!   `gemv`), `logits`, `softmax` — generic over an architecture's
+//!   primitives; the weights are read in one place there (its products
+//!   section), so a new dtype changes those functions, not the bodies;
 //! - `arch`: the trait `Arch` naming those primitives, each with its
 //!   contract (lengths, and the exact operations and their order), and its
 //!   scalar reference definition as the default method:
@@ -12,38 +16,35 @@
 //!   `j, j + 8, …` with fused multiply-adds in increasing index order, the
 //!   lanes reduced as `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`,
 //!   the shape of an 8-wide register folded in halves); `gemv`; `gemv_add`
-//!   (product, then one-hot column plus bias); `sigmoid_in_place`,
+//!   (product, then input part plus bias); `sigmoid_in_place`,
 //!   `tanh_in_place` and `exp_shifted` (softmax numerators) over
 //!   [`crate::math::exp`]; `lstm_update` (`c = fma(f, c, i·g)`,
-//!   `h = o·tanh(c)`), written once per architecture;
+//!   `h = o·tanh(c)`) and `gru_update` (`h = fma(z, h − n, n)`), each
+//!   written once per architecture that has a faster version;
 //! - one module per architecture implementing `Arch`: `portable` (only
 //!   `fma`; every other method is the scalar default — the reference),
 //!   `x86_64` (AVX2 + FMA; its `#[target_feature]` entry points instantiate
 //!   the generic bodies so they inline with the features) and `cortex_m`
-//!   (the Cortex-M4F FPU's `VFMA` in `global_asm!` routines).
+//!   (the Cortex-M4F FPU's `VFMA` in `global_asm!` routines; `gru_update`
+//!   is the scalar default over `VFMA`).
 //!
 //! [`Kernel`] picks the architecture and checks every length before the
 //! generic body runs; the bodies and primitives `debug_assert!` them.
 //! Because every architecture keeps each primitive's contract, host and
 //! microcontroller generate the same text for the same weights and seed;
 //! the conformance suite (`tests/conformance.rs`, and the same cases on the
-//! Cortex-M4F under QEMU in `conformance-m4f/`) checks it bit for bit.
+//! Cortex-M4F under QEMU in `conformance-m4f/`) checks it bit for bit for
+//! every cell kind and for stacks of two and three layers.
 //!
-//! # Where the next cells and dtypes go
+//! # Where the next dtype goes
 //!
-//! - **GRU** (`r, z, n` with `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`)
-//!   and the **vanilla tanh RNN**: a new generic body in `cell`
-//!   (`gru_step_rows`, `rnn_step_rows`) over the same primitives — `gemv`,
-//!   `gemv_add`, the activations — plus, like `lstm_update`, one new
-//!   primitive for the GRU's state update (`h = (1 - z) ⊙ n + z ⊙ h`) with a
-//!   scalar default and optional vector versions; a view type beside
-//!   [`CellView`](crate::CellView) with its weights.
-//! - **int8 weights × Q15 state**: new primitives on `Arch`
-//!   (`gemv_i8`: int8 rows × Q15 hidden state accumulated exactly in `i32`,
-//!   then multiplied by the row's f32 scale), whose scalar default is the
-//!   reference and whose Cortex-M version uses the DSP extension's `SMLAD`;
-//!   exact integer sums make every order give the same bits. The cell bodies
-//!   then take the product primitive as their only dtype-dependent call.
+//! **int8 weights × Q15 state**: new primitives on `Arch` (`gemv_q8`: int8
+//! rows × Q15 hidden state accumulated exactly in `i32`, then multiplied by
+//! the row's f32 scale), whose scalar default is the reference and whose
+//! Cortex-M version uses the DSP extension's `SMLAD`; exact integer sums
+//! make every order give the same bits. The weight views then carry either
+//! dtype, and only `cell`'s product functions (`preact`,
+//! `input_plus_bias`, `recurrent`, `logits`) choose the primitive.
 
 #![allow(unsafe_code)]
 
