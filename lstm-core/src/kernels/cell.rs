@@ -1,6 +1,7 @@
 //! The cell maths, written once over an [`Arch`]'s primitives: one step of a
-//! recurrent layer of each kind (whole, or for a range of hidden units), a
-//! step of a stacked network, the output layer and softmax.
+//! recurrent layer of each kind (whole, or for a range of hidden units), the
+//! output layer and softmax. (`Kernel::network_step` steps the layers of a
+//! stack one after the other through [`layer_step`].)
 //!
 //! Each function reads like its equations (PyTorch's, see
 //! `tests/data/golden_v2/SCHEMA.md`); every architecture instantiates the
@@ -15,7 +16,7 @@ use core::ops::Range;
 
 use super::arch::Arch;
 use crate::format::CellKind;
-use crate::view::{Input, InputLayout, NetworkView, OutputView, RecurrentView};
+use crate::view::{Input, InputLayout, OutputView, RecurrentView};
 
 /// One step of `layer` for hidden units `rows` from the whole previous hidden
 /// state `h_prev` (`n_h` values): `c` (lstm: `m = rows.len()` values; empty
@@ -80,36 +81,6 @@ pub(crate) fn layer_step<A: Arch>(
             rnn_preact(arch, layer, x, 0..n_h, h, scratch);
             h.copy_from_slice(&scratch[..n_h]);
         }
-    }
-}
-
-/// One step of every layer of `net`, bottom first: layer 0 takes `x`,
-/// layer `k > 0` the new `h` of layer `k − 1` (a dense input through the
-/// rows-layout product). `h` and `c` hold every layer's state, layer after
-/// layer (see [`NetworkView`]); `scratch` is at least
-/// [`NetworkView::scratch_len`].
-#[inline(always)]
-pub(crate) fn network_step<A: Arch>(
-    arch: A,
-    net: &NetworkView<'_>,
-    x: Input<'_>,
-    h: &mut [f32],
-    c: &mut [f32],
-    scratch: &mut [f32],
-) {
-    let n_h = net.dims().n_h;
-    let c_len = net.layers[0].cell_state_len();
-    let mut below: &mut [f32] = &mut [];
-    let mut h_rest = h;
-    let mut c_rest = c;
-    for (l, layer) in net.layers().iter().enumerate() {
-        let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
-        let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
-        let input = if l == 0 { x } else { Input::Dense(below) };
-        layer_step(arch, layer, input, h_l, c_l, scratch);
-        below = h_l;
-        h_rest = h_tail;
-        c_rest = c_tail;
     }
 }
 
@@ -244,7 +215,10 @@ fn rnn_preact<A: Arch>(
 /// `W_iq` (gather layout); a dense `x` in the gather layout is summed by
 /// fused multiply-adds in input order; in the rows layout it is
 /// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise).
-#[inline(always)]
+// One copy shared by every cell body on the microcontroller (flash);
+// inlined into each body elsewhere.
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 #[allow(clippy::too_many_arguments)]
 fn preact<A: Arch>(
     arch: A,
@@ -283,7 +257,10 @@ fn preact<A: Arch>(
 
 /// Gate `q`'s input part plus its bias for units `rows`:
 /// `out = W_iq x + b_q` (as in [`preact`], without the recurrent product).
-#[inline(always)]
+// One copy shared by every cell body on the microcontroller (flash);
+// inlined into each body elsewhere.
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 fn input_plus_bias<A: Arch>(
     arch: A,
     layer: &RecurrentView<'_>,

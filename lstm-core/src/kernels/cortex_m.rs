@@ -18,7 +18,7 @@ use core::ops::Range;
 use super::arch::{Arch, reduce8};
 use super::cell;
 use crate::math::expc;
-use crate::view::{Input, NetworkView, OutputView, RecurrentView};
+use crate::view::{Input, OutputView, RecurrentView};
 
 core::arch::global_asm!(
     ".syntax unified",
@@ -596,17 +596,6 @@ pub(crate) fn layer_step_rows(
     scratch: &mut [f32],
 ) {
     cell::layer_step_rows(CortexM4F, layer, x, rows, h_prev, c, h_next, scratch);
-}
-
-/// One step of every layer ([`cell::network_step`]) on the Cortex-M4F.
-pub(crate) fn network_step(
-    net: &NetworkView<'_>,
-    x: Input<'_>,
-    h: &mut [f32],
-    c: &mut [f32],
-    scratch: &mut [f32],
-) {
-    cell::network_step(CortexM4F, net, x, h, c, scratch);
 }
 
 /// The output layer ([`cell::logits`]) on the Cortex-M4F.

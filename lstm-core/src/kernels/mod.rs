@@ -4,9 +4,9 @@
 //! # Layout
 //!
 //! - `cell`: the maths, written once — `layer_step` / `layer_step_rows`
-//!   (one body per cell kind: lstm, gru, tanh rnn), `network_step` (the
-//!   layers bottom first, layer `k > 0` fed layer `k − 1`'s new h through
-//!   `gemv`), `logits`, `softmax` — generic over an architecture's
+//!   (one body per cell kind: lstm, gru, tanh rnn; a rows-layout input, the
+//!   layer below's new h in a stack, goes through `gemv`), `logits`,
+//!   `softmax` — generic over an architecture's
 //!   primitives; the weights are read in one place there (its products
 //!   section), so a new dtype changes those functions, not the bodies;
 //! - `arch`: the trait `Arch` naming those primitives, each with its
@@ -315,13 +315,16 @@ impl Kernel {
         check_len(c.len(), net.cell_state_len())?;
         check_at_least(scratch.len(), net.scratch_len())?;
         check_input(&net.layers[0], x)?;
-        match self.usable() {
-            Kernel::Portable => cell::network_step(Portable, net, x, h, c, scratch),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
-            Kernel::Avx2Fma => unsafe { x86_64::network_step(net, x, h, c, scratch) },
-            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::network_step(net, x, h, c, scratch),
+        let n_h = net.dims().n_h;
+        let c_len = net.layers[0].cell_state_len();
+        let mut below: &mut [f32] = &mut [];
+        let (mut h_rest, mut c_rest) = (h, c);
+        for (l, layer) in net.layers().iter().enumerate() {
+            let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
+            let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
+            let input = if l == 0 { x } else { Input::Dense(below) };
+            self.layer_step(layer, input, h_l, c_l, scratch)?;
+            (below, h_rest, c_rest) = (h_l, h_tail, c_tail);
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use core::ops::Range;
 use super::arch::{Arch, gru_update_scalar, lstm_update_scalar, reduce8};
 use super::cell;
 use crate::math::{expc, sigmoid_with, tanh_with};
-use crate::view::{Input, NetworkView, OutputView, RecurrentView};
+use crate::view::{Input, OutputView, RecurrentView};
 
 /// True if this CPU has AVX2 and FMA.
 pub(crate) fn supported() -> bool {
@@ -417,18 +417,6 @@ pub(crate) fn layer_step_rows(
     scratch: &mut [f32],
 ) {
     cell::layer_step_rows(Avx2Fma(()), layer, x, rows, h_prev, c, h_next, scratch);
-}
-
-/// One step of every layer ([`cell::network_step`]) with AVX2 + FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) fn network_step(
-    net: &NetworkView<'_>,
-    x: Input<'_>,
-    h: &mut [f32],
-    c: &mut [f32],
-    scratch: &mut [f32],
-) {
-    cell::network_step(Avx2Fma(()), net, x, h, c, scratch);
 }
 
 /// The output layer ([`cell::logits`]) with AVX2 + FMA.
