@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 use lstm_core::board::{self, Board};
-use lstm_core::{SamplerConfig, text};
 use lstm_core::format::{self, InputKind, ModelView};
+use lstm_core::{SamplerConfig, text};
 
 /// The model built in when `LSTM_MODEL` is not set (relative to this crate).
 const DEFAULT_MODEL: &str = "models/default.lstm";
@@ -132,7 +132,12 @@ fn region_length(layout: &str, region: &str) -> Option<usize> {
     let line = layout
         .lines()
         .find(|l| l.trim_start().starts_with(region) && l.contains("LENGTH"))?;
-    let v = line.split("LENGTH").nth(1)?.trim_start().strip_prefix('=')?.trim();
+    let v = line
+        .split("LENGTH")
+        .nth(1)?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim();
     let (digits, scale) = match v.chars().last()? {
         'K' => (&v[..v.len() - 1], 1 << 10),
         'M' => (&v[..v.len() - 1], 1 << 20),
@@ -192,7 +197,11 @@ fn read_settings() -> Result<Settings, String> {
     let s = Settings {
         stop_at,
         count: count_setting("LSTM_COUNT", 1, 1, text::MAX_COUNT)?,
-        seed: setting("LSTM_SEED", 42, "a whole number in 0..=18446744073709551615")?,
+        seed: setting(
+            "LSTM_SEED",
+            42,
+            "a whole number in 0..=18446744073709551615",
+        )?,
         prime,
         length: count_setting("LSTM_LENGTH", 200, 0, text::MAX_LENGTH)?,
         temperature,

@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use lstm_e2e::{
-    firmware_cargo, firmware_lock, firmware_report, firmware_text, host_trainer_ok, require_qemu,
+    ConsoleBlock, console_blocks, firmware_cargo, firmware_cargo_args, firmware_cargo_input,
+    firmware_lock, firmware_report, firmware_text, host_trainer_ok, require_qemu,
 };
 
 /// Text the tiny model learns: short, repetitive, with spaces and newlines.
@@ -75,12 +76,9 @@ fn path_str(p: &Path) -> &str {
 
 /// `host-trainer sample --digest`'s stdout and state digest.
 fn host_sample(model: &Path, seed: &str) -> (String, String) {
-    let out = host_trainer_ok(
-        model.parent().expect("model has a directory"),
+    host_sample_with(
+        model,
         &[
-            "sample",
-            "--model",
-            path_str(model),
             "--seed",
             seed,
             "--prime",
@@ -89,8 +87,17 @@ fn host_sample(model: &Path, seed: &str) -> (String, String) {
             LENGTH,
             "--temperature",
             TEMPERATURE,
-            "--digest",
         ],
+    )
+}
+
+/// `host-trainer sample --digest` with `args`: its stdout and state digest.
+fn host_sample_with(model: &Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["sample", "--model", path_str(model), "--digest"];
+    all.extend_from_slice(args);
+    let out = host_trainer_ok(
+        model.parent().expect("model has a directory"),
+        &all,
         Duration::from_secs(60),
     );
     let digest = out
@@ -199,8 +206,9 @@ fn firmware_matches_host_when_activations_saturate() {
     );
 }
 
-/// A one-hot model over `n_v` symbols (lowercase letters from `t`, then
-/// space) with weights uniform in ±300: most activations saturate.
+/// A one-hot model over `n_v` symbols (space, `t`, `h`, `e`, the other
+/// lowercase letters, then uppercase letters, digits and punctuation) with
+/// weights uniform in ±300: most activations saturate.
 fn wild_model(n_v: usize, n_h: usize) -> Vec<u8> {
     use lstm_core::format::{self, InputKind, ModelParts};
     let mut s = 0x2545_F491_4F6C_DD1Du64;
@@ -217,6 +225,9 @@ fn wild_model(n_v: usize, n_h: usize) -> Vec<u8> {
     let vocab: String = " the"
         .chars()
         .chain(('a'..='z').filter(|c| !"the".contains(*c)))
+        .chain('A'..='Z')
+        .chain('0'..='9')
+        .chain(".,;:!?'-()\"".chars())
         .take(n_v)
         .collect();
     let dims = lstm_core::Dims {
@@ -290,4 +301,221 @@ fn truncated_model_fails_firmware_build() {
         stderr.contains(&format!("model file {}", bad.display())) && stderr.contains("truncated"),
         "the build error names the file and says it is truncated:\n{stderr}"
     );
+}
+
+/// The serial console under QEMU: a script of commands piped into the
+/// firmware; every generated text and state digest equals `host-trainer
+/// sample`'s for the same settings (power-on defaults from the build, a
+/// second `gen` continuing the random stream, `reset`, a new seed and
+/// sampling settings, greedy), and each bad line gives exactly one error
+/// line and leaves the console working.
+#[test]
+fn console_matches_host_sample_and_survives_bad_input() {
+    require_qemu();
+    let model = trained_model();
+    // Power-on defaults.
+    let env = [
+        ("LSTM_MODEL", path_str(model)),
+        ("LSTM_SEED", "7"),
+        ("LSTM_PRIME", PRIME),
+        ("LSTM_LENGTH", LENGTH),
+        ("LSTM_TEMPERATURE", TEMPERATURE),
+    ];
+    let mut script: Vec<u8> = Vec::new();
+    let mut line = |l: &[u8]| {
+        script.extend_from_slice(l);
+        script.push(b'\n');
+    };
+    line(b"info");
+    line(b"gen"); // 1: power-on settings and prime
+    line(b"gen the "); // 2: the random stream continues
+    line(b"reset");
+    line(b"gen the "); // 3: = 1
+    line(b"seed 12345");
+    line(b"topk 5");
+    line(b"topp 0.9");
+    line(b"len 60");
+    line(b"stop \\n");
+    line(b"gen a"); // 4
+    // Bad input: one error line each.
+    let bad: [&[u8]; 10] = [
+        &[b'x'; 300],
+        b"\xff\xfe gen",
+        b"temp -1",
+        b"temp nan",
+        b"topp 0",
+        b"topp 1.5",
+        b"len 100000001",
+        b"gen THE",
+        b"frobnicate",
+        b"topk 12abc",
+    ];
+    for b in bad {
+        line(b);
+    }
+    line(b"temp 0");
+    line(b"gen the "); // 5: greedy
+    line(b"quit");
+
+    let _lock = firmware_lock();
+    let build = firmware_cargo_args(
+        &["build", "--features", "console"],
+        &env,
+        Duration::from_secs(900),
+    );
+    assert!(
+        build.status.success(),
+        "console build failed:\n{}",
+        build.both()
+    );
+    let run = firmware_cargo_input(
+        &[
+            "run",
+            "--features",
+            "console",
+            "--config",
+            ".cargo/console.toml",
+        ],
+        &env,
+        Some(script),
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "the console did not exit with 0 after quit:\n{}",
+        run.both()
+    );
+    let blocks = console_blocks(&run.stdout);
+    assert_eq!(
+        blocks.len(),
+        5,
+        "five gens, five text blocks:\n{}",
+        run.both()
+    );
+
+    let block = |args: &[&str]| {
+        let (text, digest) = host_sample_with(model, args);
+        ConsoleBlock { text, digest }
+    };
+    let first = block(&[
+        "--seed",
+        "7",
+        "--prime",
+        PRIME,
+        "--length",
+        LENGTH,
+        "--temperature",
+        TEMPERATURE,
+    ]);
+    assert_eq!(blocks[0], first, "gen with the power-on settings");
+    // Two gens in a row are `--count 2`: the text of both, the digest of the last.
+    let two = block(&[
+        "--seed",
+        "7",
+        "--prime",
+        PRIME,
+        "--length",
+        LENGTH,
+        "--temperature",
+        TEMPERATURE,
+        "--count",
+        "2",
+    ]);
+    assert_eq!(
+        format!("{}{}", blocks[0].text, blocks[1].text),
+        two.text,
+        "a second gen continues the random stream"
+    );
+    assert_eq!(blocks[1].digest, two.digest);
+    assert_eq!(blocks[2], first, "reset restarts the random stream");
+    let sampling = [
+        "--seed",
+        "12345",
+        "--top-k",
+        "5",
+        "--top-p",
+        "0.9",
+        "--length",
+        "60",
+        "--stop-at",
+        "\\n",
+    ];
+    let mut args = sampling.to_vec();
+    args.extend_from_slice(&["--temperature", TEMPERATURE, "--prime", "a"]);
+    assert_eq!(
+        blocks[3],
+        block(&args),
+        "new seed, top-k, top-p, length, stop"
+    );
+    let mut args = sampling.to_vec();
+    args.extend_from_slice(&["--temperature", "0", "--prime", PRIME]);
+    assert_eq!(blocks[4], block(&args), "greedy after the bad lines");
+
+    let errors = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# error:"))
+        .count();
+    assert_eq!(
+        errors,
+        bad.len(),
+        "one error line per bad line:\n{}",
+        run.stdout
+    );
+}
+
+/// A hidden-256 f32 model over 69 symbols (1.4 MB of weights) is refused by
+/// the build script for the Black Pill with the fit and what to do, before
+/// anything is compiled or linked.
+#[test]
+fn model_too_big_for_the_black_pill_fails_with_the_fit() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = dir.path().join("big.lstm");
+    std::fs::write(&model, wild_model(69, 256)).expect("writing the model");
+    let _lock = firmware_lock();
+    let out = firmware_cargo_args(
+        &["build", "--features", "black-pill"],
+        &[("LSTM_MODEL", path_str(&model))],
+        Duration::from_secs(900),
+    );
+    assert!(
+        !out.status.success(),
+        "a 1.4 MB model built for the Black Pill"
+    );
+    let e = &out.stderr;
+    assert!(
+        e.contains("does not fit the board: black-pill")
+            && e.contains("524288")
+            && e.contains("quantize")
+            && e.contains("--hidden")
+            && !e.contains("overflowed"),
+        "the build error gives the fit and what to do, not a link error:\n{e}"
+    );
+}
+
+/// Settings outside the host's ranges stop the build with their name,
+/// before any code is generated (a length of 2^32 or more included).
+#[test]
+fn out_of_range_settings_fail_the_firmware_build() {
+    let model = trained_model();
+    for (var, value, expect) in [
+        ("LSTM_LENGTH", "5000000000", "out of range"),
+        ("LSTM_TOP_K", "4294967296", "out of range"),
+        ("LSTM_COUNT", "0", "out of range"),
+        ("LSTM_TEMPERATURE", "101", "out of range"),
+        ("LSTM_STOP_AT", "ab", "not a symbol"),
+    ] {
+        let _lock = firmware_lock();
+        let out = firmware_cargo(
+            "build",
+            &[("LSTM_MODEL", path_str(model)), (var, value)],
+            Duration::from_secs(900),
+        );
+        assert!(!out.status.success(), "{var}={value} built");
+        assert!(
+            out.stderr.contains(var) && out.stderr.contains(expect),
+            "{var}={value}: the error names the setting:\n{}",
+            out.stderr
+        );
+    }
 }

@@ -498,12 +498,12 @@ fn console(port: &mut serial::Serial) -> Result<(), &'static str> {
                     Ok(Command::Gen(prime)) => {
                         let prime = prime.unwrap_or(model::PRIME);
                         match prime.chars().find(|&c| g.token(c).is_err()) {
-                        Some(c) => {
-                            port.str("# error: prime symbol ");
-                            symbol(port, c);
-                            port.line(" is not in the model's vocabulary (see info)");
-                        }
-                        None => generate(port, g, &mut sampler, &s, prime, &counter),
+                            Some(c) => {
+                                port.str("# error: prime symbol ");
+                                symbol(port, c);
+                                port.line(" is not in the model's vocabulary (see info)");
+                            }
+                            None => generate(port, g, &mut sampler, &s, prime, &counter),
                         }
                     }
                     Ok(cmd) => {
@@ -596,19 +596,10 @@ fn fixed3(out: &mut impl Out, x: f32) {
 #[cfg(feature = "console")]
 #[inline(never)]
 fn help(out: &mut impl Out) {
-    out.line("# gen TEXT   prime with TEXT (may be empty) and generate");
-    out.line("# gen        the same with the power-on prime");
-    out.line("# temp T     temperature: 0 = greedy, else 0 < T <= 100");
-    out.line("# topk K     keep the K most probable symbols, 0 = all (K <= 1048576)");
-    out.line("# topp P     nucleus mass, 0 < P <= 1");
-    out.line("# seed S     RNG seed (0..=18446744073709551615)");
-    out.line("# len N      symbols per gen (0..=100000000)");
-    out.line("# stop C     end after symbol C (\\n \\t \\r \\0 \\\\ \\u{hex}); stop none");
-    out.line("# reset      restart the random stream from the seed");
-    out.line("# defaults   the power-on settings");
-    out.line("# info       model, settings, flash and RAM");
-    out.line("# quit       end the emulator (QEMU)");
-    out.line("# Each setting, reset and defaults restart the random stream; consecutive gens continue it.");
+    out.line("# gen [TEXT] | temp T | topk K | topp P | seed S | len N | stop C|none | reset | defaults | info | quit");
+    out.line(
+        "# (firmware-example/README.md, \"Console\"; settings and reset restart the random stream)",
+    );
 }
 
 #[cfg(feature = "console")]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::linalg::wide;
+use crate::linalg::{RowPass, wide};
 use crate::model::{Grads, Params};
 
 /// Which update rule to use.
@@ -172,7 +172,20 @@ fn adam_row(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamCons
 
 /// One Adam update of `w` from `g` (moments `m`, `v`), with the widest vectors the CPU has (the same operations on every path, so the same results).
 pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &AdamConsts) {
-    wide(|| adam_row(w, g, m, v, c));
+    struct Pass<'a>(
+        &'a mut [f32],
+        &'a [f32],
+        &'a mut [f32],
+        &'a mut [f32],
+        &'a AdamConsts,
+    );
+    impl RowPass for Pass<'_> {
+        #[inline(always)]
+        fn run(self) {
+            adam_row(self.0, self.1, self.2, self.3, self.4);
+        }
+    }
+    wide(Pass(w, g, m, v, c));
 }
 
 /// Clamps every gradient component to `[-limit, limit]` (min-char-rnn's `np.clip(d, -5, 5)`).

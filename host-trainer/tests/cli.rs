@@ -360,7 +360,7 @@ fn gradcheck_and_golden_commands_pass() {
     for name in ["w_x", "w_h", "b ", "w_y", "b_y", "h0", "c0"] {
         assert!(out.contains(name), "{name} missing in {out}");
     }
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
     let o = run(&[
         "golden",
         s(&data.join("tiny_nx3_nh2_T2_m1_seed1.json")),
@@ -376,8 +376,8 @@ fn gradcheck_and_golden_commands_pass() {
 #[test]
 fn golden_fails_on_a_tampered_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_nx3_nh2_T2_m1_seed1.json");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/golden/tiny_nx3_nh2_T2_m1_seed1.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src).expect("read")).expect("json");
     let x = v["grads"]["h0"][0][0].as_f64().expect("number");

@@ -1,13 +1,13 @@
-//! Golden parity with PyTorch `nn.LSTM` on the reference cases copied into `tests/data/`.
+//! Golden parity with PyTorch `nn.LSTM` on the reference cases in the workspace's `testdata/golden/`.
 
 use std::path::PathBuf;
 
 use host_trainer::golden;
 
 fn cases() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/data exists")
+        .expect("testdata/golden exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
@@ -60,7 +60,7 @@ fn conversion_matches_the_stacked_layout_in_the_file() {
     // SCHEMA.md: stacked W[k·H + r][c] = W_hh[perm[k]·H + r][c], h part first, perm = [1, 0, 2, 3];
     // ours: w_h[j][g·H + r] = W_hh[g·H + r][j]. Check one file's `stacked.W` and `stacked.b` against ours.
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/small_nx27_nh16_T5_m2_seed2.json");
+        .join("../testdata/golden/small_nx27_nh16_T5_m2_seed2.json");
     let text = std::fs::read_to_string(&path).expect("readable");
     let root: serde_json::Value = serde_json::from_str(&text).expect("json");
     let case = golden::load(&path).expect("loads");

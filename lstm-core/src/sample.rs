@@ -654,10 +654,10 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
             self.symbol_index(s).map_err(|_| self.unknown(s, i))?;
         }
         self.reset();
-        if self.prime_symbols(prime).next().is_none() {
-            if let Ok(nl) = self.symbol_index("\n") {
-                self.feed_token(nl)?;
-            }
+        if self.prime_symbols(prime).next().is_none()
+            && let Ok(nl) = self.symbol_index("\n")
+        {
+            self.feed_token(nl)?;
         }
         for s in self.prime_symbols(prime) {
             let t = self.symbol_index(s)?;

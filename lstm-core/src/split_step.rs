@@ -55,9 +55,10 @@ struct Shared<'m> {
     /// The helper's outcome of the last step, written before its `done`.
     result: CacheLine<UnsafeCell<Result<(), Error>>>,
     stop: CacheLine<AtomicBool>,
-    /// Written by the caller before it posts; on its own line, so writing it
-    /// does not take `cell` away from the helper's cache.
-    job: CacheLine<UnsafeCell<Option<Job>>>,
+    /// Written by the caller before each post (so the helper never sees the
+    /// idle placeholder it starts as); on its own line, so writing it does
+    /// not take `cell` away from the helper's cache.
+    job: CacheLine<UnsafeCell<Job>>,
 }
 
 // SAFETY: `job` is written by the caller only while the helper is idle (every
@@ -107,7 +108,13 @@ pub fn with_split_step<'m, R>(
         done: CacheLine(AtomicU64::new(0)),
         result: CacheLine(UnsafeCell::new(Ok(()))),
         stop: CacheLine(AtomicBool::new(false)),
-        job: CacheLine(UnsafeCell::new(None)),
+        job: CacheLine(UnsafeCell::new(Job {
+            kernel: Kernel::Portable,
+            token: 0,
+            h_prev: core::ptr::null(),
+            c: core::ptr::null_mut(),
+            h_next: core::ptr::null_mut(),
+        })),
     };
     std::thread::scope(|scope| {
         /// Stops the helper however `f` ends, so the scope can join it.
@@ -159,7 +166,7 @@ fn helper(shared: &Shared<'_>) {
         // `posted` that the Acquire load above saw, and does not write it
         // again until `done` says this step is finished.
         let job = unsafe { *shared.job.get() };
-        let result = job.map_or(Err(Error::WrongInputKind), |job| {
+        let result = {
             // SAFETY: the job's pointers point into the caller's `h_prev`
             // copy (n_h values, only read) and its `c` and `h` buffers, of
             // which this thread alone touches units split..n_h until it
@@ -187,7 +194,7 @@ fn helper(shared: &Shared<'_>) {
                 h_next,
                 &mut gates,
             )
-        });
+        };
         // SAFETY: the caller reads `result` only after the Release store of
         // `done` below, and does not post another step before that.
         unsafe { *shared.result.get() = result };
@@ -235,13 +242,13 @@ impl StepRunner for SplitStep<'_, '_> {
         // SAFETY: the helper is idle (the previous step was waited for), so
         // nothing reads the job while it is written.
         unsafe {
-            *self.shared.job.get() = Some(Job {
+            *self.shared.job.get() = Job {
                 kernel,
                 token,
                 h_prev: self.h_prev.as_ptr(),
                 c: c_hi.as_mut_ptr(),
                 h_next: h_hi.as_mut_ptr(),
-            });
+            };
         }
         self.step += 1;
         self.shared.posted.store(self.step, Ordering::Release);

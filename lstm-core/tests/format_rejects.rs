@@ -207,9 +207,20 @@ fn rejects_nan_weight_with_valid_checksum() {
     );
 }
 
+/// Files start with the four bytes `LSTM`: encode writes them, and decode
+/// refuses any other four (each byte changed in turn), reporting what it found.
 #[test]
 fn magic_is_lstm() {
-    assert_eq!(&MAGIC, b"LSTM");
+    let good = valid();
+    assert_eq!(&good[..4], b"LSTM");
+    assert!(format::decode(&good).is_ok());
+    for i in 0..4 {
+        let mut b = good.clone();
+        b[i] ^= 0x20; // LSTM -> lSTM, LsTM, …
+        let mut found = *b"LSTM";
+        found[i] ^= 0x20;
+        assert_eq!(format::decode(&b), Err(Error::BadMagic { found }));
+    }
 }
 
 proptest! {

@@ -1005,3 +1005,58 @@ proptest! {
         prop_assert!(format::decode_family(&b).is_err());
     }
 }
+
+// ---------------------------------------------------------------- quantization
+
+proptest! {
+    #[test]
+    fn quantize_is_within_half_a_step_and_encodes(h in arb_header(), seed in any::<u64>()) {
+        let f = Model::random(Header { dtype: Dtype::F32, ..h }, seed);
+        let quantize = |w: &W, layout: format::WeightLayout| -> W {
+            let W::F32(w) = w else { unreachable!("f32 model") };
+            let (mut q, mut s) = (vec![0i8; w.len()], vec![0f32; layout.units()]);
+            layout.quantize(w, &mut q, &mut s).expect("quantize");
+            for (i, (&q, &v)) in q.iter().zip(w.iter()).enumerate() {
+                let step = s[layout.unit_of(i)];
+                let error = (f32::from(q) * step - v).abs();
+                assert!(error <= step * 0.5 * (1.0 + 1e-5), "{v} -> {q} x {step}");
+            }
+            W::Q8(q, s)
+        };
+        let mut m = f.clone();
+        m.header.dtype = Dtype::Q8;
+        for (l, layer) in m.layers.iter_mut().enumerate() {
+            layer.w_ih = quantize(&layer.w_ih, h.w_ih_layout(l));
+            layer.w_hh = quantize(&layer.w_hh, h.w_hh_layout());
+        }
+        m.w_y = quantize(&m.w_y, h.w_y_layout());
+        let bytes = m.encode();
+        prop_assert_eq!(Model::from_view(&format::decode_family(&bytes).expect("decode")), m);
+    }
+}
+
+#[test]
+fn quantize_maps_the_largest_weight_to_127_and_zero_units_to_scale_1() {
+    let layout = format::WeightLayout::RowMajor { rows: 2, n_in: 3 };
+    let (mut q, mut s) = ([0i8; 6], [0f32; 2]);
+    layout
+        .quantize(&[0.5, -1.27, 0.0, 0.0, 0.0, 0.0], &mut q, &mut s)
+        .expect("quantize");
+    assert_eq!(q, [50, -127, 0, 0, 0, 0]);
+    assert_eq!(s, [0.01, 1.0]);
+    assert_eq!(
+        layout.quantize(&[f32::NAN; 6], &mut q, &mut s),
+        Err(Error::NonFinite {
+            tensor: "w",
+            index: 0
+        })
+    );
+    // Layer 0's gate-transposed layout: element (g, x, k) feeds unit g·n_h + k.
+    let layout = format::WeightLayout::GateTransposed {
+        gates: 2,
+        n_in: 2,
+        n_h: 2,
+    };
+    let units: Vec<usize> = (0..8).map(|i| layout.unit_of(i)).collect();
+    assert_eq!(units, [0, 1, 0, 1, 2, 3, 2, 3]);
+}

@@ -1,7 +1,7 @@
 //! Forward parity with PyTorch `nn.LSTM` (stacked), `nn.GRU` and `nn.RNN`:
 //! every layer's hidden state (and cell state), at every step, and the
 //! output probabilities of the `rnn-golden/2` reference vectors
-//! (`tests/data/golden_v2/`, see its SCHEMA.md), run in f32 through the
+//! (`testdata/golden/v2/`, see its SCHEMA.md), run in f32 through the
 //! network view on every kernel this CPU runs, within SCHEMA.md's float32
 //! tolerance: `|mine − golden| ≤ 1e-5 + 1e-4 · max |golden|` over each field.
 //!
@@ -15,7 +15,10 @@ use lstm_core::{Input, InputLayout, Kernel, NetworkView, OutputView, RecurrentVi
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/golden_v2/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../testdata/golden/v2/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

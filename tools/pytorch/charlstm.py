@@ -170,9 +170,26 @@ def describe(state: dict[str, torch.Tensor], metadata: dict[str, str] | None = N
     g = CELLS[cell][1]
     if rows != g * hidden:
         raise ValueError(f"{path}: '{cell}.weight_hh_l0' is {rows}x{hidden}; a {cell} has {g}*H rows")
-    layers = 1 + max(int(k[len(f"{cell}.weight_ih_l"):]) for k in state
-                     if k.startswith(f"{cell}.weight_ih_l") and k[len(f"{cell}.weight_ih_l"):].isdigit())
+    ks = [int(k.rsplit("_l", 1)[1]) for k in state
+          if k.startswith(f"{cell}.") and k.rsplit("_l", 1)[-1].isdigit()]
+    layers = 1 + max(ks)
     vocab = state[f"{cell}.weight_ih_l0"].shape[1]
+    for k in range(layers):
+        want = {f"{cell}.weight_ih_l{k}": (g * hidden, vocab if k == 0 else hidden),
+                f"{cell}.weight_hh_l{k}": (g * hidden, hidden),
+                f"{cell}.bias_ih_l{k}": (g * hidden,), f"{cell}.bias_hh_l{k}": (g * hidden,)}
+        for name, shape in want.items():
+            if name not in state:
+                raise ValueError(f"{path}: layer {k} of the {layers}-layer {cell} is missing: "
+                                 f"no tensor '{name}'")
+            if tuple(state[name].shape) != shape:
+                rows = state[name].shape[0] if state[name].dim() else 0
+                hint = (f" ({rows} rows: a {next(c for c, (_, n) in CELLS.items() if n * hidden == rows)} "
+                        f"layer in a {cell}? mixed cell kinds are not supported)"
+                        if name.startswith(f"{cell}.weight") and rows != g * hidden
+                        and any(n * hidden == rows for _, n in CELLS.values()) else "")
+                raise ValueError(f"{path}: '{name}' is {list(state[name].shape)}, a {cell} of hidden "
+                                 f"size {hidden} needs {list(shape)}{hint}")
     return cell, layers, hidden, vocab
 
 

@@ -6,7 +6,11 @@
 //!   it printed the host's text with the same state digest;
 //! - `cargo xtask test`: everything CI checks (fmt, clippy, docs, the whole
 //!   workspace's tests including the QEMU end-to-end test, the no_std build
-//!   and the board build of the firmware).
+//!   and the board build of the firmware, lstm-core's kernel conformance
+//!   suite on the Cortex-M4F under QEMU, and lstm-core built with its
+//!   declared rust-version when that toolchain is installed). On an x86-64
+//!   CPU with AVX2 and FMA it sets `LSTM_REQUIRE_SIMD=1`, so a test that
+//!   would skip the SIMD kernel fails instead.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -243,9 +247,100 @@ fn capture(what: &str, cmd: &mut Command) -> Result<Captured> {
     Ok(Captured { stdout, stderr })
 }
 
+/// Whether this CPU runs the x86-64 SIMD kernel (AVX2 + FMA).
+fn cpu_has_simd_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The `rust-version` declared in `lstm-core/Cargo.toml`.
+fn lstm_core_rust_version(root: &Path) -> Result<String> {
+    let path = root.join("lstm-core/Cargo.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            (key.trim() == "rust-version").then(|| value.trim().trim_matches('"').to_owned())
+        })
+        .with_context(|| format!("no rust-version in {}", path.display()))
+}
+
+/// Builds lstm-core (host and no_std) with the toolchain of its declared
+/// rust-version if rustup has it; otherwise prints a skip line saying why.
+fn msrv_build(root: &Path) -> Result<()> {
+    let version = lstm_core_rust_version(root)?;
+    let listed = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let toolchain = listed.as_deref().ok().and_then(|list| {
+        list.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .find(|t| {
+                t.strip_prefix(version.as_str())
+                    .is_some_and(|rest| rest.starts_with('-') || rest.starts_with(".0-"))
+            })
+            .map(str::to_owned)
+    });
+    let Some(toolchain) = toolchain else {
+        let why = match listed {
+            Ok(_) => "`rustup toolchain list` has no such toolchain".to_owned(),
+            Err(e) => format!("`rustup toolchain list` failed: {e}"),
+        };
+        eprintln!(
+            "\n==> skip: lstm-core's declared rust-version {version} not built: {why} (install it with `rustup toolchain add {version} --target thumbv7em-none-eabihf`)"
+        );
+        return Ok(());
+    };
+    let plus = format!("+{toolchain}");
+    run(
+        &format!("lstm-core with its declared rust-version ({toolchain})"),
+        Command::new("cargo").current_dir(root).args([
+            plus.as_str(),
+            "build",
+            "-p",
+            "lstm-core",
+            "--features",
+            "std",
+        ]),
+    )?;
+    run(
+        &format!("lstm-core for thumbv7em-none-eabihf with {toolchain}"),
+        Command::new("cargo").current_dir(root).args([
+            plus.as_str(),
+            "build",
+            "-p",
+            "lstm-core",
+            "--target",
+            "thumbv7em-none-eabihf",
+        ]),
+    )
+}
+
+/// The host's target triple (`rustc -vV`), for running the firmware's library tests on the host.
+fn host_triple() -> Result<String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host line")
+}
+
 fn test() -> Result<()> {
     let root = root();
     let fw = root.join("firmware-example");
+    let m4f = root.join("conformance-m4f");
     ensure_qemu()?;
     run(
         "cargo fmt --check",
@@ -254,6 +349,10 @@ fn test() -> Result<()> {
     run(
         "cargo fmt --check (firmware-example)",
         cargo().current_dir(&fw).args(["fmt", "--check"]),
+    )?;
+    run(
+        "cargo fmt --check (conformance-m4f)",
+        cargo().current_dir(&m4f).args(["fmt", "--check"]),
     )?;
     run(
         "cargo clippy (workspace)",
@@ -271,6 +370,33 @@ fn test() -> Result<()> {
         cargo()
             .current_dir(&fw)
             .args(["clippy", "--release", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "cargo clippy (conformance-m4f)",
+        cargo()
+            .current_dir(&m4f)
+            .args(["clippy", "--release", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "cargo clippy (firmware-example, console on the board)",
+        cargo().current_dir(&fw).args([
+            "clippy",
+            "--release",
+            "--features",
+            "black-pill,console",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // The console's line protocol, unit- and property-tested (arbitrary
+    // bytes never panic, valid commands round-trip) on the host.
+    let host = host_triple()?;
+    run(
+        "firmware-example console parser tests (host, proptest)",
+        cargo()
+            .current_dir(&fw)
+            .args(["test", "--lib", "--target", &host]),
     )?;
     run(
         "cargo doc",
@@ -296,11 +422,28 @@ fn test() -> Result<()> {
             .current_dir(&fw)
             .args(["build", "--release", "--features", "black-pill"]),
     )?;
+    msrv_build(&root)?;
+    let mut tests = cargo();
+    tests
+        .current_dir(&root)
+        .args(["test", "--workspace", "--release"]);
+    if cpu_has_simd_kernel() {
+        eprintln!("\nthis CPU has AVX2 and FMA: LSTM_REQUIRE_SIMD=1 (a skipped SIMD test fails)");
+        tests.env("LSTM_REQUIRE_SIMD", "1");
+    }
+    run(
+        "firmware for the STM32F411 board, with the console",
+        cargo()
+            .current_dir(&fw)
+            .args(["build", "--release", "--features", "black-pill,console"]),
+    )?;
     run(
         "cargo test (workspace, including QEMU end-to-end)",
-        cargo()
-            .current_dir(&root)
-            .args(["test", "--workspace", "--release"]),
+        &mut tests,
+    )?;
+    run(
+        "kernel conformance suite on the Cortex-M4F (QEMU mps2-an386)",
+        cargo().current_dir(&m4f).args(["run", "--release"]),
     )?;
     eprintln!("\nall checks passed");
     Ok(())

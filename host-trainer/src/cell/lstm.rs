@@ -2,20 +2,29 @@
 //!
 //! Why this is not lstm-core's step: the core runs one `f32` step at a time with its own `exp`
 //! (Cody–Waite, degree-7 polynomial in fused multiply-adds, no clamp), the definition every inference
-//! kernel — portable, AVX2, Cortex-M4F — reproduces bit for bit. Training needs the same equations over a
-//! batch, in `f64` as well as `f32` (gradient checks, golden parity), with the activations cached for the
-//! backward pass; its `f32` `exp` ([`crate::scalar::exp_f32`]: degree 6, clamped, no FMA) vectorises
-//! on any x86-64. The two agree to ~1e-6 per activation, not to the bit; `tests/core_parity.rs` checks the
-//! trainer's forward against the core's step on the same weights.
+//! kernel — portable, AVX2, Cortex-M4F — reproduces bit for bit. Training runs the same equations over a
+//! batch, in `f64` as well as `f32` (gradient checks, golden parity), caching the activations for the
+//! backward pass; its `f32` `exp` ([`crate::scalar::exp_f32`]: degree 6, clamped, no FMA) vectorises on
+//! any x86-64 without FMA hardware. The two agree to ~1e-6 per activation, not to the bit;
+//! `tests/core_parity.rs` checks the trainer's forward against the core's step on the same weights.
+//! To give the core's bits instead, `scalar::exp_f32` would call the core's `exp` (private to lstm-core
+//! today) and [`crate::linalg::wide`] would enable FMA, since that polynomial is fused multiply-adds.
 
-use crate::linalg::wide;
+use crate::linalg::{RowPass, wide};
 use crate::scalar::{Float, sigmoid};
 
 /// The fused LSTM cell forward over one batch row (see [`forward_row`]), with the widest vectors the
 /// CPU has (the same operations on every path, so the same results).
 #[inline]
 pub fn forward<T: Float>(a: &mut [T], c_prev: &[T], c: &mut [T], tc: &mut [T], h: &mut [T]) {
-    wide(|| forward_row(a, c_prev, c, tc, h));
+    struct Pass<'a, T>(&'a mut [T], &'a [T], &'a mut [T], &'a mut [T], &'a mut [T]);
+    impl<T: Float> RowPass for Pass<'_, T> {
+        #[inline(always)]
+        fn run(self) {
+            forward_row(self.0, self.1, self.2, self.3, self.4);
+        }
+    }
+    wide(Pass(a, c_prev, c, tc, h));
 }
 
 /// The LSTM cell backward over one batch row (see [`backward_row`]), with the widest vectors the CPU
@@ -30,7 +39,15 @@ pub fn backward<T: Float>(
     d_c: &mut [T],
     d_a: &mut [T],
 ) {
-    wide(|| backward_row(gates, tc, c_prev, d_h_out, d_h_next, d_c, d_a));
+    struct Pass<'a, T>([&'a [T]; 5], &'a mut [T], &'a mut [T]);
+    impl<T: Float> RowPass for Pass<'_, T> {
+        #[inline(always)]
+        fn run(self) {
+            let [gates, tc, c_prev, d_h_out, d_h_next] = self.0;
+            backward_row(gates, tc, c_prev, d_h_out, d_h_next, self.1, self.2);
+        }
+    }
+    wide(Pass([gates, tc, c_prev, d_h_out, d_h_next], d_c, d_a));
 }
 
 /// The fused LSTM cell for one batch row: `a` holds the pre-activations `[i | f | g | o]` (each `H = c.len()`

@@ -1,15 +1,29 @@
-//! `host-trainer inspect`: a model file's dimensions, vocabulary, parameter count and size.
+//! `host-trainer inspect`: what a model file holds (kind, sizes, vocabulary,
+//! parameters, bytes of weights) and, with `--board`, whether it fits a board.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use lstm_core::board::{self, Board};
 
 /// `inspect` arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Model file.
     pub model: PathBuf,
+    /// Also print whether the model fits this board's flash and RAM, as the
+    /// firmware's build script checks it (`mps2-an386`, `black-pill`).
+    #[arg(long, value_parser = board_name)]
+    pub board: Vec<Board>,
+}
+
+/// Parses a `--board` value.
+fn board_name(name: &str) -> Result<Board, String> {
+    Board::by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Board::ALL.iter().map(|b| b.name).collect();
+        format!("unknown board {name:?}; one of {}", names.join(", "))
+    })
 }
 
 /// Runs `inspect`: a few lines on stdout.
@@ -19,18 +33,35 @@ pub struct InspectArgs {
 pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
-    let view = lstm_core::format::decode(&bytes)
+    let view = lstm_core::format::decode_family(&bytes)
         .with_context(|| format!("decoding {}", a.model.display()))?;
-    let d = view.dims;
-    println!("file:        {} ({} bytes)", a.model.display(), bytes.len());
-    println!("input:       {:?}", view.input);
-    println!("dims:        n_x {} · n_h {} · n_y {}", d.n_x, d.n_h, d.n_y);
+    let h = view.header;
+    let d = h.dims;
     println!(
-        "vocabulary:  {} symbols {:?}",
-        view.vocab.chars().count(),
-        view.vocab
+        "file:        {} ({} bytes, format version {})",
+        a.model.display(),
+        bytes.len(),
+        view.version
     );
-    println!("parameters:  {}", d.param_count());
-    println!("MACs/token:  {}", d.macs_per_token());
+    println!(
+        "model:       {} × {} layer{}, {} weights, {:?} input, {} tokens",
+        h.cell.name(),
+        h.n_layers,
+        if h.n_layers == 1 { "" } else { "s" },
+        h.dtype.name(),
+        h.input,
+        match h.tokens {
+            lstm_core::format::TokenKind::Chars => "character",
+            lstm_core::format::TokenKind::Words => "word",
+        }
+    );
+    println!("dims:        n_x {} · n_h {} · n_y {}", d.n_x, d.n_h, d.n_y);
+    println!("vocabulary:  {} symbols {:?}", d.n_y, view.vocab);
+    println!("parameters:  {}", h.param_count());
+    println!("weights:     {} bytes", h.weight_bytes());
+    println!("MACs/token:  {}", h.macs_per_token());
+    for b in &a.board {
+        println!("fit:         {}", board::fit(b, d, h.weight_bytes()));
+    }
     Ok(())
 }

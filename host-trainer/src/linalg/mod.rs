@@ -20,17 +20,26 @@ mod tests;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-/// Runs `f` compiled for AVX2 where the CPU has it, so its element-wise loops over slices use 8-lane
-/// vectors. FMA is not enabled and Rust never contracts `a·b + c`, so the results are the plain build's
-/// bit for bit; only the speed differs.
+/// An element-wise pass over slices (a cell row, an optimiser row) that [`wide`] compiles for the widest
+/// vectors. Implementations mark [`RowPass::run`] `#[inline(always)]`, so that its loops are compiled
+/// inside the AVX2 function (a closure would stay a call to a baseline-x86-64 function).
+pub trait RowPass {
+    /// Does the pass.
+    fn run(self);
+}
+
+/// Runs `pass` compiled for AVX2 where the CPU has it, so its loops use 8-lane vectors. FMA is not
+/// enabled and Rust never contracts `a·b + c`, so the results are the plain build's bit for bit; only
+/// the speed differs.
 #[inline]
-pub fn wide<R>(f: impl FnOnce() -> R) -> R {
+pub fn wide(pass: impl RowPass) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked above); `f` is safe code.
-        return unsafe { x86::with_avx2(f) };
+        // SAFETY: the CPU has AVX2 (checked above); the pass is safe code.
+        unsafe { x86::with_avx2(pass) };
+        return;
     }
-    f()
+    pass.run();
 }
 
 /// Width of a column panel of the micro-kernel (two 8-lane AVX registers of `f32`).

@@ -1,18 +1,18 @@
 //! The x86-64 SIMD micro-kernels of [`super::gemm_panels`] (`f32`): AVX2 + FMA tiles of 6 × 16 and
 //! AVX-512 tiles of up to 6 × 64, each element the same chain of fused multiply-adds (so the same bits);
-//! and [`with_avx2`], which compiles a closure for AVX2.
+//! and [`with_avx2`], which compiles an element-wise pass for AVX2.
 
 use super::{MR, NR, PanelJob};
 use std::arch::x86_64::*;
 
-/// Runs `f` inside a function compiled for AVX2 (`f` is inlined into it, so its loops use 8-lane vectors).
+/// Runs `pass` inside a function compiled for AVX2 (its `run` is `#[inline(always)]`, so its loops are
+/// compiled here, with 8-lane vectors).
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-#[inline]
-pub(super) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
+pub(super) unsafe fn with_avx2<P: super::RowPass>(pass: P) {
+    pass.run();
 }
 
 /// AVX2 + FMA driver: panels outer (a panel stays in cache across row blocks), row blocks of `MR` inner.

@@ -69,7 +69,7 @@ impl<'a> Tensor<'a> {
         bytes: &'a [u8],
         expected: usize,
     ) -> Result<Self, Error> {
-        if bytes.len() % 4 != 0 || bytes.len() / 4 != expected {
+        if !bytes.len().is_multiple_of(4) || bytes.len() / 4 != expected {
             return Err(Error::TensorLength {
                 tensor: name,
                 expected,
@@ -242,6 +242,48 @@ impl WeightLayout {
             WeightLayout::GateTransposed { gates, n_h, .. } => gates * n_h,
             WeightLayout::RowMajor { rows, .. } => rows,
         }
+    }
+
+    /// Quantizes `w` (in this layout) to symmetric int8 with one scale per
+    /// output unit: `scale[u] = max|w of u| / 127` (1 for an all-zero unit),
+    /// `q = round(w / scale[u])` (half away from zero), so `|q·scale − w| ≤ scale/2`.
+    ///
+    /// # Errors
+    /// [`Error::TensorLength`] if a slice length does not match the layout,
+    /// [`Error::NonFinite`] for a NaN or infinite weight.
+    pub fn quantize(&self, w: &[f32], q: &mut [i8], scale: &mut [f32]) -> Result<(), Error> {
+        for (tensor, expected, found) in [
+            ("w", self.len(), w.len()),
+            ("q", self.len(), q.len()),
+            ("scale", self.units(), scale.len()),
+        ] {
+            if expected != found {
+                return Err(Error::TensorLength {
+                    tensor,
+                    expected,
+                    found,
+                });
+            }
+        }
+        if let Some(index) = w.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite { tensor: "w", index });
+        }
+        scale.fill(0.0);
+        for (i, v) in w.iter().enumerate() {
+            if let Some(m) = scale.get_mut(self.unit_of(i)) {
+                *m = m.max(v.abs());
+            }
+        }
+        for s in scale.iter_mut() {
+            let step = *s / 127.0;
+            *s = if step > 0.0 { step } else { 1.0 };
+        }
+        for (i, (q, v)) in q.iter_mut().zip(w).enumerate() {
+            let s = scale.get(self.unit_of(i)).copied().unwrap_or(1.0);
+            // In [-127, 127] by construction; the clamp only guards rounding at the edge.
+            *q = libm::roundf(v / s).clamp(-127.0, 127.0) as i8;
+        }
+        Ok(())
     }
 
     /// The output unit (scale index) element `index` feeds.

@@ -135,18 +135,22 @@ pub(crate) fn lstm_update_scalar<A: Arch>(
     c: &mut [f32],
     h: &mut [f32],
 ) {
-    let n = c.len();
-    debug_assert!(
-        [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .iter()
-            .all(|&l| l == n),
-        "lstm_update: lengths"
-    );
-    let units = i.iter().zip(f).zip(g).zip(o);
-    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(units) {
+    let n = units(i, f, g, o, c, h);
+    let gates = i[..n].iter().zip(f).zip(g).zip(o);
+    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
         *c = arch.fma(*f, *c, *i * *g);
         *h = *o * tanh_with(arch, *c);
     }
+}
+
+/// The number of units of an [`Arch::lstm_update`] call: `c.len()`, which
+/// every other slice's length must equal (`debug_assert!`ed); in a release
+/// build the shortest length, so a routine reading that many stays in bounds.
+#[inline(always)]
+pub(crate) fn units(i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &[f32], h: &[f32]) -> usize {
+    let lens = [i.len(), f.len(), g.len(), o.len(), h.len()];
+    debug_assert!(lens.iter().all(|&l| l == c.len()), "lstm_update: lengths");
+    lens.into_iter().fold(c.len(), usize::min)
 }
 
 /// The fixed reduction of eight lanes: `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`,

@@ -4,7 +4,7 @@
 //! stack one after the other through [`layer_step`].)
 //!
 //! Each function reads like its equations (PyTorch's, see
-//! `tests/data/golden_v2/SCHEMA.md`); every architecture instantiates the
+//! `testdata/golden/v2/SCHEMA.md`); every architecture instantiates the
 //! same body, so they all compute the same operations in the same order.
 //! Callers (`Kernel`'s methods) have checked every length.
 //!

@@ -14,7 +14,7 @@
 use core::arch::x86_64::*;
 use core::ops::Range;
 
-use super::arch::{Arch, gru_update_scalar, lstm_update_scalar, reduce8};
+use super::arch::{Arch, gru_update_scalar, lstm_update_scalar, reduce8, units};
 use super::cell;
 use crate::math::{expc, sigmoid_with, tanh_with};
 use crate::view::{Input, OutputView, RecurrentView};
@@ -332,16 +332,7 @@ fn lstm_update(
     c: &mut [f32],
     h: &mut [f32],
 ) {
-    let len = c.len();
-    debug_assert!(
-        [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .iter()
-            .all(|&l| l == len),
-        "lstm_update: lengths"
-    );
-    let len = [i.len(), f.len(), g.len(), o.len(), h.len()]
-        .into_iter()
-        .fold(len, usize::min);
+    let len = units(i, f, g, o, c, h);
     let n = len / 8 * 8;
     let mut k = 0;
     while k < n {
