@@ -161,6 +161,29 @@ pub(crate) trait Arch: Copy {
         self.gemv_q8(w, scale, x, out);
         add_q8_column(out, col, col_scale, b);
     }
+
+    /// The GRU state update over the activated update gate `z` and candidate
+    /// `n` (both as long as `h`): `h[k] = fma(z[k], h[k] − n[k], n[k])` (the
+    /// difference rounded, then one fused multiply-add) — PyTorch's
+    /// `h' = (1 − z) ⊙ n + z ⊙ h` in one fixed f32 order.
+    #[inline(always)]
+    fn gru_update(self, z: &[f32], n: &[f32], h: &mut [f32]) {
+        gru_update_scalar(self, z, n, h);
+    }
+}
+
+/// [`Arch::gru_update`]'s definition, one unit at a time over `arch`'s
+/// scalar `fma` (what the default runs, and what vector versions run on
+/// their tails).
+#[inline(always)]
+pub(crate) fn gru_update_scalar<A: Arch>(arch: A, z: &[f32], n: &[f32], h: &mut [f32]) {
+    debug_assert!(
+        z.len() == h.len() && n.len() == h.len(),
+        "gru_update: lengths"
+    );
+    for ((h, z), n) in h.iter_mut().zip(z).zip(n) {
+        *h = arch.fma(*z, *h - *n, *n);
+    }
 }
 
 /// [`Arch::lstm_update`]'s definition, one unit at a time over `arch`'s

@@ -19,7 +19,7 @@ use super::arch::{Arch, reduce8, units};
 use super::cell;
 use crate::math::expc;
 use crate::quant::q15;
-use crate::view::{CellView, Input};
+use crate::view::{Input, OutputView, RecurrentView};
 
 core::arch::global_asm!(
     ".syntax unified",
@@ -813,34 +813,34 @@ fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
     }
 }
 
-/// One step ([`cell::lstm_step`]) on the Cortex-M4F.
-pub(crate) fn step(
-    cell: &CellView<'_>,
+/// One layer step ([`cell::layer_step`]) on the Cortex-M4F.
+pub(crate) fn layer_step(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     h: &mut [f32],
     c: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step(CortexM4F, cell, x, h, c, gates);
+    cell::layer_step(CortexM4F, layer, x, h, c, scratch);
 }
 
-/// Units `rows` of one step ([`cell::lstm_step_rows`]) on the Cortex-M4F.
+/// Units `rows` of one layer step ([`cell::layer_step_rows`]) on the Cortex-M4F.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn step_rows(
-    cell: &CellView<'_>,
+pub(crate) fn layer_step_rows(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h_prev: &[f32],
     c: &mut [f32],
     h_next: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step_rows(CortexM4F, cell, x, rows, h_prev, c, h_next, gates);
+    cell::layer_step_rows(CortexM4F, layer, x, rows, h_prev, c, h_next, scratch);
 }
 
 /// The output layer ([`cell::logits`]) on the Cortex-M4F.
-pub(crate) fn logits(cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
-    cell::logits(CortexM4F, cell, h, out);
+pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
+    cell::logits(CortexM4F, output, h, out);
 }
 
 /// Softmax ([`cell::softmax`]) on the Cortex-M4F.
