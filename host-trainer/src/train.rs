@@ -9,16 +9,18 @@ use lstm_core::Dims;
 
 use crate::bptt::{Workspace, loss_and_grads};
 use crate::checkpoint::{
-    Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
+    Best, Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
 };
 use crate::config::TrainConfig;
+use crate::config::{Every, Keep};
 use crate::data::batch::{BatchBuf, Dataset, EpochPlan};
 use crate::data::corpus::{CorpusError, Vocab};
 use crate::data::{DataError, Prepared, prepare};
 use crate::evaluate::evaluate;
-use crate::history::{HistoryRow, smooth, write_csv};
+use crate::files::{FileError, write_atomic};
+use crate::history::{HistoryRow, MAX_HISTORY, smooth, thin, write_csv};
 use crate::model::Params;
-use crate::model_file::{ExportError, encode_model, save_model, write_atomic};
+use crate::model_file::{ExportError, encode_model, save_model};
 use crate::optim::{Optimizer, clip_by_norm, clip_by_value};
 use crate::rng::Rng;
 
@@ -37,6 +39,9 @@ pub enum TrainError {
     /// Model file problem.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// Writing a file failed or was refused.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Writing the log or plot failed.
     #[error("writing {path}: {reason}")]
     Output {
@@ -45,13 +50,23 @@ pub enum TrainError {
         /// Cause.
         reason: String,
     },
-    /// The loss became NaN or infinite.
-    #[error("training diverged at step {step} (loss {loss}); try a smaller --lr or clipping")]
+    /// The model of this corpus cannot be written in lstm-core's format (found before training).
+    #[error("a model of this corpus cannot be stored in lstm-core's format: {0}")]
+    Unrepresentable(String),
+    /// The loss became non-finite or exploded (see [`Trainer::loss_limit`]); the model file and the
+    /// checkpoint were left as they were.
+    #[error(
+        "training diverged at step {step}: loss {loss:.4} nats/char (limit {limit:.2}); {last}; the model file was not written. Try a smaller --lr or clipping"
+    )]
     Diverged {
-        /// Step.
+        /// The step whose minibatch loss diverged (1-based).
         step: u64,
-        /// Loss.
+        /// Its loss.
         loss: f64,
+        /// The limit it broke.
+        limit: f64,
+        /// Where the last good checkpoint is, in words.
+        last: String,
     },
 }
 
@@ -85,6 +100,8 @@ pub trait Observer {
     fn step(&mut self, _trainer: &Trainer, _loss: f64, _tokens_per_s: f64) {}
     /// After each epoch, with the validation loss if there is validation data.
     fn epoch(&mut self, _trainer: &Trainer, _val: Option<f64>) {}
+    /// After a `--val-every` validation within an epoch.
+    fn validation(&mut self, _trainer: &Trainer, _val: f64) {}
     /// When the loop has stopped, before the final files are written.
     fn finish(&mut self) {}
 }
@@ -106,6 +123,8 @@ pub struct Trainer {
     buf: BatchBuf,
     /// Loop position (what a checkpoint stores).
     pub state: LoopState,
+    /// The last checkpoint written or resumed from, and its step.
+    pub last_checkpoint: Option<(PathBuf, u64)>,
 }
 
 impl Trainer {
@@ -125,6 +144,15 @@ impl Trainer {
             },
             &mut rng,
         );
+        // Whatever the file format refuses (too many symbols, a symbol it cannot hold) is refused now,
+        // not after the run.
+        if let Err(e) = encode_model(&params, &prep.vocab) {
+            let reason = match &e {
+                ExportError::Format { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            return Err(TrainError::Unrepresentable(reason));
+        }
         let opt = Optimizer::new(cfg.optimizer, cfg.lr, &params);
         let state = LoopState {
             step: 0,
@@ -137,6 +165,8 @@ impl Trainer {
             carried_c: HexF32::default(),
             tokens: 0,
             history: Vec::new(),
+            best: None,
+            evals_since_best: 0,
         };
         Ok(Self::assemble(cfg, prep, params, opt, state))
     }
@@ -158,6 +188,7 @@ impl Trainer {
             ws: Workspace::new(),
             buf: BatchBuf::default(),
             state,
+            last_checkpoint: None,
         }
     }
 
@@ -191,6 +222,11 @@ impl Trainer {
         ckpt.state
             .check(&cfg, &prep.train)
             .map_err(TrainError::Mismatch)?;
+        if prep.split != ckpt.split {
+            return Err(TrainError::Mismatch(
+                "the validation split differs from the checkpoint's".into(),
+            ));
+        }
         Ok(Self::assemble(cfg, prep, params, opt, ckpt.state))
     }
 
@@ -205,6 +241,7 @@ impl Trainer {
             params: StoredParams::from_params(&self.params),
             optimizer: StoredOptimizer::from_optimizer(&self.opt),
             state: self.state.clone(),
+            split: self.prep.split.clone(),
         }
     }
 
@@ -214,6 +251,26 @@ impl Trainer {
     /// lstm-core's validation (e.g. non-finite weights).
     pub fn model_bytes(&self) -> Result<Vec<u8>, ExportError> {
         encode_model(&self.params, &self.prep.vocab)
+    }
+
+    /// The largest minibatch loss taken as training rather than divergence:
+    /// `max(3 × unigram entropy, ln(vocabulary size) + 10)` nats/char, i.e. three times the loss of a
+    /// model that ignores context, and at least 10 nats above the loss of a uniform guess (so a freshly
+    /// initialised model is never refused). SGD at a huge learning rate sits near 80.
+    pub fn loss_limit(&self) -> f64 {
+        let uniform = (self.prep.vocab.len().max(1) as f64).ln();
+        (3.0 * self.prep.unigram_entropy).max(uniform + 10.0)
+    }
+
+    /// Writes a checkpoint to [`TrainConfig::checkpoint_path`] and remembers it as the last good one.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        let path = self.cfg.checkpoint_path();
+        self.checkpoint().save(&path)?;
+        self.last_checkpoint = Some((path.clone(), self.state.step));
+        Ok(path)
     }
 
     fn stop_reason(&self) -> Option<String> {
@@ -228,6 +285,14 @@ impl Trainer {
             && sm < t
         {
             return Some(format!("smoothed loss {sm:.5} below target {t}"));
+        }
+        if let (Some(k), Some(b)) = (self.cfg.patience, &s.best)
+            && s.evals_since_best >= k
+        {
+            return Some(format!(
+                "no better validation loss in {k} evaluations (best {:.4} at step {})",
+                b.loss, b.step
+            ));
         }
         None
     }
@@ -288,10 +353,13 @@ impl Trainer {
             self.state.carried_c.0.copy_from_slice(self.ws.c_last(h));
         }
         let loss = stats.mean();
-        if !loss.is_finite() {
+        let limit = self.loss_limit();
+        if !(loss.is_finite() && loss <= limit) {
             return Err(TrainError::Diverged {
-                step: self.state.step,
+                step: self.state.step + 1,
                 loss,
+                limit,
+                last: String::new(),
             });
         }
         if let Some(v) = self.cfg.clip_value {
@@ -314,6 +382,7 @@ impl Trainer {
             smoothed,
             val_loss: None,
         });
+        thin(&mut s.history, MAX_HISTORY);
         Ok(Some(loss))
     }
 
@@ -325,13 +394,57 @@ impl Trainer {
             .map(|v| evaluate(&self.params, v, self.cfg.batch, self.cfg.seq_len).mean())
     }
 
-    fn end_epoch(&mut self) -> Option<f64> {
-        let val = self.validate();
-        if let Some(row) = self.state.history.last_mut() {
-            row.val_loss = val;
+    /// Validates the current parameters (once per step: a second call at the same step reuses the
+    /// result), records the loss in the history and keeps the best parameters.
+    fn validate_and_track(&mut self) -> Option<f64> {
+        let step = self.state.step;
+        if let Some(row) = self.state.history.last()
+            && row.step == step
+            && row.val_loss.is_some()
+        {
+            return row.val_loss;
         }
+        let val = self.validate()?;
+        if let Some(row) = self.state.history.last_mut() {
+            row.val_loss = Some(val);
+        }
+        let s = &mut self.state;
+        if s.best.as_ref().is_none_or(|b| val < b.loss) {
+            s.best = Some(Best {
+                step,
+                loss: val,
+                params: StoredParams::from_params(&self.params),
+            });
+            s.evals_since_best = 0;
+        } else {
+            s.evals_since_best += 1;
+        }
+        Some(val)
+    }
+
+    fn end_epoch(&mut self) -> Option<f64> {
+        let val = self.validate_and_track();
         self.state.epoch += 1;
         val
+    }
+
+    /// The best validation loss so far and its step, if there is validation data.
+    pub fn best(&self) -> Option<(f64, u64)> {
+        self.state.best.as_ref().map(|b| (b.loss, b.step))
+    }
+
+    /// The parameters the model file receives: the best validated ones (with validation data and
+    /// `keep best`), else the current ones.
+    ///
+    /// # Errors
+    /// A damaged best-parameter record.
+    pub fn model_params(&self) -> Result<std::borrow::Cow<'_, Params<f32>>, TrainError> {
+        match (&self.state.best, self.cfg.keep) {
+            (Some(b), Keep::Best) => Ok(std::borrow::Cow::Owned(
+                b.params.to_params().map_err(TrainError::Mismatch)?,
+            )),
+            _ => Ok(std::borrow::Cow::Borrowed(&self.params)),
+        }
     }
 
     /// Runs until a stopping rule, an interrupt or `controls.stop_after`, silently.
@@ -358,6 +471,7 @@ impl Trainer {
         // Checkpoints, log and plot at epoch ends are throttled: tiny corpora have thousands of epochs a
         // minute. Everything is written once more at the end.
         let mut last_save = Instant::now();
+        let mut last_epoch_save = Instant::now();
         let outcome = loop {
             if let Some(reason) = self.stop_reason() {
                 break Outcome::Finished(reason);
@@ -367,33 +481,75 @@ impl Trainer {
                 .stop_after
                 .is_some_and(|n| self.state.step - steps_at_start >= n);
             if interrupted || limit {
-                let path = self.cfg.checkpoint_path();
-                self.checkpoint().save(&path)?;
-                break Outcome::Interrupted { checkpoint: path };
+                let checkpoint = self.save_checkpoint()?;
+                break Outcome::Interrupted { checkpoint };
             }
-            match self.step()? {
+            let stepped = match self.step() {
+                Ok(s) => s,
+                Err(TrainError::Diverged {
+                    step, loss, limit, ..
+                }) => {
+                    observer.finish();
+                    // The log and plot show the run up to the divergence; model and checkpoint stay.
+                    let _ = self.write_outputs();
+                    let last = match &self.last_checkpoint {
+                        Some((p, s)) => format!(
+                            "the last good checkpoint is {} (step {s}; it was left intact)",
+                            p.display()
+                        ),
+                        None => "no checkpoint had been written yet".into(),
+                    };
+                    return Err(TrainError::Diverged {
+                        step,
+                        loss,
+                        limit,
+                        last,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            match stepped {
                 Some(loss) => {
                     let tokens_per_s = (self.state.tokens - tokens_at_start) as f64
                         / start.elapsed().as_secs_f64().max(1e-9);
+                    if self
+                        .cfg
+                        .val_every
+                        .is_some_and(|n| self.state.step.is_multiple_of(n))
+                        && let Some(v) = self.validate_and_track()
+                    {
+                        observer.validation(self, v);
+                    }
                     observer.step(self, loss, tokens_per_s);
+                    let due = match self.cfg.checkpoint_every {
+                        Every::Steps(n) => self.state.step.is_multiple_of(n),
+                        Every::Seconds(n) => last_save.elapsed().as_secs() >= n,
+                    };
+                    if due {
+                        last_save = Instant::now();
+                        self.save_checkpoint()?;
+                    }
                 }
                 None => {
                     let val = self.end_epoch();
                     observer.epoch(self, val);
-                    if last_save.elapsed().as_secs_f64() >= 30.0 {
+                    if last_epoch_save.elapsed().as_secs_f64() >= 30.0 {
+                        last_epoch_save = Instant::now();
                         last_save = Instant::now();
-                        if let Some(p) = &self.cfg.checkpoint {
-                            self.checkpoint().save(p)?;
-                        }
+                        self.save_checkpoint()?;
                         self.write_outputs()?;
                     }
                 }
             }
         };
         observer.finish();
-        save_model(&self.cfg.out, &self.params, &self.prep.vocab)?;
-        if let (Outcome::Finished(_), Some(p)) = (&outcome, &self.cfg.checkpoint) {
-            self.checkpoint().save(p)?;
+        save_model(
+            &self.cfg.out,
+            self.model_params()?.as_ref(),
+            &self.prep.vocab,
+        )?;
+        if let Outcome::Finished(_) = &outcome {
+            self.save_checkpoint()?;
         }
         self.write_outputs()?;
         Ok(outcome)

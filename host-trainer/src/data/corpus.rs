@@ -185,15 +185,10 @@ impl Vocab {
     }
 }
 
-/// Unigram entropy of `text` in nats: the loss of the best model that ignores context.
-pub fn unigram_entropy(tokens: &[u32], vocab_len: usize) -> f64 {
-    let mut counts = vec![0usize; vocab_len];
-    for &t in tokens {
-        if let Some(c) = counts.get_mut(t as usize) {
-            *c += 1;
-        }
-    }
-    let n = tokens.len() as f64;
+/// Unigram entropy in nats of symbols with these counts: the loss of the best model that ignores
+/// context.
+pub fn unigram_entropy(counts: &[usize]) -> f64 {
+    let n = counts.iter().sum::<usize>() as f64;
     counts
         .iter()
         .filter(|&&c| c > 0)
