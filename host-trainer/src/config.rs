@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataSpec;
 use crate::data::batch::Mode;
 use crate::data::corpus::Preprocess;
-use crate::optim::OptimizerKind;
+use crate::optim::{OptimizerKind, Schedule};
 
 /// A validated training configuration (what `train` was asked to do).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,12 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// Learning rate.
     pub lr: f32,
+    /// Learning-rate schedule (`schedule.lr` equals `lr`).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    /// Decoupled weight decay (AdamW), 0 for none.
+    #[serde(default)]
+    pub weight_decay: f32,
     /// Clip each gradient component to ±this.
     pub clip_value: Option<f32>,
     /// Rescale gradients to at most this global norm.
@@ -162,6 +168,8 @@ pub fn default_config(corpus: &Path, out: &Path) -> TrainConfig {
         batch: 1,
         optimizer: OptimizerKind::Adam,
         lr: 0.01,
+        schedule: None,
+        weight_decay: 0.0,
         clip_value: Some(5.0),
         clip_norm: None,
         epochs: Some(1),

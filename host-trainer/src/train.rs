@@ -21,7 +21,7 @@ use crate::files::{FileError, write_atomic};
 use crate::history::{HistoryRow, MAX_HISTORY, smooth, thin, write_csv};
 use crate::model::Params;
 use crate::model_file::{ExportError, encode_model, save_model};
-use crate::optim::{Optimizer, clip_by_norm, clip_by_value};
+use crate::optim::{LrSchedule, Optimizer, clip_by_norm, clip_by_value, decay_weights};
 use crate::rng::Rng;
 
 /// Why training could not run.
@@ -33,6 +33,9 @@ pub enum TrainError {
     /// Checkpoint problem.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Settings that cannot work together.
+    #[error("{0}")]
+    Config(String),
     /// The checkpoint does not fit this corpus.
     #[error("checkpoint does not match the corpus: {0}")]
     Mismatch(String),
@@ -132,8 +135,30 @@ impl Trainer {
     ///
     /// # Errors
     /// As [`prepare`].
-    pub fn new(cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+    pub fn new(mut cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
         let prep = prepare(raw, &cfg.data_spec(), None)?;
+        // A cosine schedule spans the run: --steps, or the epochs' minibatches; fixed now, so a
+        // resumed run with another stopping rule keeps the same curve.
+        if let Some(s) = cfg
+            .schedule
+            .as_mut()
+            .filter(|s| s.kind == LrSchedule::Cosine && s.total == 0)
+        {
+            let per_epoch = {
+                let p = prep.train.plan(&mut Rng::new(0), 1, true);
+                prep.train.num_batches(&p, cfg.batch, cfg.seq_len) as u64
+            };
+            s.total = match (cfg.steps, cfg.epochs) {
+                (Some(n), _) => n,
+                (None, Some(e)) => e.saturating_mul(per_epoch),
+                (None, None) => {
+                    return Err(TrainError::Config(
+                        "--lr-schedule cosine needs --steps or --epochs to know the run's length"
+                            .into(),
+                    ));
+                }
+            };
+        }
         let mut rng = Rng::new(cfg.seed);
         let n = prep.vocab.len();
         let params = Params::init_uniform(
@@ -196,7 +221,9 @@ impl Trainer {
     ///
     /// # Errors
     /// A corpus that differs from the checkpoint's, or a damaged checkpoint.
-    pub fn resume(ckpt: Checkpoint, cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+    pub fn resume(ckpt: Checkpoint, mut cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+        // The schedule (with the run length fixed at the start) is the checkpoint's.
+        cfg.schedule = ckpt.config.schedule;
         let vocab = Vocab::from_chars(ckpt.vocab.chars().collect());
         let prep = prepare(raw, &cfg.data_spec(), Some(vocab)).map_err(|e| match e {
             DataError::Corpus(CorpusError::UnknownChar { ch, .. }) => TrainError::Mismatch(
@@ -367,6 +394,15 @@ impl Trainer {
         }
         if let Some(n) = self.cfg.clip_norm {
             clip_by_norm(&mut self.grads, n);
+        }
+        // The schedule is a function of the step, which the checkpoint holds: resuming is exact.
+        let lr = self
+            .cfg
+            .schedule
+            .map_or(self.cfg.lr, |s| s.lr_at(self.state.step));
+        self.opt.set_lr(lr);
+        if self.cfg.weight_decay > 0.0 {
+            decay_weights(&mut self.params, lr, self.cfg.weight_decay);
         }
         self.opt.step(&mut self.params, &self.grads);
         let s = &mut self.state;
@@ -636,11 +672,15 @@ mod tests {
         fixed_offset: bool,
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let text = corpus();
         let cfg = TrainConfig {
             fixed_offset,
             ..config(dir.path(), mode, optimizer)
         };
+        resume_equals_uninterrupted_with(cfg, stop);
+    }
+
+    fn resume_equals_uninterrupted_with(cfg: TrainConfig, stop: u64) {
+        let text = corpus();
         let mut full = Trainer::new(cfg.clone(), &text).expect("trainer");
         assert!(matches!(
             full.run(&Controls::default()),
@@ -690,6 +730,167 @@ mod tests {
     #[test]
     fn resume_equals_uninterrupted_at_epoch_boundary_sgd() {
         resume_equals_uninterrupted(Mode::Lines, OptimizerKind::Sgd, 18, false);
+    }
+
+    /// A cosine schedule with warm-up and AdamW weight decay, validation every 5 steps and the best
+    /// model kept: an interrupted and resumed run is bit-identical to an uninterrupted one.
+    #[test]
+    fn resume_equals_uninterrupted_cosine_weight_decay_best() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = config(dir.path(), Mode::Lines, OptimizerKind::Adam);
+        let cfg = TrainConfig {
+            schedule: Some(crate::optim::Schedule {
+                kind: LrSchedule::Cosine,
+                lr: base.lr,
+                warmup: 5,
+                lr_min: 0.001,
+                step_size: 1,
+                gamma: 0.5,
+                total: 0,
+            }),
+            weight_decay: 0.1,
+            val_every: Some(5),
+            ..base
+        };
+        resume_equals_uninterrupted_with(cfg, 29);
+    }
+
+    #[test]
+    fn cosine_schedule_and_weight_decay_change_the_result() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = TrainConfig {
+            checkpoint: None,
+            ..config(dir.path(), Mode::Lines, OptimizerKind::Adam)
+        };
+        let bytes = |cfg: TrainConfig| {
+            let mut t = Trainer::new(cfg, &corpus()).expect("trainer");
+            t.run(&Controls::default()).expect("runs");
+            (t.model_bytes().expect("encodes"), t.cfg.schedule)
+        };
+        let (plain, _) = bytes(base.clone());
+        let (decayed, _) = bytes(TrainConfig {
+            weight_decay: 0.5,
+            ..base.clone()
+        });
+        let (cosine, sched) = bytes(TrainConfig {
+            schedule: Some(crate::optim::Schedule {
+                kind: LrSchedule::Cosine,
+                lr: base.lr,
+                warmup: 0,
+                lr_min: 0.0,
+                step_size: 1,
+                gamma: 0.5,
+                total: 0,
+            }),
+            ..base.clone()
+        });
+        assert_ne!(plain, decayed);
+        assert_ne!(plain, cosine);
+        // 3 epochs of 18 minibatches (54 training lines, batch 3).
+        assert_eq!(sched.map(|s| s.total), Some(54));
+    }
+
+    /// The held-out lines are a seeded random set, not the tail; another seed draws another set.
+    #[test]
+    fn validation_lines_are_a_seeded_random_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text: String = (0..200).map(|i| format!("line{i:03}\n")).collect();
+        let split = |seed| {
+            let cfg = TrainConfig {
+                seed,
+                ..config(dir.path(), Mode::Lines, OptimizerKind::Sgd)
+            };
+            Trainer::new(cfg, &text).expect("trainer").prep.split
+        };
+        let (a, b) = (split(1), split(2));
+        assert_eq!(a, split(1));
+        assert_eq!(a.units, 200);
+        assert_eq!(a.val_units.len(), 20);
+        assert_ne!(a.val_units, b.val_units);
+        let tail: Vec<u32> = (180..200).collect();
+        assert_ne!(a.val_units, tail);
+        assert!(a.val_units.iter().any(|&i| i < 100), "{:?}", a.val_units);
+    }
+
+    /// Stream mode holds out whole chunks, at random, about the requested fraction.
+    #[test]
+    fn validation_stream_chunks_are_random_and_sized() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text: String = (0..2000).map(|i| format!("w{} ", i % 97)).collect();
+        let cfg = config(dir.path(), Mode::Stream, OptimizerKind::Sgd);
+        let t = Trainer::new(cfg, &text).expect("trainer");
+        let sp = &t.prep.split;
+        assert_eq!(sp.val_units.len(), 10);
+        assert!(sp.val_units.iter().any(|&u| (u as usize) < sp.units - 10));
+        let Some(Dataset::Stream { tokens }) = &t.prep.val else {
+            panic!("stream validation data")
+        };
+        assert_eq!(tokens.len(), 10 * sp.chunk_len);
+    }
+
+    /// With validation, the model file holds the parameters of the best validation loss; --keep last
+    /// the last ones; --patience stops after K evaluations without improvement.
+    #[test]
+    fn best_model_is_written_and_patience_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = TrainConfig {
+            checkpoint: None,
+            epochs: Some(60),
+            lr: 0.05,
+            hidden: 24,
+            val_fraction: 0.2,
+            ..config(dir.path(), Mode::Lines, OptimizerKind::Adam)
+        };
+        let mut t = Trainer::new(cfg.clone(), &corpus()).expect("trainer");
+        t.run(&Controls::default()).expect("runs");
+        let (best_loss, best_step) = t.best().expect("validated");
+        let vals: Vec<f64> = t.state.history.iter().filter_map(|r| r.val_loss).collect();
+        assert_eq!(vals.len(), 60);
+        assert_eq!(
+            vals.iter().copied().fold(f64::INFINITY, f64::min),
+            best_loss
+        );
+        let written = std::fs::read(&cfg.out).expect("model");
+        let (p, _) = crate::model_file::decode_model(&written).expect("decodes");
+        let v = t.prep.val.as_ref().expect("val");
+        let loss = evaluate(&p, v, cfg.batch, cfg.seq_len).mean();
+        assert_eq!(
+            loss, best_loss,
+            "the file holds the best model (step {best_step})"
+        );
+        assert!(best_step < t.state.step, "overfits: best before the end");
+        assert_ne!(written, t.model_bytes().expect("encodes"));
+
+        let mut last = Trainer::new(
+            TrainConfig {
+                keep: Keep::Last,
+                ..cfg.clone()
+            },
+            &corpus(),
+        )
+        .expect("trainer");
+        last.run(&Controls::default()).expect("runs");
+        assert_eq!(
+            std::fs::read(&cfg.out).expect("model"),
+            last.model_bytes().expect("encodes")
+        );
+
+        let mut patient = Trainer::new(
+            TrainConfig {
+                patience: Some(3),
+                ..cfg.clone()
+            },
+            &corpus(),
+        )
+        .expect("trainer");
+        let out = patient.run(&Controls::default()).expect("runs");
+        assert!(
+            matches!(&out, Outcome::Finished(r) if r.contains("3 evaluations")),
+            "{out:?}"
+        );
+        let (_, step) = patient.best().expect("validated");
+        assert_eq!(patient.state.evals_since_best, 3);
+        assert!(patient.state.epoch < 60 && step < patient.state.step);
     }
 
     #[test]

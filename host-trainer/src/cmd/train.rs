@@ -16,7 +16,7 @@ use crate::data::batch::Mode;
 use crate::data::corpus::{self, Preprocess};
 use crate::files::{FileError, check_outputs, named};
 use crate::generate::{SampleOptions, sample_text};
-use crate::optim::OptimizerKind;
+use crate::optim::{LrSchedule, OptimizerKind, Schedule};
 use crate::train::{Controls, Observer, Outcome, Trainer};
 
 /// Set by the first SIGINT, SIGTERM or SIGHUP: stop at the next step boundary and checkpoint.
@@ -60,6 +60,24 @@ pub struct TrainArgs {
     /// Learning rate. [default: 0.01 adam, 0.1 adagrad, 1 sgd]
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+    /// Learning-rate schedule after the warm-up. [default: constant]
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Linear learning-rate warm-up over N steps. [default: 0]
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Cosine: the learning rate at the end of the run. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_min: Option<f32>,
+    /// Step schedule: multiply the learning rate by --lr-gamma every N steps.
+    #[arg(long)]
+    pub lr_step_size: Option<u64>,
+    /// Step schedule: the factor. [default: 0.5]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_gamma: Option<f32>,
+    /// Decoupled weight decay (AdamW with adam) of the weight matrices, per unit of learning rate. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
     /// Clip each gradient component to ±F.
     #[arg(long, allow_negative_numbers = true)]
     pub clip_value: Option<f32>,
@@ -137,6 +155,12 @@ impl TrainArgs {
             OptimizerKind::Sgd => 1.0,
         };
         let lr = positive("lr", f64::from(self.lr.unwrap_or(default_lr)), 1e3)? as f32;
+        let schedule = self.schedule(lr)?;
+        let weight_decay = match self.weight_decay {
+            None => 0.0,
+            Some(w) if w == 0.0 => 0.0,
+            Some(w) => positive("weight-decay", f64::from(w), 1.0)? as f32,
+        };
         let clip_value = self
             .clip_value
             .map(|v| positive("clip-value", f64::from(v), 1e9).map(|v| v as f32))
@@ -196,6 +220,8 @@ impl TrainArgs {
             batch,
             optimizer,
             lr,
+            schedule,
+            weight_decay,
             clip_value,
             clip_norm,
             epochs,
@@ -214,6 +240,57 @@ impl TrainArgs {
         })
     }
 
+    /// The learning-rate schedule of the flags, `None` for a constant rate without warm-up.
+    fn schedule(&self, lr: f32) -> Result<Option<Schedule>, ConfigError> {
+        let kind = self.lr_schedule.unwrap_or_default();
+        let warmup = self.warmup.unwrap_or(0);
+        if warmup > 1_000_000_000 {
+            return Err(ConfigError::OutOfRange {
+                flag: "warmup",
+                value: warmup,
+                min: 0,
+                max: 1_000_000_000,
+            });
+        }
+        let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
+        if kind != LrSchedule::Cosine && self.lr_min.is_some() {
+            return conflict("--lr-min goes with --lr-schedule cosine");
+        }
+        if kind != LrSchedule::Step && (self.lr_step_size.is_some() || self.lr_gamma.is_some()) {
+            return conflict("--lr-step-size and --lr-gamma go with --lr-schedule step");
+        }
+        let lr_min = match self.lr_min {
+            None => 0.0,
+            Some(m) if f64::from(m) == 0.0 => 0.0,
+            Some(m) => {
+                let m = positive("lr-min", f64::from(m), f64::from(lr))? as f32;
+                m.min(lr)
+            }
+        };
+        let step_size = match (kind, self.lr_step_size) {
+            (LrSchedule::Step, None) => {
+                return conflict("--lr-schedule step needs --lr-step-size N");
+            }
+            (_, s) => nonzero("lr-step-size", s)?.unwrap_or(1),
+        };
+        let gamma = match self.lr_gamma {
+            None => 0.5,
+            Some(g) => positive("lr-gamma", f64::from(g), 1.0)? as f32,
+        };
+        if kind == LrSchedule::Constant && warmup == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Schedule {
+            kind,
+            lr,
+            warmup,
+            lr_min,
+            step_size,
+            gamma,
+            total: 0,
+        }))
+    }
+
     /// Applies the flags allowed on `--resume` to the checkpoint's configuration.
     ///
     /// # Errors
@@ -229,6 +306,12 @@ impl TrainArgs {
             ("--batch", self.batch.is_some()),
             ("--optimizer", self.optimizer.is_some()),
             ("--lr", self.lr.is_some()),
+            ("--lr-schedule", self.lr_schedule.is_some()),
+            ("--warmup", self.warmup.is_some()),
+            ("--lr-min", self.lr_min.is_some()),
+            ("--lr-step-size", self.lr_step_size.is_some()),
+            ("--lr-gamma", self.lr_gamma.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
             ("--clip-value", self.clip_value.is_some()),
             ("--clip-norm", self.clip_norm.is_some()),
             ("--seed", self.seed.is_some()),
