@@ -157,8 +157,7 @@ impl TrainArgs {
         let lr = positive("lr", f64::from(self.lr.unwrap_or(default_lr)), 1e3)? as f32;
         let schedule = self.schedule(lr)?;
         let weight_decay = match self.weight_decay {
-            None => 0.0,
-            Some(w) if w == 0.0 => 0.0,
+            None | Some(0.0) => 0.0,
             Some(w) => positive("weight-decay", f64::from(w), 1.0)? as f32,
         };
         let clip_value = self
@@ -260,8 +259,7 @@ impl TrainArgs {
             return conflict("--lr-step-size and --lr-gamma go with --lr-schedule step");
         }
         let lr_min = match self.lr_min {
-            None => 0.0,
-            Some(m) if f64::from(m) == 0.0 => 0.0,
+            None | Some(0.0) => 0.0,
             Some(m) => {
                 let m = positive("lr-min", f64::from(m), f64::from(lr))? as f32;
                 m.min(lr)
