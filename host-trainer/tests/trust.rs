@@ -553,3 +553,142 @@ fn checkpoint_every_steps_writes_during_the_run() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The acceptance flow on a small corpus: validation with patience; the model file's validation
+/// loss is the best one of the log, and `eval --checkpoint` on the held-out part confirms it.
+#[test]
+fn best_model_is_written_and_eval_on_the_held_out_split_confirms_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let corpus = names_corpus(d);
+    let (model, log) = (d.join("m.lstm"), d.join("log.csv"));
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&model),
+        "--log",
+        s(&log),
+        "--hidden",
+        "32",
+        "--lr",
+        "0.03",
+        "--val-fraction",
+        "0.2",
+        "--patience",
+        "3",
+        "--val-every",
+        "50",
+        "--epochs",
+        "200",
+        "--seed",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("validation: 40 of 200 lines held out at random"),
+        "{err}"
+    );
+    let best: f64 = err
+        .lines()
+        .find_map(|l| l.split("the best validation loss, ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no best line: {err}"));
+    let csv = std::fs::read_to_string(&log).expect("log");
+    let vals: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(5).and_then(|v| v.parse().ok()))
+        .collect();
+    assert!(vals.len() >= 4, "{csv}");
+    let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        (min - best).abs() < 5e-7,
+        "log minimum {min} vs reported {best}"
+    );
+    let o = run(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--checkpoint",
+        s(&d.join("m.lstm.ckpt")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let evaluated: f64 = out
+        .strip_prefix("loss ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(format!("{evaluated:.6}"), format!("{best:.6}"));
+    // The flags that need validation data say so.
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&model),
+        "--patience",
+        "3",
+    ]);
+    assert_user_error(&o, "need validation data");
+}
+
+#[test]
+fn schedule_flags_are_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let m = dir.path().join("m.lstm");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--corpus",
+            s(&corpus),
+            "--out",
+            s(&m),
+            "--hidden",
+            "4",
+            "--steps",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    assert_user_error(&train(&["--lr-schedule", "step"]), "--lr-step-size");
+    assert_user_error(&train(&["--lr-min", "0.001"]), "--lr-schedule cosine");
+    assert_user_error(&train(&["--weight-decay", "-1"]), "--weight-decay -1");
+    for ok in [
+        vec![
+            "--lr-schedule",
+            "cosine",
+            "--warmup",
+            "2",
+            "--lr-min",
+            "0.001",
+            "--weight-decay",
+            "0.01",
+        ],
+        vec![
+            "--lr-schedule",
+            "step",
+            "--lr-step-size",
+            "2",
+            "--lr-gamma",
+            "0.9",
+        ],
+    ] {
+        let o = train(&ok);
+        assert!(o.status.success(), "{ok:?}: {}", stderr(&o));
+    }
+    let o = run(&[
+        "train",
+        "--resume",
+        s(&dir.path().join("m.lstm.ckpt")),
+        "--warmup",
+        "3",
+    ]);
+    assert_user_error(&o, "--warmup cannot change when resuming");
+}

@@ -398,6 +398,21 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         p.unigram_entropy,
         trainer.params.dims.param_count()
     );
+    if let Some(v) = &p.val {
+        let sp = &p.split;
+        let unit = if sp.chunk_len > 0 {
+            format!("chunks of {} characters", sp.chunk_len)
+        } else {
+            "lines".into()
+        };
+        eprintln!(
+            "validation: {} of {} {unit} held out at random (seed {}), {} targets",
+            sp.val_units.len(),
+            sp.units,
+            trainer.cfg.seed,
+            v.target_count()
+        );
+    }
     let start = std::time::Instant::now();
     let tokens0 = trainer.state.tokens;
     let outcome = trainer.run_observed(
