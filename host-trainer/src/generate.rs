@@ -162,7 +162,9 @@ pub fn check_outputs_finite(model: &ModelFile) -> Result<(), GenerateError> {
             let input = (0..nx)
                 .map(|x| abs(model.w_ih[(g * nx + x) * nh + k]))
                 .fold(0.0, f64::max);
-            let rec: f64 = (0..nh).map(|j| abs(model.w_hh[(g * nh + j) * nh + k])).sum();
+            let rec: f64 = (0..nh)
+                .map(|j| abs(model.w_hh[(g * nh + j) * nh + k]))
+                .sum();
             worst_gate = worst_gate.max(input + rec + abs(model.b[g * nh + k]));
         }
     }

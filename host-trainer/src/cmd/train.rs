@@ -388,6 +388,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
         _ => Trainer::new(cfg, &raw)?,
     };
+    drop(raw);
     let p = &trainer.prep;
     eprintln!(
         "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} parameters",

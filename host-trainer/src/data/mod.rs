@@ -121,7 +121,6 @@ pub fn prepare(
         &[]
     };
     let vocab = vocab.unwrap_or_else(|| Vocab::from_text(&text, extra));
-    let tokens = vocab.encode(&text)?;
     let too_short = |detail: String| DataError::TooShort {
         path: path.clone(),
         detail,
@@ -131,7 +130,8 @@ pub fn prepare(
             let newline = vocab
                 .index('\n')
                 .ok_or_else(|| too_short("no newline in the vocabulary".into()))?;
-            let lines = split_lines(&tokens, newline);
+            // Line by line: never the whole text's tokens and its lines at once.
+            let lines = encode_lines(&text, &vocab)?;
             let val_units = choose_val(lines.len(), spec.val_fraction, spec.seed);
             if lines.len() <= val_units.len() {
                 return Err(too_short(format!(
@@ -158,6 +158,7 @@ pub fn prepare(
             (Dataset::Lines { lines: a, newline }, val, split)
         }
         Mode::Stream => {
+            let tokens = vocab.encode(&text)?;
             let (train_tokens, val_tokens, split) = if spec.val_fraction > 0.0 {
                 let chunk_len = tokens.len().div_ceil(100).max(MIN_CHUNK);
                 let units = tokens.len().div_ceil(chunk_len);
@@ -232,6 +233,26 @@ pub fn prepare_eval(
         }
         Mode::Stream => Dataset::Stream { tokens },
     })
+}
+
+/// The non-empty lines of `text`, encoded one at a time (errors report the char offset in `text`).
+fn encode_lines(text: &str, vocab: &Vocab) -> Result<Vec<Vec<u32>>, CorpusError> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for line in text.split('\n') {
+        if !line.is_empty() {
+            let l = vocab.encode(line).map_err(|e| match e {
+                CorpusError::UnknownChar { ch, offset: o } => CorpusError::UnknownChar {
+                    ch,
+                    offset: offset + o,
+                },
+                other => other,
+            })?;
+            lines.push(l);
+        }
+        offset += line.chars().count() + 1;
+    }
+    Ok(lines)
 }
 
 fn val_count(n: usize, fraction: f64) -> usize {
