@@ -1,29 +1,9 @@
 //! The `host-trainer` binary end to end: happy paths and every user error (one clear line, no panic).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit code 1 with exactly one `error:` line mentioning `needle`, and no panic.
-fn assert_user_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    assert!(lines[0].contains(needle), "expected {needle:?} in {err}");
-}
+mod common;
+use common::{assert_user_error, run, s, stderr};
 
 fn names_corpus(dir: &Path) -> PathBuf {
     let path = dir.join("names.txt");
@@ -40,10 +20,6 @@ fn names_corpus(dir: &Path) -> PathBuf {
         .collect();
     std::fs::write(&path, text).expect("write corpus");
     path
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]

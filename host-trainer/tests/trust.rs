@@ -4,35 +4,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-/// Exit code 1 with exactly one `error:` line mentioning `needle`, and no panic.
-fn assert_user_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    assert!(lines[0].contains(needle), "expected {needle:?} in {err}");
-}
+mod common;
+use common::{assert_user_error, bin, run, s, stderr};
 
 fn names_corpus(dir: &Path) -> PathBuf {
     let path = dir.join("names.txt");
@@ -468,7 +445,8 @@ fn interrupted_run_resumes_exactly(signals: &[&str], code: i32) {
         kill(&child, sig);
     }
     let status = child.wait().expect("wait");
-    let lines: Vec<String> = rx.try_iter().collect();
+    // Until EOF: the reader thread may still hold the last lines.
+    let lines: Vec<String> = rx.iter().collect();
     assert_eq!(status.code(), Some(code), "{lines:?}");
     assert!(
         lines.iter().any(|l| l.contains("checkpoint saved to")),
