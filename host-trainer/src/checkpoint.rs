@@ -1,27 +1,37 @@
 //! Training checkpoints: everything needed to continue bit-for-bit (parameters, optimiser moments, RNG,
 //! epoch plan and position, carried state, smoothed loss, history, config and vocabulary).
 //!
-//! Format: one JSON object (`"format": "host-trainer-checkpoint"`, `"version": 1`); tensors are stored as
-//! hex strings of their little-endian f32 bytes, so values round-trip exactly. Written atomically.
+//! Format (version 2): a one-line JSON header
+//! `{"format":"host-trainer-checkpoint","version":2,"body_len":N,"crc32":"0x…"}`, a newline, then the
+//! body: one JSON object of [`Checkpoint`], `N` bytes whose CRC-32 (ISO-HDLC, as lstm-core's model
+//! trailer) is `crc32`. A changed byte is refused, not resumed. Tensors are hex strings of their
+//! little-endian f32 bytes, so values round-trip exactly. Every size is checked against the limits of
+//! `train` before anything is allocated from it. Written atomically. New fields (layers, cell kinds)
+//! go in the body with `#[serde(default)]`, or raise the version.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use lstm_core::Dims;
+use lstm_core::format::MAX_SYMBOLS;
 
+use crate::cli::MAX_HIDDEN;
 use crate::config::TrainConfig;
 use crate::data::batch::{Dataset, EpochPlan};
+use crate::files::{FileError, write_atomic};
 use crate::history::HistoryRow;
 use crate::model::Params;
-use crate::model_file::{ExportError, write_atomic};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::Rng;
 
 /// The value of the `format` field.
 pub const CHECKPOINT_FORMAT: &str = "host-trainer-checkpoint";
 /// The checkpoint version this build writes and reads.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// The checksum of a checkpoint body.
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Why a checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +62,7 @@ pub enum CheckpointError {
     },
     /// Writing failed.
     #[error(transparent)]
-    Write(#[from] ExportError),
+    Write(#[from] FileError),
 }
 
 /// A vector of f32 serialised as the hex of its little-endian bytes (exact round trip, compact).
@@ -132,21 +142,53 @@ impl StoredParams {
     /// # Errors
     /// A description of the first mismatch.
     pub fn to_params(&self) -> Result<Params<f32>, String> {
-        let mut p = Params::zeros(self.dims);
+        self.check()?;
+        let t = |i: usize| self.tensors[i].0.clone();
+        Ok(Params {
+            dims: self.dims,
+            w_x: t(0),
+            w_h: t(1),
+            b: t(2),
+            w_y: t(3),
+            b_y: t(4),
+        })
+    }
+
+    /// Checks the shape against the format's limits and every tensor's length against the shape.
+    ///
+    /// # Errors
+    /// A description of the first mismatch.
+    pub fn check(&self) -> Result<(), String> {
+        let Dims { n_x, n_h, n_y } = self.dims;
+        if n_x == 0
+            || n_y == 0
+            || n_h == 0
+            || n_h > MAX_HIDDEN
+            || n_x > MAX_SYMBOLS
+            || n_y > MAX_SYMBOLS
+        {
+            return Err(format!(
+                "shape n_x {n_x} · n_h {n_h} · n_y {n_y} is outside the format's limits"
+            ));
+        }
         if self.tensors.len() != 5 {
             return Err(format!("{} tensors, expected 5", self.tensors.len()));
         }
-        for (dst, src) in p.tensors_mut().into_iter().zip(&self.tensors) {
-            if dst.len() != src.0.len() {
+        // Within the limits above these products cannot overflow; the tensors already hold their
+        // values, so nothing is allocated from a size the file merely claims.
+        let want = [n_x * 4 * n_h, n_h * 4 * n_h, 4 * n_h, n_y * n_h, n_y];
+        for (name, (t, &n)) in crate::model::TENSOR_NAMES
+            .iter()
+            .zip(self.tensors.iter().zip(&want))
+        {
+            if t.0.len() != n {
                 return Err(format!(
-                    "tensor of {} values, expected {}",
-                    src.0.len(),
-                    dst.len()
+                    "tensor {name} has {} values, expected {n}",
+                    t.0.len()
                 ));
             }
-            dst.copy_from_slice(&src.0);
         }
-        Ok(p)
+        Ok(())
     }
 }
 
@@ -240,8 +282,25 @@ pub struct LoopState {
     pub carried_c: HexF32,
     /// Targets trained on so far.
     pub tokens: u64,
-    /// Loss history (for the CSV log and the plot).
+    /// Loss history (for the CSV log and the plot), thinned to [`crate::history::MAX_HISTORY`] rows.
     pub history: Vec<HistoryRow>,
+    /// The best validation so far and its parameters.
+    #[serde(default)]
+    pub best: Option<Best>,
+    /// Validation evaluations since the best one (for `--patience`).
+    #[serde(default)]
+    pub evals_since_best: u64,
+}
+
+/// The parameters with the lowest validation loss so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// The step they were evaluated at.
+    pub step: u64,
+    /// Their validation loss (nats/char).
+    pub loss: f64,
+    /// The parameters.
+    pub params: StoredParams,
 }
 
 impl LoopState {
@@ -302,6 +361,74 @@ pub struct Checkpoint {
     pub optimizer: StoredOptimizer,
     /// Loop position.
     pub state: LoopState,
+    /// The training / validation split the run uses.
+    #[serde(default)]
+    pub split: crate::data::Split,
+}
+
+/// The header line of a version-2 checkpoint.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+    body_len: u64,
+    crc32: String,
+}
+
+/// A checkpoint file from its body (the JSON of a [`Checkpoint`]): header line, newline, body.
+pub fn seal(body: &[u8]) -> Vec<u8> {
+    let header = Header {
+        format: CHECKPOINT_FORMAT.into(),
+        version: CHECKPOINT_VERSION,
+        body_len: body.len() as u64,
+        crc32: format!("{:#010x}", CRC32.checksum(body)),
+    };
+    // Serialising a struct of strings and integers cannot fail.
+    let mut out = serde_json::to_vec(&header).unwrap_or_default();
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+/// The body of a checkpoint file, after checking its header and checksum.
+///
+/// # Errors
+/// A description of what is wrong, or the version found.
+fn unseal(bytes: &[u8]) -> Result<&[u8], Result<String, u32>> {
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let head: serde_json::Value =
+        serde_json::from_slice(&bytes[..nl]).map_err(|e| Ok(format!("unreadable header ({e})")))?;
+    if head.get("format").and_then(|v| v.as_str()) != Some(CHECKPOINT_FORMAT) {
+        return Err(Ok("missing \"format\": \"host-trainer-checkpoint\"".into()));
+    }
+    let version = head
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if version != u64::from(CHECKPOINT_VERSION) {
+        return Err(Err(u32::try_from(version).unwrap_or(u32::MAX)));
+    }
+    let header: Header =
+        serde_json::from_value(head).map_err(|e| Ok(format!("bad header ({e})")))?;
+    let body = bytes.get(nl + 1..).unwrap_or_default();
+    if body.len() as u64 != header.body_len {
+        return Err(Ok(format!(
+            "body is {} bytes, the header says {} (truncated or extended)",
+            body.len(),
+            header.body_len
+        )));
+    }
+    let crc = format!("{:#010x}", CRC32.checksum(body));
+    if crc != header.crc32 {
+        return Err(Ok(format!(
+            "checksum mismatch (header {}, body {crc}): the file was changed or damaged",
+            header.crc32
+        )));
+    }
+    Ok(body)
 }
 
 impl Checkpoint {
@@ -314,14 +441,14 @@ impl Checkpoint {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        write_atomic(path, &json)?;
+        write_atomic(path, &seal(&json))?;
         Ok(())
     }
 
-    /// Reads and checks a checkpoint.
+    /// Reads and checks a checkpoint: header, checksum, then every size against `train`'s limits.
     ///
     /// # Errors
-    /// Unreadable, malformed or wrong-version files.
+    /// Unreadable, damaged, malformed, oversized or wrong-version files.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
             path: path.to_path_buf(),
@@ -331,24 +458,50 @@ impl Checkpoint {
             path: path.to_path_buf(),
             reason,
         };
-        let head: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if head.get("format").and_then(|v| v.as_str()) != Some(CHECKPOINT_FORMAT) {
-            return Err(invalid(
-                "missing \"format\": \"host-trainer-checkpoint\"".into(),
-            ));
-        }
-        let version = head
-            .get("version")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        if version != u64::from(CHECKPOINT_VERSION) {
-            return Err(CheckpointError::Version {
+        let body = unseal(&bytes).map_err(|e| match e {
+            Ok(reason) => invalid(reason),
+            Err(found) => CheckpointError::Version {
                 path: path.to_path_buf(),
-                found: version as u32,
-            });
+                found,
+            },
+        })?;
+        let ckpt: Self = serde_json::from_slice(body).map_err(|e| invalid(e.to_string()))?;
+        ckpt.check_sizes().map_err(invalid)?;
+        Ok(ckpt)
+    }
+
+    /// Checks every size the checkpoint declares against the limits `train` accepts, and the tensors
+    /// against those sizes.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        let c = &self.config;
+        crate::cli::range("hidden", c.hidden, 1, MAX_HIDDEN).map_err(|e| e.to_string())?;
+        crate::cli::batch_shape(c.batch, c.seq_len).map_err(|e| e.to_string())?;
+        let n = self.vocab.chars().count();
+        if n == 0 || n > MAX_SYMBOLS {
+            return Err(format!("vocabulary of {n} symbols (1..={MAX_SYMBOLS})"));
         }
-        serde_json::from_value(head).map_err(|e| invalid(e.to_string()))
+        self.params.check()?;
+        let p = &self.params;
+        if p.dims.n_x != n || p.dims.n_y != n || p.dims.n_h != c.hidden {
+            return Err("parameter shapes differ from the vocabulary and hidden size".into());
+        }
+        let best = self.state.best.as_ref().map(|b| &b.params);
+        for m in [self.optimizer.m.as_ref(), self.optimizer.v.as_ref(), best]
+            .into_iter()
+            .flatten()
+        {
+            if m.dims != p.dims {
+                return Err(
+                    "optimiser moments or best parameters differ in shape from the parameters"
+                        .into(),
+                );
+            }
+            m.check()?;
+        }
+        Ok(())
     }
 }
 

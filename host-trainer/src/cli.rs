@@ -83,6 +83,24 @@ pub(crate) fn range(
     }
 }
 
+/// Largest `--batch` × `--seq-len` accepted (the minibatch's activations are allocated up front).
+pub const MAX_BATCH_TOKENS: usize = 10_000_000;
+
+/// `(batch, seq_len)` if each is in range and their product is at most [`MAX_BATCH_TOKENS`].
+///
+/// # Errors
+/// The first value out of range, or a product too large.
+pub fn batch_shape(batch: usize, seq_len: usize) -> Result<(usize, usize), ConfigError> {
+    let batch = range("batch", batch, 1, MAX_BATCH)?;
+    let seq_len = range("seq-len", seq_len, 1, MAX_SEQ_LEN)?;
+    if batch.saturating_mul(seq_len) > MAX_BATCH_TOKENS {
+        return Err(ConfigError::Conflict(format!(
+            "--batch {batch} × --seq-len {seq_len} is too large (at most {MAX_BATCH_TOKENS} characters per minibatch)"
+        )));
+    }
+    Ok((batch, seq_len))
+}
+
 /// `value` if it is finite, positive and at most `max`.
 pub(crate) fn positive(flag: &'static str, value: f64, max: f64) -> Result<f64, ConfigError> {
     if value.is_finite() && value > 0.0 && value <= max {

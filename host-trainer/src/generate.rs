@@ -48,6 +48,16 @@ pub enum GenerateError {
     /// The sampling settings are out of range.
     #[error("invalid sampling settings: {0}")]
     Settings(lstm_core::Error),
+    /// Weights so large that a gate or an output could overflow to infinity (and the softmax give NaN).
+    #[error(
+        "the model's weights are too large: a {what} can reach {bound:e}, beyond f32's range; its probabilities could be NaN, so it is not sampled"
+    )]
+    Overflow {
+        /// Which value: a gate pre-activation or an output logit.
+        what: &'static str,
+        /// The largest possible magnitude.
+        bound: f64,
+    },
     /// The model takes dense vectors, not characters.
     #[error("the model takes dense input vectors; it cannot generate text")]
     DenseModel,
@@ -85,6 +95,7 @@ pub fn sample_model(model: &ModelFile, opts: &SampleOptions) -> Result<Samples, 
     if let Some(ch) = opts.prime.chars().find(|&c| !model.vocab.contains(c)) {
         return Err(GenerateError::UnknownChar { ch });
     }
+    check_outputs_finite(model)?;
     let config = SamplerConfig {
         temperature: opts.temperature,
         top_k: opts.top_k.unwrap_or(0),
@@ -130,6 +141,57 @@ pub fn sample_model(model: &ModelFile, opts: &SampleOptions) -> Result<Samples, 
     }
 }
 
+/// Refuses a one-hot model whose gate pre-activations or output logits could overflow `f32`.
+///
+/// With a one-hot input and `|h| ≤ 1`, a gate unit's pre-activation is at most
+/// `max_x |w_ih| + Σ_j |w_hh| + |b|` and a logit at most `Σ_j |w_y| + |b_y|` in magnitude (every
+/// partial sum too). When each bound is below `f32::MAX / 2` (a margin for rounding) every value is
+/// finite, and the softmax of finite logits (maximum subtracted) never gives NaN. Trained models are
+/// many orders of magnitude inside the bound; a model whose training diverged is not.
+///
+/// # Errors
+/// [`GenerateError::Overflow`] naming the value that could overflow.
+pub fn check_outputs_finite(model: &ModelFile) -> Result<(), GenerateError> {
+    let d = model.dims;
+    let (nx, nh) = (d.n_x, d.n_h);
+    let limit = f64::from(f32::MAX) / 2.0;
+    let abs = |v: f32| f64::from(v.abs());
+    let mut worst_gate = 0.0f64;
+    for g in 0..4 {
+        for k in 0..nh {
+            let input = (0..nx)
+                .map(|x| abs(model.w_ih[(g * nx + x) * nh + k]))
+                .fold(0.0, f64::max);
+            let rec: f64 = (0..nh)
+                .map(|j| abs(model.w_hh[(g * nh + j) * nh + k]))
+                .sum();
+            worst_gate = worst_gate.max(input + rec + abs(model.b[g * nh + k]));
+        }
+    }
+    if worst_gate > limit {
+        return Err(GenerateError::Overflow {
+            what: "gate pre-activation",
+            bound: worst_gate,
+        });
+    }
+    let worst_logit = (0..d.n_y)
+        .map(|i| {
+            model.w_y[i * nh..(i + 1) * nh]
+                .iter()
+                .map(|&w| abs(w))
+                .sum::<f64>()
+                + abs(model.b_y[i])
+        })
+        .fold(0.0, f64::max);
+    if worst_logit > limit {
+        return Err(GenerateError::Overflow {
+            what: "output logit",
+            bound: worst_logit,
+        });
+    }
+    Ok(())
+}
+
 /// Generates the samples of `opts` with `generator`.
 fn run_samples<S: StepRunner>(
     mut generator: Generator<'_, '_, S>,
@@ -155,4 +217,65 @@ fn run_samples<S: StepRunner>(
         state_digest: generator.state_digest(),
         texts: samples,
     })
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+    use crate::data::corpus::Vocab;
+    use crate::model::Params;
+    use lstm_core::Dims;
+
+    fn model(edit: impl FnOnce(&mut Params<f32>)) -> Vec<u8> {
+        let dims = Dims {
+            n_x: 3,
+            n_h: 4,
+            n_y: 3,
+        };
+        let mut p = Params::<f32>::init_uniform(dims, &mut crate::rng::Rng::new(1));
+        edit(&mut p);
+        crate::model_file::encode_model(&p, &Vocab::from_text("\nab", &[])).expect("encodes")
+    }
+
+    fn opts() -> SampleOptions {
+        SampleOptions {
+            prime: String::new(),
+            length: 20,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            stop_at: None,
+            count: 1,
+            cores_per_step: 1,
+        }
+    }
+
+    /// Finite weights whose logits overflow (3e38 + 3e38) are refused, as are gates that can; an
+    /// ordinary model samples.
+    #[test]
+    fn models_whose_outputs_can_overflow_are_refused() {
+        assert!(sample_text(&model(|_| {}), &opts()).is_ok());
+        let huge_logit = model(|p| {
+            p.w_y[0] = 3e38;
+            p.w_y[1] = 3e38;
+        });
+        assert!(matches!(
+            sample_text(&huge_logit, &opts()),
+            Err(GenerateError::Overflow {
+                what: "output logit",
+                ..
+            })
+        ));
+        let huge_gate = model(|p| {
+            p.w_h.iter_mut().for_each(|w| *w = 2e38);
+        });
+        assert!(matches!(
+            sample_text(&huge_gate, &opts()),
+            Err(GenerateError::Overflow {
+                what: "gate pre-activation",
+                ..
+            })
+        ));
+    }
 }

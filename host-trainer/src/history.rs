@@ -52,3 +52,65 @@ pub fn write_csv(history: &[HistoryRow]) -> String {
     }
     out
 }
+
+/// Most rows a history keeps (about 1 MB in a checkpoint); see [`thin`].
+pub const MAX_HISTORY: usize = 20_000;
+
+/// Bounds a history to `max` rows: once it holds more, every second row of its older half is dropped,
+/// so old steps are kept at a coarser spacing and the recent ones exactly; rows with a validation
+/// loss are kept while there are others to drop. Deterministic (resumed runs thin identically).
+pub fn thin(history: &mut Vec<HistoryRow>, max: usize) {
+    if history.len() <= max.max(4) {
+        return;
+    }
+    let half = history.len() / 2;
+    let droppable = |i: usize, r: &HistoryRow, keep_val: bool| {
+        i < half && i % 2 == 1 && !(keep_val && r.val_loss.is_some())
+    };
+    let before = history.len();
+    let mut i = 0;
+    history.retain(|r| {
+        i += 1;
+        !droppable(i - 1, r, true)
+    });
+    if history.len() == before {
+        let mut i = 0;
+        history.retain(|r| {
+            i += 1;
+            !droppable(i - 1, r, false)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: u64, val_every: u64) -> Vec<HistoryRow> {
+        (1..=n)
+            .map(|step| HistoryRow {
+                step,
+                epoch: 0,
+                loss: 1.0,
+                smoothed: 1.0,
+                val_loss: step.is_multiple_of(val_every).then_some(0.5),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn thinning_bounds_the_history_and_keeps_recent_and_validation_rows() {
+        let mut h = Vec::new();
+        for r in rows(100_000, 1000) {
+            h.push(r);
+            thin(&mut h, 1000);
+            assert!(h.len() <= 1001);
+        }
+        // The newest rows are all there, in order; every validation row survived.
+        let steps: Vec<u64> = h.iter().map(|r| r.step).collect();
+        assert!(steps.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(&steps[steps.len() - 3..], &[99_998, 99_999, 100_000]);
+        assert_eq!(h.iter().filter(|r| r.val_loss.is_some()).count(), 100);
+        assert_eq!(h[0].step, 1);
+    }
+}

@@ -10,7 +10,7 @@
 //! - [`train`]: the loop, with [`config`], [`history`], [`checkpoint`], [`plot`], and [`evaluate`];
 //! - [`cmd`]: one file per subcommand (arguments, validation, console output), [`cli`] their shared checks.
 //!
-//! Beside them: [`layout`] (gate layouts of PyTorch, the trainer and the file), [`model_file`] (the
+//! Beside them: [`files`] (output-path checks and the one atomic write), [`layout`] (gate layouts of PyTorch, the trainer and the file), [`model_file`] (the
 //! file, owned), [`generate`] (sampling through lstm-core), [`pytorch`], [`golden`], [`gradcheck`].
 
 #![deny(unsafe_code)]
@@ -23,6 +23,7 @@ pub mod cmd;
 pub mod config;
 pub mod data;
 pub mod evaluate;
+pub mod files;
 pub mod generate;
 pub mod golden;
 pub mod gradcheck;

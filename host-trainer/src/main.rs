@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     // Usage errors print clap's message and exit 2; --help / --version exit 0.
     let cli = Cli::parse();
     match cmd::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;

@@ -1,13 +1,13 @@
 //! The model file: one owned type for lstm-core's format ([`ModelFile`]), its conversion to and from the
-//! trainer's [`Params`], and atomic file writes.
+//! trainer's [`Params`], and reading and writing model files.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use lstm_core::format::{self, InputKind, ModelParts};
 use lstm_core::{CellView, Dims};
 
 use crate::data::corpus::Vocab;
+use crate::files::{FileError, write_atomic};
 use crate::layout::{Layout, Matrix, convert};
 use crate::model::Params;
 
@@ -32,41 +32,12 @@ pub enum ExportError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Writing the file failed or was refused.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The file is valid but not a model this trainer can use.
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, then rename.
-///
-/// # Errors
-/// Any I/O failure; the destination is then left untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io = |context, source| ExportError::Io {
-        context,
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| io("creating a temporary file for", e))?;
-    tmp.write_all(bytes).map_err(|e| io("writing", e))?;
-    // tempfile creates 0600; give the result the destination's mode, or the usual 0644 for a new file.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| io("setting permissions of", e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| io("syncing", e))?;
-    tmp.persist(path)
-        .map_err(|e| io("renaming into", e.error))?;
-    Ok(())
 }
 
 /// A model as lstm-core's file holds it, owned: the tensors in the file layout

@@ -125,6 +125,13 @@ impl Optimizer {
         }
     }
 
+    /// Sets the learning rate of the next updates (a schedule's value for the coming step).
+    pub fn set_lr(&mut self, new: f32) {
+        match self {
+            Self::Sgd { lr } | Self::Adagrad { lr, .. } | Self::Adam { lr, .. } => *lr = new,
+        }
+    }
+
     /// The kind of this optimiser.
     pub fn kind(&self) -> OptimizerKind {
         match self {
@@ -186,6 +193,72 @@ pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &A
         }
     }
     wide(Pass(w, g, m, v, c));
+}
+
+/// Decoupled weight decay (AdamW; Loshchilov & Hutter): every weight matrix (`w_x`, `w_h`, `w_y`; not
+/// the biases) is scaled by `1 − lr·decay` before the optimiser's update, as PyTorch's `AdamW` does.
+pub fn decay_weights(p: &mut Params<f32>, lr: f32, decay: f32) {
+    let keep = 1.0 - lr * decay;
+    for t in [&mut p.w_x, &mut p.w_h, &mut p.w_y] {
+        for w in t.iter_mut() {
+            *w *= keep;
+        }
+    }
+}
+
+/// How the learning rate changes over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum LrSchedule {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// Multiplied by `gamma` every `step_size` steps.
+    Step,
+    /// Half a cosine from the base rate down to `lr_min` over the run.
+    Cosine,
+}
+
+/// A learning-rate schedule with its parameters (all stored in checkpoints; the position is the step).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The shape.
+    pub kind: LrSchedule,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Linear warm-up over this many steps, from `lr / warmup` to `lr`.
+    pub warmup: u64,
+    /// Cosine: the rate at the end.
+    pub lr_min: f32,
+    /// Step: steps between decays.
+    pub step_size: u64,
+    /// Step: the factor of each decay.
+    pub gamma: f32,
+    /// Cosine: the run's length in steps (fixed when the run starts).
+    pub total: u64,
+}
+
+impl Schedule {
+    /// The learning rate of update number `t` (0-based), computed in f64 and rounded once.
+    pub fn lr_at(&self, t: u64) -> f32 {
+        let lr = f64::from(self.lr);
+        if t < self.warmup {
+            return (lr * (t + 1) as f64 / self.warmup as f64) as f32;
+        }
+        let t = t - self.warmup;
+        match self.kind {
+            LrSchedule::Constant => self.lr,
+            LrSchedule::Step => {
+                let k = t / self.step_size.max(1);
+                (lr * f64::from(self.gamma).powf(k as f64)) as f32
+            }
+            LrSchedule::Cosine => {
+                let span = self.total.saturating_sub(self.warmup).max(1);
+                let p = (t as f64 / span as f64).min(1.0);
+                let min = f64::from(self.lr_min);
+                (min + (lr - min) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())) as f32
+            }
+        }
+    }
 }
 
 /// Clamps every gradient component to `[-limit, limit]` (min-char-rnn's `np.clip(d, -5, 5)`).
@@ -276,6 +349,48 @@ mod tests {
             "{} vs {want}",
             p.b_y[0]
         );
+    }
+
+    /// Warm-up climbs linearly; step halves every 10; cosine is halfway at the middle and `lr_min` at
+    /// the end.
+    #[test]
+    fn schedules_match_hand_values() {
+        let base = Schedule {
+            kind: LrSchedule::Constant,
+            lr: 0.1,
+            warmup: 4,
+            lr_min: 0.01,
+            step_size: 10,
+            gamma: 0.5,
+            total: 104,
+        };
+        assert_eq!(base.lr_at(0), 0.025);
+        assert_eq!(base.lr_at(3), 0.1);
+        assert_eq!(base.lr_at(500), 0.1);
+        let step = Schedule {
+            kind: LrSchedule::Step,
+            ..base
+        };
+        assert_eq!(step.lr_at(4 + 9), 0.1);
+        assert_eq!(step.lr_at(4 + 10), 0.05);
+        assert_eq!(step.lr_at(4 + 25), 0.025);
+        let cos = Schedule {
+            kind: LrSchedule::Cosine,
+            ..base
+        };
+        assert!((cos.lr_at(4 + 50) - 0.055).abs() < 1e-7);
+        assert!((cos.lr_at(104) - 0.01).abs() < 1e-9);
+        assert!((cos.lr_at(10_000) - 0.01).abs() < 1e-9);
+    }
+
+    /// AdamW: the weight is first scaled by 1 − lr·decay; biases are not decayed.
+    #[test]
+    fn weight_decay_scales_weights_not_biases() {
+        let mut p = one(2.0);
+        p.w_y[0] = 2.0;
+        decay_weights(&mut p, 0.1, 0.5);
+        assert_eq!(p.w_y[0], 2.0 * (1.0 - 0.05));
+        assert_eq!(p.b_y[0], 2.0);
     }
 
     /// Gradients (3, 4) have norm 5; clipped to 1 they become (0.6, 0.8). Value clipping at 3.5 gives (3, 3.5).

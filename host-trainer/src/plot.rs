@@ -42,13 +42,32 @@ fn font_available() -> bool {
     })
 }
 
-/// Draws loss per step (light), smoothed loss (dark) and validation loss (points) into a PNG.
+/// Size of the plot in pixels.
+const SIZE: (u32, u32) = (1000, 600);
+
+/// Draws loss per step (light), smoothed loss (dark) and validation loss (points) into a PNG, written
+/// atomically.
 ///
 /// # Errors
 /// A description of the drawing or file failure.
 pub fn plot_losses(path: &Path, history: &[HistoryRow]) -> Result<(), String> {
+    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    draw(&mut rgb, history)?;
+    let mut png_bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png_bytes, SIZE.0, SIZE.1);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| e.to_string())?;
+        w.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    }
+    crate::files::write_atomic(path, &png_bytes).map_err(|e| format!("{e:#}"))
+}
+
+/// Draws the chart into an RGB buffer of [`SIZE`].
+fn draw(rgb: &mut [u8], history: &[HistoryRow]) -> Result<(), String> {
     let text = font_available();
-    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let max_step = history.last().map_or(1, |r| r.step).max(1) as f64;
     let max_loss = history

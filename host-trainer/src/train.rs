@@ -9,17 +9,19 @@ use lstm_core::Dims;
 
 use crate::bptt::{Workspace, loss_and_grads};
 use crate::checkpoint::{
-    Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
+    Best, Checkpoint, CheckpointError, HexF32, LoopState, StoredOptimizer, StoredParams,
 };
 use crate::config::TrainConfig;
+use crate::config::{Every, Keep};
 use crate::data::batch::{BatchBuf, Dataset, EpochPlan};
 use crate::data::corpus::{CorpusError, Vocab};
 use crate::data::{DataError, Prepared, prepare};
 use crate::evaluate::evaluate;
-use crate::history::{HistoryRow, smooth, write_csv};
+use crate::files::{FileError, write_atomic};
+use crate::history::{HistoryRow, MAX_HISTORY, smooth, thin, write_csv};
 use crate::model::Params;
-use crate::model_file::{ExportError, encode_model, save_model, write_atomic};
-use crate::optim::{Optimizer, clip_by_norm, clip_by_value};
+use crate::model_file::{ExportError, encode_model, save_model};
+use crate::optim::{LrSchedule, Optimizer, clip_by_norm, clip_by_value, decay_weights};
 use crate::rng::Rng;
 
 /// Why training could not run.
@@ -31,12 +33,18 @@ pub enum TrainError {
     /// Checkpoint problem.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Settings that cannot work together.
+    #[error("{0}")]
+    Config(String),
     /// The checkpoint does not fit this corpus.
     #[error("checkpoint does not match the corpus: {0}")]
     Mismatch(String),
     /// Model file problem.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// Writing a file failed or was refused.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Writing the log or plot failed.
     #[error("writing {path}: {reason}")]
     Output {
@@ -45,13 +53,23 @@ pub enum TrainError {
         /// Cause.
         reason: String,
     },
-    /// The loss became NaN or infinite.
-    #[error("training diverged at step {step} (loss {loss}); try a smaller --lr or clipping")]
+    /// The model of this corpus cannot be written in lstm-core's format (found before training).
+    #[error("a model of this corpus cannot be stored in lstm-core's format: {0}")]
+    Unrepresentable(String),
+    /// The loss became non-finite or exploded (see [`Trainer::loss_limit`]); the model file and the
+    /// checkpoint were left as they were.
+    #[error(
+        "training diverged at step {step}: loss {loss:.4} nats/char (limit {limit:.2}); {last}; the model file was not written. Try a smaller --lr or clipping"
+    )]
     Diverged {
-        /// Step.
+        /// The step whose minibatch loss diverged (1-based).
         step: u64,
-        /// Loss.
+        /// Its loss.
         loss: f64,
+        /// The limit it broke.
+        limit: f64,
+        /// Where the last good checkpoint is, in words.
+        last: String,
     },
 }
 
@@ -85,6 +103,8 @@ pub trait Observer {
     fn step(&mut self, _trainer: &Trainer, _loss: f64, _tokens_per_s: f64) {}
     /// After each epoch, with the validation loss if there is validation data.
     fn epoch(&mut self, _trainer: &Trainer, _val: Option<f64>) {}
+    /// After a `--val-every` validation within an epoch.
+    fn validation(&mut self, _trainer: &Trainer, _val: f64) {}
     /// When the loop has stopped, before the final files are written.
     fn finish(&mut self) {}
 }
@@ -106,6 +126,8 @@ pub struct Trainer {
     buf: BatchBuf,
     /// Loop position (what a checkpoint stores).
     pub state: LoopState,
+    /// The last checkpoint written or resumed from, and its step.
+    pub last_checkpoint: Option<(PathBuf, u64)>,
 }
 
 impl Trainer {
@@ -113,8 +135,30 @@ impl Trainer {
     ///
     /// # Errors
     /// As [`prepare`].
-    pub fn new(cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+    pub fn new(mut cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
         let prep = prepare(raw, &cfg.data_spec(), None)?;
+        // A cosine schedule spans the run: --steps, or the epochs' minibatches; fixed now, so a
+        // resumed run with another stopping rule keeps the same curve.
+        if let Some(s) = cfg
+            .schedule
+            .as_mut()
+            .filter(|s| s.kind == LrSchedule::Cosine && s.total == 0)
+        {
+            let per_epoch = {
+                let p = prep.train.plan(&mut Rng::new(0), 1, true);
+                prep.train.num_batches(&p, cfg.batch, cfg.seq_len) as u64
+            };
+            s.total = match (cfg.steps, cfg.epochs) {
+                (Some(n), _) => n,
+                (None, Some(e)) => e.saturating_mul(per_epoch),
+                (None, None) => {
+                    return Err(TrainError::Config(
+                        "--lr-schedule cosine needs --steps or --epochs to know the run's length"
+                            .into(),
+                    ));
+                }
+            };
+        }
         let mut rng = Rng::new(cfg.seed);
         let n = prep.vocab.len();
         let params = Params::init_uniform(
@@ -125,6 +169,15 @@ impl Trainer {
             },
             &mut rng,
         );
+        // Whatever the file format refuses (too many symbols, a symbol it cannot hold) is refused now,
+        // not after the run.
+        if let Err(e) = encode_model(&params, &prep.vocab) {
+            let reason = match &e {
+                ExportError::Format { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            return Err(TrainError::Unrepresentable(reason));
+        }
         let opt = Optimizer::new(cfg.optimizer, cfg.lr, &params);
         let state = LoopState {
             step: 0,
@@ -137,6 +190,8 @@ impl Trainer {
             carried_c: HexF32::default(),
             tokens: 0,
             history: Vec::new(),
+            best: None,
+            evals_since_best: 0,
         };
         Ok(Self::assemble(cfg, prep, params, opt, state))
     }
@@ -158,6 +213,7 @@ impl Trainer {
             ws: Workspace::new(),
             buf: BatchBuf::default(),
             state,
+            last_checkpoint: None,
         }
     }
 
@@ -165,7 +221,9 @@ impl Trainer {
     ///
     /// # Errors
     /// A corpus that differs from the checkpoint's, or a damaged checkpoint.
-    pub fn resume(ckpt: Checkpoint, cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+    pub fn resume(ckpt: Checkpoint, mut cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
+        // The schedule (with the run length fixed at the start) is the checkpoint's.
+        cfg.schedule = ckpt.config.schedule;
         let vocab = Vocab::from_chars(ckpt.vocab.chars().collect());
         let prep = prepare(raw, &cfg.data_spec(), Some(vocab)).map_err(|e| match e {
             DataError::Corpus(CorpusError::UnknownChar { ch, .. }) => TrainError::Mismatch(
@@ -191,6 +249,11 @@ impl Trainer {
         ckpt.state
             .check(&cfg, &prep.train)
             .map_err(TrainError::Mismatch)?;
+        if prep.split != ckpt.split {
+            return Err(TrainError::Mismatch(
+                "the validation split differs from the checkpoint's".into(),
+            ));
+        }
         Ok(Self::assemble(cfg, prep, params, opt, ckpt.state))
     }
 
@@ -205,6 +268,7 @@ impl Trainer {
             params: StoredParams::from_params(&self.params),
             optimizer: StoredOptimizer::from_optimizer(&self.opt),
             state: self.state.clone(),
+            split: self.prep.split.clone(),
         }
     }
 
@@ -214,6 +278,26 @@ impl Trainer {
     /// lstm-core's validation (e.g. non-finite weights).
     pub fn model_bytes(&self) -> Result<Vec<u8>, ExportError> {
         encode_model(&self.params, &self.prep.vocab)
+    }
+
+    /// The largest minibatch loss taken as training rather than divergence:
+    /// `max(3 × unigram entropy, ln(vocabulary size) + 10)` nats/char, i.e. three times the loss of a
+    /// model that ignores context, and at least 10 nats above the loss of a uniform guess (so a freshly
+    /// initialised model is never refused). SGD at a huge learning rate sits near 80.
+    pub fn loss_limit(&self) -> f64 {
+        let uniform = (self.prep.vocab.len().max(1) as f64).ln();
+        (3.0 * self.prep.unigram_entropy).max(uniform + 10.0)
+    }
+
+    /// Writes a checkpoint to [`TrainConfig::checkpoint_path`] and remembers it as the last good one.
+    ///
+    /// # Errors
+    /// Writing failed.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        let path = self.cfg.checkpoint_path();
+        self.checkpoint().save(&path)?;
+        self.last_checkpoint = Some((path.clone(), self.state.step));
+        Ok(path)
     }
 
     fn stop_reason(&self) -> Option<String> {
@@ -228,6 +312,14 @@ impl Trainer {
             && sm < t
         {
             return Some(format!("smoothed loss {sm:.5} below target {t}"));
+        }
+        if let (Some(k), Some(b)) = (self.cfg.patience, &s.best)
+            && s.evals_since_best >= k
+        {
+            return Some(format!(
+                "no better validation loss in {k} evaluations (best {:.4} at step {})",
+                b.loss, b.step
+            ));
         }
         None
     }
@@ -288,10 +380,13 @@ impl Trainer {
             self.state.carried_c.0.copy_from_slice(self.ws.c_last(h));
         }
         let loss = stats.mean();
-        if !loss.is_finite() {
+        let limit = self.loss_limit();
+        if !(loss.is_finite() && loss <= limit) {
             return Err(TrainError::Diverged {
-                step: self.state.step,
+                step: self.state.step + 1,
                 loss,
+                limit,
+                last: String::new(),
             });
         }
         if let Some(v) = self.cfg.clip_value {
@@ -299,6 +394,15 @@ impl Trainer {
         }
         if let Some(n) = self.cfg.clip_norm {
             clip_by_norm(&mut self.grads, n);
+        }
+        // The schedule is a function of the step, which the checkpoint holds: resuming is exact.
+        let lr = self
+            .cfg
+            .schedule
+            .map_or(self.cfg.lr, |s| s.lr_at(self.state.step));
+        self.opt.set_lr(lr);
+        if self.cfg.weight_decay > 0.0 {
+            decay_weights(&mut self.params, lr, self.cfg.weight_decay);
         }
         self.opt.step(&mut self.params, &self.grads);
         let s = &mut self.state;
@@ -314,6 +418,7 @@ impl Trainer {
             smoothed,
             val_loss: None,
         });
+        thin(&mut s.history, MAX_HISTORY);
         Ok(Some(loss))
     }
 
@@ -325,13 +430,57 @@ impl Trainer {
             .map(|v| evaluate(&self.params, v, self.cfg.batch, self.cfg.seq_len).mean())
     }
 
-    fn end_epoch(&mut self) -> Option<f64> {
-        let val = self.validate();
-        if let Some(row) = self.state.history.last_mut() {
-            row.val_loss = val;
+    /// Validates the current parameters (once per step: a second call at the same step reuses the
+    /// result), records the loss in the history and keeps the best parameters.
+    fn validate_and_track(&mut self) -> Option<f64> {
+        let step = self.state.step;
+        if let Some(row) = self.state.history.last()
+            && row.step == step
+            && row.val_loss.is_some()
+        {
+            return row.val_loss;
         }
+        let val = self.validate()?;
+        if let Some(row) = self.state.history.last_mut() {
+            row.val_loss = Some(val);
+        }
+        let s = &mut self.state;
+        if s.best.as_ref().is_none_or(|b| val < b.loss) {
+            s.best = Some(Best {
+                step,
+                loss: val,
+                params: StoredParams::from_params(&self.params),
+            });
+            s.evals_since_best = 0;
+        } else {
+            s.evals_since_best += 1;
+        }
+        Some(val)
+    }
+
+    fn end_epoch(&mut self) -> Option<f64> {
+        let val = self.validate_and_track();
         self.state.epoch += 1;
         val
+    }
+
+    /// The best validation loss so far and its step, if there is validation data.
+    pub fn best(&self) -> Option<(f64, u64)> {
+        self.state.best.as_ref().map(|b| (b.loss, b.step))
+    }
+
+    /// The parameters the model file receives: the best validated ones (with validation data and
+    /// `keep best`), else the current ones.
+    ///
+    /// # Errors
+    /// A damaged best-parameter record.
+    pub fn model_params(&self) -> Result<std::borrow::Cow<'_, Params<f32>>, TrainError> {
+        match (&self.state.best, self.cfg.keep) {
+            (Some(b), Keep::Best) => Ok(std::borrow::Cow::Owned(
+                b.params.to_params().map_err(TrainError::Mismatch)?,
+            )),
+            _ => Ok(std::borrow::Cow::Borrowed(&self.params)),
+        }
     }
 
     /// Runs until a stopping rule, an interrupt or `controls.stop_after`, silently.
@@ -358,6 +507,7 @@ impl Trainer {
         // Checkpoints, log and plot at epoch ends are throttled: tiny corpora have thousands of epochs a
         // minute. Everything is written once more at the end.
         let mut last_save = Instant::now();
+        let mut last_epoch_save = Instant::now();
         let outcome = loop {
             if let Some(reason) = self.stop_reason() {
                 break Outcome::Finished(reason);
@@ -367,33 +517,75 @@ impl Trainer {
                 .stop_after
                 .is_some_and(|n| self.state.step - steps_at_start >= n);
             if interrupted || limit {
-                let path = self.cfg.checkpoint_path();
-                self.checkpoint().save(&path)?;
-                break Outcome::Interrupted { checkpoint: path };
+                let checkpoint = self.save_checkpoint()?;
+                break Outcome::Interrupted { checkpoint };
             }
-            match self.step()? {
+            let stepped = match self.step() {
+                Ok(s) => s,
+                Err(TrainError::Diverged {
+                    step, loss, limit, ..
+                }) => {
+                    observer.finish();
+                    // The log and plot show the run up to the divergence; model and checkpoint stay.
+                    let _ = self.write_outputs();
+                    let last = match &self.last_checkpoint {
+                        Some((p, s)) => format!(
+                            "the last good checkpoint is {} (step {s}; it was left intact)",
+                            p.display()
+                        ),
+                        None => "no checkpoint had been written yet".into(),
+                    };
+                    return Err(TrainError::Diverged {
+                        step,
+                        loss,
+                        limit,
+                        last,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            match stepped {
                 Some(loss) => {
                     let tokens_per_s = (self.state.tokens - tokens_at_start) as f64
                         / start.elapsed().as_secs_f64().max(1e-9);
+                    if self
+                        .cfg
+                        .val_every
+                        .is_some_and(|n| self.state.step.is_multiple_of(n))
+                        && let Some(v) = self.validate_and_track()
+                    {
+                        observer.validation(self, v);
+                    }
                     observer.step(self, loss, tokens_per_s);
+                    let due = match self.cfg.checkpoint_every {
+                        Every::Steps(n) => self.state.step.is_multiple_of(n),
+                        Every::Seconds(n) => last_save.elapsed().as_secs() >= n,
+                    };
+                    if due {
+                        last_save = Instant::now();
+                        self.save_checkpoint()?;
+                    }
                 }
                 None => {
                     let val = self.end_epoch();
                     observer.epoch(self, val);
-                    if last_save.elapsed().as_secs_f64() >= 30.0 {
+                    if last_epoch_save.elapsed().as_secs_f64() >= 30.0 {
+                        last_epoch_save = Instant::now();
                         last_save = Instant::now();
-                        if let Some(p) = &self.cfg.checkpoint {
-                            self.checkpoint().save(p)?;
-                        }
+                        self.save_checkpoint()?;
                         self.write_outputs()?;
                     }
                 }
             }
         };
         observer.finish();
-        save_model(&self.cfg.out, &self.params, &self.prep.vocab)?;
-        if let (Outcome::Finished(_), Some(p)) = (&outcome, &self.cfg.checkpoint) {
-            self.checkpoint().save(p)?;
+        save_model(
+            &self.cfg.out,
+            self.model_params()?.as_ref(),
+            &self.prep.vocab,
+        )?;
+        if let Outcome::Finished(_) = &outcome {
+            self.save_checkpoint()?;
         }
         self.write_outputs()?;
         Ok(outcome)
@@ -480,11 +672,15 @@ mod tests {
         fixed_offset: bool,
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let text = corpus();
         let cfg = TrainConfig {
             fixed_offset,
             ..config(dir.path(), mode, optimizer)
         };
+        resume_equals_uninterrupted_with(cfg, stop);
+    }
+
+    fn resume_equals_uninterrupted_with(cfg: TrainConfig, stop: u64) {
+        let text = corpus();
         let mut full = Trainer::new(cfg.clone(), &text).expect("trainer");
         assert!(matches!(
             full.run(&Controls::default()),
@@ -534,6 +730,167 @@ mod tests {
     #[test]
     fn resume_equals_uninterrupted_at_epoch_boundary_sgd() {
         resume_equals_uninterrupted(Mode::Lines, OptimizerKind::Sgd, 18, false);
+    }
+
+    /// A cosine schedule with warm-up and AdamW weight decay, validation every 5 steps and the best
+    /// model kept: an interrupted and resumed run is bit-identical to an uninterrupted one.
+    #[test]
+    fn resume_equals_uninterrupted_cosine_weight_decay_best() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = config(dir.path(), Mode::Lines, OptimizerKind::Adam);
+        let cfg = TrainConfig {
+            schedule: Some(crate::optim::Schedule {
+                kind: LrSchedule::Cosine,
+                lr: base.lr,
+                warmup: 5,
+                lr_min: 0.001,
+                step_size: 1,
+                gamma: 0.5,
+                total: 0,
+            }),
+            weight_decay: 0.1,
+            val_every: Some(5),
+            ..base
+        };
+        resume_equals_uninterrupted_with(cfg, 29);
+    }
+
+    #[test]
+    fn cosine_schedule_and_weight_decay_change_the_result() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = TrainConfig {
+            checkpoint: None,
+            ..config(dir.path(), Mode::Lines, OptimizerKind::Adam)
+        };
+        let bytes = |cfg: TrainConfig| {
+            let mut t = Trainer::new(cfg, &corpus()).expect("trainer");
+            t.run(&Controls::default()).expect("runs");
+            (t.model_bytes().expect("encodes"), t.cfg.schedule)
+        };
+        let (plain, _) = bytes(base.clone());
+        let (decayed, _) = bytes(TrainConfig {
+            weight_decay: 0.5,
+            ..base.clone()
+        });
+        let (cosine, sched) = bytes(TrainConfig {
+            schedule: Some(crate::optim::Schedule {
+                kind: LrSchedule::Cosine,
+                lr: base.lr,
+                warmup: 0,
+                lr_min: 0.0,
+                step_size: 1,
+                gamma: 0.5,
+                total: 0,
+            }),
+            ..base.clone()
+        });
+        assert_ne!(plain, decayed);
+        assert_ne!(plain, cosine);
+        // 3 epochs of 18 minibatches (54 training lines, batch 3).
+        assert_eq!(sched.map(|s| s.total), Some(54));
+    }
+
+    /// The held-out lines are a seeded random set, not the tail; another seed draws another set.
+    #[test]
+    fn validation_lines_are_a_seeded_random_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text: String = (0..200).map(|i| format!("line{i:03}\n")).collect();
+        let split = |seed| {
+            let cfg = TrainConfig {
+                seed,
+                ..config(dir.path(), Mode::Lines, OptimizerKind::Sgd)
+            };
+            Trainer::new(cfg, &text).expect("trainer").prep.split
+        };
+        let (a, b) = (split(1), split(2));
+        assert_eq!(a, split(1));
+        assert_eq!(a.units, 200);
+        assert_eq!(a.val_units.len(), 20);
+        assert_ne!(a.val_units, b.val_units);
+        let tail: Vec<u32> = (180..200).collect();
+        assert_ne!(a.val_units, tail);
+        assert!(a.val_units.iter().any(|&i| i < 100), "{:?}", a.val_units);
+    }
+
+    /// Stream mode holds out whole chunks, at random, about the requested fraction.
+    #[test]
+    fn validation_stream_chunks_are_random_and_sized() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text: String = (0..2000).map(|i| format!("w{} ", i % 97)).collect();
+        let cfg = config(dir.path(), Mode::Stream, OptimizerKind::Sgd);
+        let t = Trainer::new(cfg, &text).expect("trainer");
+        let sp = &t.prep.split;
+        assert_eq!(sp.val_units.len(), 10);
+        assert!(sp.val_units.iter().any(|&u| (u as usize) < sp.units - 10));
+        let Some(Dataset::Stream { tokens }) = &t.prep.val else {
+            panic!("stream validation data")
+        };
+        assert_eq!(tokens.len(), 10 * sp.chunk_len);
+    }
+
+    /// With validation, the model file holds the parameters of the best validation loss; --keep last
+    /// the last ones; --patience stops after K evaluations without improvement.
+    #[test]
+    fn best_model_is_written_and_patience_stops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = TrainConfig {
+            checkpoint: None,
+            epochs: Some(60),
+            lr: 0.05,
+            hidden: 24,
+            val_fraction: 0.2,
+            ..config(dir.path(), Mode::Lines, OptimizerKind::Adam)
+        };
+        let mut t = Trainer::new(cfg.clone(), &corpus()).expect("trainer");
+        t.run(&Controls::default()).expect("runs");
+        let (best_loss, best_step) = t.best().expect("validated");
+        let vals: Vec<f64> = t.state.history.iter().filter_map(|r| r.val_loss).collect();
+        assert_eq!(vals.len(), 60);
+        assert_eq!(
+            vals.iter().copied().fold(f64::INFINITY, f64::min),
+            best_loss
+        );
+        let written = std::fs::read(&cfg.out).expect("model");
+        let (p, _) = crate::model_file::decode_model(&written).expect("decodes");
+        let v = t.prep.val.as_ref().expect("val");
+        let loss = evaluate(&p, v, cfg.batch, cfg.seq_len).mean();
+        assert_eq!(
+            loss, best_loss,
+            "the file holds the best model (step {best_step})"
+        );
+        assert!(best_step < t.state.step, "overfits: best before the end");
+        assert_ne!(written, t.model_bytes().expect("encodes"));
+
+        let mut last = Trainer::new(
+            TrainConfig {
+                keep: Keep::Last,
+                ..cfg.clone()
+            },
+            &corpus(),
+        )
+        .expect("trainer");
+        last.run(&Controls::default()).expect("runs");
+        assert_eq!(
+            std::fs::read(&cfg.out).expect("model"),
+            last.model_bytes().expect("encodes")
+        );
+
+        let mut patient = Trainer::new(
+            TrainConfig {
+                patience: Some(3),
+                ..cfg.clone()
+            },
+            &corpus(),
+        )
+        .expect("trainer");
+        let out = patient.run(&Controls::default()).expect("runs");
+        assert!(
+            matches!(&out, Outcome::Finished(r) if r.contains("3 evaluations")),
+            "{out:?}"
+        );
+        let (_, step) = patient.best().expect("validated");
+        assert_eq!(patient.state.evals_since_best, 3);
+        assert!(patient.state.epoch < 60 && step < patient.state.step);
     }
 
     #[test]

@@ -1,29 +1,9 @@
 //! The `host-trainer` binary end to end: happy paths and every user error (one clear line, no panic).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Exit code 1 with exactly one `error:` line mentioning `needle`, and no panic.
-fn assert_user_error(o: &Output, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    assert!(lines[0].contains(needle), "expected {needle:?} in {err}");
-}
+mod common;
+use common::{assert_user_error, run, s, stderr};
 
 fn names_corpus(dir: &Path) -> PathBuf {
     let path = dir.join("names.txt");
@@ -40,10 +20,6 @@ fn names_corpus(dir: &Path) -> PathBuf {
         .collect();
     std::fs::write(&path, text).expect("write corpus");
     path
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
 }
 
 #[test]
@@ -167,12 +143,11 @@ fn resume_via_cli_matches_uninterrupted_run() {
         &run(&["train", "--resume", s(&bad)]),
         "not a valid checkpoint",
     );
-    std::fs::write(&bad, text.replace("\"version\":1", "\"version\":9")).expect("write");
+    std::fs::write(&bad, text.replacen("\"version\":2", "\"version\":9", 1)).expect("write");
     assert_user_error(&run(&["train", "--resume", s(&bad)]), "version 9");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    v["state"]["plan"] = serde_json::json!({"Lines": {"order": [0, 1, 999999]}});
-    std::fs::write(&bad, v.to_string()).expect("write");
-    assert_user_error(&run(&["train", "--resume", s(&bad)]), "does not match");
+    // A changed body without a new checksum (more damage cases: tests/trust.rs).
+    std::fs::write(&bad, text.replacen("\"epoch\":0", "\"epoch\":1", 1)).expect("write");
+    assert_user_error(&run(&["train", "--resume", s(&bad)]), "checksum mismatch");
 }
 
 #[test]

@@ -618,5 +618,5 @@ fn cli_errors_are_one_clear_line() {
         "--vocab",
         "same",
     ]);
-    assert_user_error(&o, "different files");
+    assert_user_error(&o, "are the same file");
 }

@@ -1,14 +1,19 @@
 //! `host-trainer eval`: loss and perplexity of a model on a text file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
 
+use crate::bptt::ForwardStats;
+use crate::checkpoint::Checkpoint;
+use crate::cli::batch_shape;
 use crate::data::batch::Mode;
+use crate::data::corpus::Vocab;
 use crate::data::corpus::{self, Preprocess};
-use crate::data::prepare_eval;
+use crate::data::{prepare, prepare_eval};
 use crate::evaluate::evaluate;
+use crate::model::Params;
 use crate::model_file::load_model;
 
 /// `eval` arguments.
@@ -17,9 +22,16 @@ pub struct EvalArgs {
     /// Model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// UTF-8 text to evaluate on.
+    /// UTF-8 text to evaluate on. [with --checkpoint: the training corpus]
+    #[arg(long, required_unless_present = "checkpoint")]
+    pub corpus: Option<PathBuf>,
+    /// Evaluate on a split of a training run: its corpus, preprocessing, mode, batch shape and
+    /// seeded validation split come from this checkpoint.
     #[arg(long)]
-    pub corpus: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: which part of the corpus.
+    #[arg(long, value_enum, default_value = "val", requires = "checkpoint")]
+    pub split: SplitPart,
     /// How to read the corpus.
     #[arg(long, value_enum, default_value = "lines")]
     pub mode: Mode,
@@ -37,32 +49,91 @@ pub struct EvalArgs {
     pub batch: usize,
 }
 
+/// A part of a training run's corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitPart {
+    /// The held-out validation part.
+    Val,
+    /// The training part.
+    Train,
+}
+
 /// Runs `eval`: one line on stdout.
 ///
 /// # Errors
 /// Bad arguments, an unreadable model or corpus, a corpus outside the model's vocabulary.
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
-    if a.seq_len == 0 || a.batch == 0 {
-        bail!("--seq-len and --batch must be at least 1");
-    }
+    let (batch, seq_len) = batch_shape(a.batch, a.seq_len)?;
     let (params, vocab) =
         load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let raw = corpus::load(&a.corpus)?;
+    if let Some(ckpt) = &a.checkpoint {
+        return eval_split(a, ckpt, &params, vocab);
+    }
+    let Some(corpus_path) = &a.corpus else {
+        bail!("--corpus is required without --checkpoint");
+    };
+    let raw = corpus::load(corpus_path)?;
     let pre = Preprocess {
         lowercase: a.lowercase,
         d2l: a.d2l,
     };
     let data = prepare_eval(&raw, pre, a.mode, &vocab)
-        .with_context(|| format!("encoding {}", a.corpus.display()))?;
-    let stats = evaluate(&params, &data, a.batch, a.seq_len);
+        .with_context(|| format!("encoding {}", corpus_path.display()))?;
+    let stats = evaluate(&params, &data, batch, seq_len);
     if stats.count == 0 {
-        bail!("corpus {} has nothing to evaluate", a.corpus.display());
+        bail!("corpus {} has nothing to evaluate", corpus_path.display());
     }
+    print_loss(&stats);
+    Ok(())
+}
+
+/// One line on stdout: loss, perplexity and count.
+fn print_loss(stats: &ForwardStats) {
     let loss = stats.mean();
     println!(
         "loss {loss:.6} nats/char, perplexity {:.4}, over {} characters",
         loss.exp(),
         stats.count
     );
+}
+
+/// `eval --checkpoint`: the model on exactly the training run's validation (or training) part, with
+/// the run's batch shape, so the loss is the one training reported.
+fn eval_split(
+    a: &EvalArgs,
+    ckpt_path: &Path,
+    params: &Params<f32>,
+    vocab: Vocab,
+) -> anyhow::Result<()> {
+    let ckpt = Checkpoint::load(ckpt_path)?;
+    let mut cfg = ckpt.config;
+    if let Some(c) = &a.corpus {
+        cfg.corpus = c.clone();
+    }
+    if vocab.as_string() != ckpt.vocab {
+        bail!(
+            "{} and {} have different vocabularies",
+            a.model.display(),
+            ckpt_path.display()
+        );
+    }
+    let raw = corpus::load(&cfg.corpus)?;
+    let prep = prepare(&raw, &cfg.data_spec(), Some(vocab))
+        .with_context(|| format!("encoding {}", cfg.corpus.display()))?;
+    if prep.fingerprint != ckpt.corpus_fingerprint || prep.split != ckpt.split {
+        bail!(
+            "corpus {} differs from the one {} was trained on",
+            cfg.corpus.display(),
+            ckpt_path.display()
+        );
+    }
+    let data = match a.split {
+        SplitPart::Val => prep
+            .val
+            .with_context(|| format!("{} has no validation split", ckpt_path.display()))?,
+        SplitPart::Train => prep.train,
+    };
+    let stats = evaluate(params, &data, cfg.batch, cfg.seq_len);
+    print_loss(&stats);
     Ok(())
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{ConfigError, PrefixArgs};
-use crate::model_file::{ModelFile, write_atomic};
+use crate::cli::PrefixArgs;
+use crate::files::{FileError, check_outputs, named, write_atomic};
+use crate::model_file::ModelFile;
 use crate::pytorch;
 
 /// `export` arguments.
@@ -27,22 +28,20 @@ pub struct ExportArgs {
 }
 
 impl ExportArgs {
-    /// Checks the two output files are distinct and differ from the model.
+    /// Checks the two outputs before any work: distinct files, neither the model (under any spelling),
+    /// each a regular file (or new) in an existing directory.
     ///
     /// # Errors
-    /// Two of the paths are the same.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.safetensors == self.vocab {
-            return Err(ConfigError::Conflict(
-                "--safetensors and --vocab must be different files".into(),
-            ));
-        }
-        if self.safetensors == self.model || self.vocab == self.model {
-            return Err(ConfigError::Conflict(
-                "--safetensors and --vocab must not overwrite --model".into(),
-            ));
-        }
-        Ok(())
+    /// The first refused path.
+    pub fn validate(&self) -> Result<(), FileError> {
+        check_outputs(
+            &[named("--model", &self.model)],
+            &[
+                named("--safetensors", &self.safetensors),
+                named("--vocab", &self.vocab),
+            ],
+            &[],
+        )
     }
 }
 

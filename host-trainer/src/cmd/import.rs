@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::cli::PrefixArgs;
-use crate::model_file::write_atomic;
+use crate::files::{check_outputs, named, write_atomic};
 use crate::pytorch;
 
 /// `import` arguments.
@@ -31,6 +31,14 @@ pub struct ImportArgs {
 /// # Errors
 /// Unreadable inputs, a model the format cannot hold, a file that cannot be written.
 pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
+    check_outputs(
+        &[
+            named("--safetensors", &a.safetensors),
+            named("--vocab", &a.vocab),
+        ],
+        &[named("--out", &a.out)],
+        &[],
+    )?;
     let st = std::fs::read(&a.safetensors)
         .with_context(|| format!("reading {}", a.safetensors.display()))?;
     let json = std::fs::read_to_string(&a.vocab)

@@ -1,6 +1,8 @@
 //! The subcommands: one file each, holding its arguments (clap), their validation, and its run with
 //! the console output. The binary's `main` only parses [`Cli`] and calls [`run`].
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 pub mod eval;
@@ -42,20 +44,21 @@ pub enum Command {
     Export(export::ExportArgs),
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command; its exit code (non-zero for an interrupted `train`).
 ///
 /// # Errors
 /// The command's error, for `main` to print.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Train(a) => train::run(&a),
-        Command::Sample(a) => sample::run(&a),
-        Command::Eval(a) => eval::run(&a),
-        Command::Inspect(a) => inspect::run(&a),
-        Command::Gradcheck(a) => gradcheck::run(&a),
-        Command::Golden(a) => golden::run(&a),
-        Command::Import(a) => import::run(&a),
-        Command::Export(a) => export::run(&a),
+        Command::Sample(a) => done(sample::run(&a)),
+        Command::Eval(a) => done(eval::run(&a)),
+        Command::Inspect(a) => done(inspect::run(&a)),
+        Command::Gradcheck(a) => done(gradcheck::run(&a)),
+        Command::Golden(a) => done(golden::run(&a)),
+        Command::Import(a) => done(import::run(&a)),
+        Command::Export(a) => done(export::run(&a)),
     }
 }
 
@@ -148,7 +151,10 @@ mod tests {
         match cli.map(|c| c.command) {
             Ok(Command::Export(a)) => {
                 assert_eq!(a.prefixes.to_prefixes(), Prefixes::default());
-                assert!(matches!(a.validate(), Err(ConfigError::Conflict(_))));
+                assert!(matches!(
+                    a.validate(),
+                    Err(crate::files::FileError::SameOutput { .. })
+                ));
             }
             other => panic!("unexpected parse: {other:?}"),
         }

@@ -1,23 +1,28 @@
 //! `host-trainer train`: its arguments, their validation into a [`TrainConfig`], and the run with its
 //! console output (progress bar, epoch summaries, samples, final summary).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::checkpoint::Checkpoint;
-use crate::cli::{ConfigError, MAX_BATCH, MAX_HIDDEN, MAX_SEQ_LEN, nonzero, positive, range};
-use crate::config::TrainConfig;
+use crate::cli::{ConfigError, MAX_HIDDEN, batch_shape, nonzero, positive, range};
+use crate::config::{Every, Keep, TrainConfig};
 use crate::data::batch::Mode;
 use crate::data::corpus::{self, Preprocess};
+use crate::files::{FileError, check_outputs, named};
 use crate::generate::{SampleOptions, sample_text};
-use crate::optim::OptimizerKind;
+use crate::optim::{LrSchedule, OptimizerKind, Schedule};
 use crate::train::{Controls, Observer, Outcome, Trainer};
 
+/// Set by the first SIGINT, SIGTERM or SIGHUP: stop at the next step boundary and checkpoint.
 static INTERRUPT: AtomicBool = AtomicBool::new(false);
+/// The first signal received (its number), for the exit code.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// `train` arguments, as typed.
 #[derive(Debug, Args)]
@@ -55,6 +60,24 @@ pub struct TrainArgs {
     /// Learning rate. [default: 0.01 adam, 0.1 adagrad, 1 sgd]
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+    /// Learning-rate schedule after the warm-up. [default: constant]
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Linear learning-rate warm-up over N steps. [default: 0]
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Cosine: the learning rate at the end of the run. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_min: Option<f32>,
+    /// Step schedule: multiply the learning rate by --lr-gamma every N steps.
+    #[arg(long)]
+    pub lr_step_size: Option<u64>,
+    /// Step schedule: the factor. [default: 0.5]
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_gamma: Option<f32>,
+    /// Decoupled weight decay (AdamW with adam) of the weight matrices, per unit of learning rate. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f32>,
     /// Clip each gradient component to ±F.
     #[arg(long, allow_negative_numbers = true)]
     pub clip_value: Option<f32>,
@@ -73,12 +96,24 @@ pub struct TrainArgs {
     /// Seed of initialisation and data order. [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fraction of the corpus (its tail) held out for validation. [default: 0]
+    /// Fraction held out for validation: a random set of lines (lines mode) or of ~1%-sized chunks (stream mode), drawn with --seed. [default: 0]
     #[arg(long, allow_negative_numbers = true)]
     pub val_fraction: Option<f64>,
-    /// Checkpoint file, written at epoch ends (at most every 30 s), at the end and on Ctrl-C. [Ctrl-C default: MODEL.ckpt]
+    /// Also validate every N steps (besides every epoch end).
+    #[arg(long)]
+    pub val_every: Option<u64>,
+    /// With validation: write the model with the best validation loss (`best`) or the last one (`last`) to --out. [default: best]
+    #[arg(long, value_enum)]
+    pub keep: Option<Keep>,
+    /// With validation: stop after K validations without a new best.
+    #[arg(long)]
+    pub patience: Option<u64>,
+    /// Checkpoint file, written every --checkpoint-every, at epoch ends (at most every 30 s), at the end and on SIGINT / SIGTERM / SIGHUP. [default: OUT.ckpt]
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Also checkpoint every N steps, or every Ns / Nm / Nh of training. [default: 5m]
+    #[arg(long)]
+    pub checkpoint_every: Option<Every>,
     /// Continue from a checkpoint (its settings are kept; stopping rules and output paths may change).
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -120,6 +155,11 @@ impl TrainArgs {
             OptimizerKind::Sgd => 1.0,
         };
         let lr = positive("lr", f64::from(self.lr.unwrap_or(default_lr)), 1e3)? as f32;
+        let schedule = self.schedule(lr)?;
+        let weight_decay = match self.weight_decay {
+            None | Some(0.0) => 0.0,
+            Some(w) => positive("weight-decay", f64::from(w), 1.0)? as f32,
+        };
         let clip_value = self
             .clip_value
             .map(|v| positive("clip-value", f64::from(v), 1e9).map(|v| v as f32))
@@ -149,21 +189,21 @@ impl TrainArgs {
         } else {
             epochs
         };
-        let batch = range(
-            "batch",
+        let (batch, seq_len) = batch_shape(
             self.batch
                 .unwrap_or(if mode == Mode::Lines { 1 } else { 32 }),
-            1,
-            MAX_BATCH,
+            self.seq_len.unwrap_or(35),
         )?;
-        let seq_len = range("seq-len", self.seq_len.unwrap_or(35), 1, MAX_SEQ_LEN)?;
-        if batch.saturating_mul(seq_len) > 10_000_000 {
-            return Err(ConfigError::Conflict(format!(
-                "--batch {batch} × --seq-len {seq_len} is too large"
-            )));
-        }
         if let Some(t) = self.threads {
             range("threads", t, 1, 256)?;
+        }
+        if val_fraction == 0.0
+            && (self.val_every.is_some() || self.patience.is_some() || self.keep.is_some())
+        {
+            return Err(ConfigError::Conflict(
+                "--val-every, --patience and --keep need validation data: give --val-fraction"
+                    .into(),
+            ));
         }
         Ok(TrainConfig {
             corpus,
@@ -179,6 +219,8 @@ impl TrainArgs {
             batch,
             optimizer,
             lr,
+            schedule,
+            weight_decay,
             clip_value,
             clip_norm,
             epochs,
@@ -186,11 +228,65 @@ impl TrainArgs {
             target_loss,
             seed: self.seed.unwrap_or(0),
             val_fraction,
+            val_every: nonzero("val-every", self.val_every)?,
+            keep: self.keep.unwrap_or_default(),
+            patience: nonzero("patience", self.patience)?,
             checkpoint: self.checkpoint.clone(),
+            checkpoint_every: self.checkpoint_every.unwrap_or_default(),
             plot: self.plot.clone(),
             log: self.log.clone(),
             sample_every: nonzero("sample-every", self.sample_every)?,
         })
+    }
+
+    /// The learning-rate schedule of the flags, `None` for a constant rate without warm-up.
+    fn schedule(&self, lr: f32) -> Result<Option<Schedule>, ConfigError> {
+        let kind = self.lr_schedule.unwrap_or_default();
+        let warmup = self.warmup.unwrap_or(0);
+        if warmup > 1_000_000_000 {
+            return Err(ConfigError::OutOfRange {
+                flag: "warmup",
+                value: warmup,
+                min: 0,
+                max: 1_000_000_000,
+            });
+        }
+        let conflict = |m: &str| Err(ConfigError::Conflict(m.into()));
+        if kind != LrSchedule::Cosine && self.lr_min.is_some() {
+            return conflict("--lr-min goes with --lr-schedule cosine");
+        }
+        if kind != LrSchedule::Step && (self.lr_step_size.is_some() || self.lr_gamma.is_some()) {
+            return conflict("--lr-step-size and --lr-gamma go with --lr-schedule step");
+        }
+        let lr_min = match self.lr_min {
+            None | Some(0.0) => 0.0,
+            Some(m) => {
+                let m = positive("lr-min", f64::from(m), f64::from(lr))? as f32;
+                m.min(lr)
+            }
+        };
+        let step_size = match (kind, self.lr_step_size) {
+            (LrSchedule::Step, None) => {
+                return conflict("--lr-schedule step needs --lr-step-size N");
+            }
+            (_, s) => nonzero("lr-step-size", s)?.unwrap_or(1),
+        };
+        let gamma = match self.lr_gamma {
+            None => 0.5,
+            Some(g) => positive("lr-gamma", f64::from(g), 1.0)? as f32,
+        };
+        if kind == LrSchedule::Constant && warmup == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Schedule {
+            kind,
+            lr,
+            warmup,
+            lr_min,
+            step_size,
+            gamma,
+            total: 0,
+        }))
     }
 
     /// Applies the flags allowed on `--resume` to the checkpoint's configuration.
@@ -208,6 +304,12 @@ impl TrainArgs {
             ("--batch", self.batch.is_some()),
             ("--optimizer", self.optimizer.is_some()),
             ("--lr", self.lr.is_some()),
+            ("--lr-schedule", self.lr_schedule.is_some()),
+            ("--warmup", self.warmup.is_some()),
+            ("--lr-min", self.lr_min.is_some()),
+            ("--lr-step-size", self.lr_step_size.is_some()),
+            ("--lr-gamma", self.lr_gamma.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
             ("--clip-value", self.clip_value.is_some()),
             ("--clip-norm", self.clip_norm.is_some()),
             ("--seed", self.seed.is_some()),
@@ -241,6 +343,18 @@ impl TrainArgs {
                 dst.clone_from(src);
             }
         }
+        if self.val_every.is_some() {
+            cfg.val_every = nonzero("val-every", self.val_every)?;
+        }
+        if let Some(k) = self.keep {
+            cfg.keep = k;
+        }
+        if self.patience.is_some() {
+            cfg.patience = nonzero("patience", self.patience)?;
+        }
+        if let Some(e) = self.checkpoint_every {
+            cfg.checkpoint_every = e;
+        }
         if self.sample_every.is_some() {
             cfg.sample_every = nonzero("sample-every", self.sample_every)?;
         }
@@ -248,27 +362,33 @@ impl TrainArgs {
     }
 }
 
-/// Runs `train`.
+/// Runs `train`; the exit code is 0 when a stopping rule ended the run, `128 + signal number` when a
+/// signal did (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), after the checkpoint is written.
 ///
 /// # Errors
 /// Bad arguments, an unusable corpus or checkpoint, divergence, a file that cannot be written.
-pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     set_threads(a.threads)?;
-    let mut trainer = if let Some(ckpt_path) = &a.resume {
+    let (cfg, ckpt) = if let Some(ckpt_path) = &a.resume {
         let ckpt = Checkpoint::load(ckpt_path)?;
-        let cfg = a.apply_to_resumed(ckpt.config.clone())?;
-        let raw = corpus::load(&cfg.corpus)?;
-        eprintln!(
-            "resuming from {} at step {}",
-            ckpt_path.display(),
-            ckpt.state.step
-        );
-        Trainer::resume(ckpt, cfg, &raw)?
+        (a.apply_to_resumed(ckpt.config.clone())?, Some(ckpt))
     } else {
-        let cfg = a.to_config()?;
-        let raw = corpus::load(&cfg.corpus)?;
-        Trainer::new(cfg, &raw)?
+        (a.to_config()?, None)
     };
+    check_paths(&cfg, a.resume.as_deref())?;
+    install_signal_handlers()?;
+    let raw = corpus::load(&cfg.corpus)?;
+    let mut trainer = match (ckpt, &a.resume) {
+        (Some(ckpt), Some(path)) => {
+            let step = ckpt.state.step;
+            eprintln!("resuming from {} at step {step}", path.display());
+            let mut t = Trainer::resume(ckpt, cfg, &raw)?;
+            t.last_checkpoint = Some((path.clone(), step));
+            t
+        }
+        _ => Trainer::new(cfg, &raw)?,
+    };
+    drop(raw);
     let p = &trainer.prep;
     eprintln!(
         "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} parameters",
@@ -279,13 +399,21 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         p.unigram_entropy,
         trainer.params.dims.param_count()
     );
-    ctrlc::set_handler(|| {
-        if INTERRUPT.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: the user really wants out.
-            std::process::exit(130);
-        }
-    })
-    .context("installing the Ctrl-C handler")?;
+    if let Some(v) = &p.val {
+        let sp = &p.split;
+        let unit = if sp.chunk_len > 0 {
+            format!("chunks of {} characters", sp.chunk_len)
+        } else {
+            "lines".into()
+        };
+        eprintln!(
+            "validation: {} of {} {unit} held out at random (seed {}), {} targets",
+            sp.val_units.len(),
+            sp.units,
+            trainer.cfg.seed,
+            v.target_count()
+        );
+    }
     let start = std::time::Instant::now();
     let tokens0 = trainer.state.tokens;
     let outcome = trainer.run_observed(
@@ -308,17 +436,99 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if let Some(v) = trainer.validate() {
         eprintln!("validation loss {v:.4} (perplexity {:.3})", v.exp());
     }
-    eprintln!("model written to {}", trainer.cfg.out.display());
+    match (trainer.best(), trainer.cfg.keep) {
+        (Some((loss, step)), Keep::Best) => eprintln!(
+            "model written to {}: the best validation loss, {loss:.6} at step {step}",
+            trainer.cfg.out.display()
+        ),
+        (Some((loss, step)), Keep::Last) => eprintln!(
+            "model written to {} (last step; the best validation loss was {loss:.6} at step {step})",
+            trainer.cfg.out.display()
+        ),
+        (None, _) => eprintln!("model written to {}", trainer.cfg.out.display()),
+    }
     match outcome {
-        Outcome::Finished(reason) => eprintln!("done: {reason}"),
+        Outcome::Finished(reason) => {
+            eprintln!("done: {reason}");
+            Ok(ExitCode::SUCCESS)
+        }
         Outcome::Interrupted { checkpoint } => {
+            let sig = SIGNAL.load(Ordering::SeqCst);
             eprintln!(
-                "interrupted: checkpoint saved to {}; continue with --resume",
+                "interrupted by {}: checkpoint saved to {}; continue with --resume {}",
+                signal_name(sig),
+                checkpoint.display(),
                 checkpoint.display()
-            )
+            );
+            Ok(ExitCode::from(interrupted_code(sig)))
         }
     }
+}
+
+/// The exit code of a run stopped by signal `sig`: `128 + sig`.
+fn interrupted_code(sig: i32) -> u8 {
+    u8::try_from(128 + sig).unwrap_or(130)
+}
+
+/// A signal's name for messages.
+fn signal_name(sig: i32) -> &'static str {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    match sig {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP: the first asks the loop to stop at the next step boundary and write a
+/// checkpoint; a second is ignored (`timeout` signals the child and then its process group, and a
+/// checkpoint being written must not be cut short); a third exits at once with `128 + signal`, which
+/// cannot damage a file (writes are atomic: the destination keeps its old content).
+fn install_signal_handlers() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing the signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for (count, sig) in signals.forever().enumerate() {
+                match count {
+                    0 => {
+                        SIGNAL.store(sig, Ordering::SeqCst);
+                        INTERRUPT.store(true, Ordering::SeqCst);
+                        eprintln!(
+                            "{}: stopping after this step and writing a checkpoint (a third signal exits without one)",
+                            signal_name(sig)
+                        );
+                    }
+                    1 => eprintln!(
+                        "{}: still writing the checkpoint; one more signal exits without it",
+                        signal_name(sig)
+                    ),
+                    _ => std::process::exit(i32::from(interrupted_code(sig))),
+                }
+            }
+        })
+        .context("starting the signal thread")?;
     Ok(())
+}
+
+/// Refuses, before any work, output paths that would destroy an input or cannot be written.
+fn check_paths(cfg: &TrainConfig, resume: Option<&Path>) -> Result<(), FileError> {
+    let ckpt = cfg.checkpoint_path();
+    let mut inputs = vec![named("--corpus", &cfg.corpus)];
+    if let Some(r) = resume {
+        inputs.push(named("--resume", r));
+    }
+    let mut outputs = vec![named("--out", &cfg.out), named("--checkpoint", &ckpt)];
+    if let Some(p) = &cfg.log {
+        outputs.push(named("--log", p));
+    }
+    if let Some(p) = &cfg.plot {
+        outputs.push(named("--plot", p));
+    }
+    check_outputs(&inputs, &outputs, &[("--resume", "--checkpoint")])
 }
 
 /// Sizes rayon's global pool.
@@ -389,6 +599,18 @@ impl Observer for Console {
             ),
         };
         bar.suspend(|| eprintln!("{msg}"));
+    }
+
+    fn validation(&mut self, t: &Trainer, v: f64) {
+        if let Some(bar) = &self.bar {
+            bar.suspend(|| {
+                eprintln!(
+                    "step {}: val loss {v:.4} (ppl {:.2})",
+                    t.state.step,
+                    v.exp()
+                );
+            });
+        }
     }
 
     fn finish(&mut self) {

@@ -115,6 +115,26 @@ impl Dataset {
         }
     }
 
+    /// How often each of `vocab_len` symbols is a target in one pass over the data.
+    pub fn targets_counts(&self, vocab_len: usize) -> Vec<usize> {
+        let mut counts = vec![0usize; vocab_len];
+        let mut add = |t: u32| {
+            if let Some(c) = counts.get_mut(t as usize) {
+                *c += 1;
+            }
+        };
+        match self {
+            Self::Lines { lines, newline } => {
+                for l in lines {
+                    l.iter().copied().for_each(&mut add);
+                    add(*newline);
+                }
+            }
+            Self::Stream { tokens } => tokens.iter().skip(1).copied().for_each(&mut add),
+        }
+        counts
+    }
+
     /// Whether at least one full batch fits whatever the epoch's offset.
     pub fn fits(&self, batch: usize, seq_len: usize) -> bool {
         match self {

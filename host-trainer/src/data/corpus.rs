@@ -82,11 +82,15 @@ pub fn load(path: &Path) -> Result<String, CorpusError> {
             detail: "",
         });
     }
-    Ok(text.replace("\r\n", "\n"))
+    Ok(if text.contains("\r\n") {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    })
 }
 
 /// Applies `pre` to `text`.
-pub fn preprocess(text: &str, pre: Preprocess) -> String {
+pub fn preprocess(text: &str, pre: Preprocess) -> std::borrow::Cow<'_, str> {
     if pre.d2l {
         // d2l: re.sub('[^A-Za-z]+', ' ', line).strip().lower(), per line, lines joined by a space.
         let mut out = String::with_capacity(text.len());
@@ -112,11 +116,12 @@ pub fn preprocess(text: &str, pre: Preprocess) -> String {
             }
             out.push_str(&cleaned);
         }
-        out
+        out.into()
     } else if pre.lowercase {
-        text.to_lowercase()
+        text.to_lowercase().into()
     } else {
-        text.to_owned()
+        // No copy of what may be hundreds of megabytes.
+        text.into()
     }
 }
 
@@ -130,10 +135,10 @@ pub struct Vocab {
 impl Vocab {
     /// The sorted distinct chars of `text`, plus `extra` chars.
     pub fn from_text(text: &str, extra: &[char]) -> Self {
-        let mut chars: Vec<char> = text.chars().chain(extra.iter().copied()).collect();
-        chars.sort_unstable();
-        chars.dedup();
-        Self::from_chars(chars)
+        // A set, not a vector of every char of what may be a 200 MB text.
+        let set: std::collections::BTreeSet<char> =
+            text.chars().chain(extra.iter().copied()).collect();
+        Self::from_chars(set.into_iter().collect())
     }
 
     /// A vocabulary with exactly these symbols in this order (duplicates: the first wins).
@@ -185,15 +190,10 @@ impl Vocab {
     }
 }
 
-/// Unigram entropy of `text` in nats: the loss of the best model that ignores context.
-pub fn unigram_entropy(tokens: &[u32], vocab_len: usize) -> f64 {
-    let mut counts = vec![0usize; vocab_len];
-    for &t in tokens {
-        if let Some(c) = counts.get_mut(t as usize) {
-            *c += 1;
-        }
-    }
-    let n = tokens.len() as f64;
+/// Unigram entropy in nats of symbols with these counts: the loss of the best model that ignores
+/// context.
+pub fn unigram_entropy(counts: &[usize]) -> f64 {
+    let n = counts.iter().sum::<usize>() as f64;
     counts
         .iter()
         .filter(|&&c| c > 0)

@@ -45,8 +45,39 @@ pub struct DataSpec<'a> {
     pub batch: usize,
     /// Time steps per minibatch (stream mode).
     pub seq_len: usize,
-    /// Fraction of the corpus (tail) held out for validation.
+    /// Fraction of the corpus held out for validation (a seeded random set of lines or chunks).
     pub val_fraction: f64,
+    /// Seed of the split.
+    pub seed: u64,
+}
+
+/// How the corpus was split into training and validation data (recorded in checkpoints, so a resumed
+/// run and `eval --checkpoint` use exactly the same held-out part).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Split {
+    /// Units the corpus was cut into: its non-empty lines (lines mode) or chunks (stream mode).
+    pub units: usize,
+    /// Stream mode: tokens per chunk (the last may be shorter); 0 in lines mode.
+    pub chunk_len: usize,
+    /// The held-out units, ascending.
+    pub val_units: Vec<u32>,
+}
+
+/// XORed into the run's seed to draw the split (independent of initialisation and epoch order).
+const SPLIT_SEED: u64 = 0x7a1d_5e7e_c7ed_0001;
+
+/// Stream mode: chunks of at least this many tokens, about 100 of them.
+const MIN_CHUNK: usize = 64;
+
+/// The held-out units: `round(units × fraction)` (at least 1 when `fraction > 0`) drawn at random
+/// with `seed`, ascending.
+fn choose_val(units: usize, fraction: f64, seed: u64) -> Vec<u32> {
+    let n_val = val_count(units, fraction);
+    let mut order: Vec<u32> = (0..units as u32).collect();
+    crate::rng::Rng::new(seed ^ SPLIT_SEED).shuffle(&mut order);
+    let mut val = order[..n_val.min(units)].to_vec();
+    val.sort_unstable();
+    val
 }
 
 /// The corpus turned into training and validation data.
@@ -60,6 +91,8 @@ pub struct Prepared {
     pub val: Option<Dataset>,
     /// FNV-1a of the preprocessed text.
     pub fingerprint: u64,
+    /// The training / validation split.
+    pub split: Split,
     /// Unigram entropy of the training targets (nats): the loss of a context-free model.
     pub unigram_entropy: f64,
 }
@@ -88,47 +121,75 @@ pub fn prepare(
         &[]
     };
     let vocab = vocab.unwrap_or_else(|| Vocab::from_text(&text, extra));
-    let tokens = vocab.encode(&text)?;
     let too_short = |detail: String| DataError::TooShort {
         path: path.clone(),
         detail,
     };
-    let (train, val) = match spec.mode {
+    let (train, val, split) = match spec.mode {
         Mode::Lines => {
             let newline = vocab
                 .index('\n')
                 .ok_or_else(|| too_short("no newline in the vocabulary".into()))?;
-            let lines = split_lines(&tokens, newline);
-            let n_val = val_count(lines.len(), spec.val_fraction);
-            if lines.len() <= n_val {
+            // Line by line: never the whole text's tokens and its lines at once.
+            let lines = encode_lines(&text, &vocab)?;
+            let val_units = choose_val(lines.len(), spec.val_fraction, spec.seed);
+            if lines.len() <= val_units.len() {
                 return Err(too_short(format!(
                     "{} non-empty line(s), {} needed for training and validation",
                     lines.len(),
-                    n_val + 1
+                    val_units.len() + 1
                 )));
             }
-            let (a, b) = lines.split_at(lines.len() - n_val);
-            let val = (n_val > 0).then(|| Dataset::Lines {
-                lines: b.to_vec(),
-                newline,
-            });
-            (
-                Dataset::Lines {
-                    lines: a.to_vec(),
-                    newline,
-                },
-                val,
-            )
+            let split = Split {
+                units: lines.len(),
+                chunk_len: 0,
+                val_units,
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut held = split.val_units.iter().peekable();
+            for (i, line) in lines.into_iter().enumerate() {
+                if held.next_if(|&&v| v as usize == i).is_some() {
+                    b.push(line);
+                } else {
+                    a.push(line);
+                }
+            }
+            let val = (!b.is_empty()).then_some(Dataset::Lines { lines: b, newline });
+            (Dataset::Lines { lines: a, newline }, val, split)
         }
         Mode::Stream => {
-            let n_val = if spec.val_fraction > 0.0 {
-                ((tokens.len() as f64 * spec.val_fraction) as usize).max(2)
+            let tokens = vocab.encode(&text)?;
+            let (train_tokens, val_tokens, split) = if spec.val_fraction > 0.0 {
+                let chunk_len = tokens.len().div_ceil(100).max(MIN_CHUNK);
+                let units = tokens.len().div_ceil(chunk_len);
+                let val_units = choose_val(units, spec.val_fraction, spec.seed);
+                if units <= val_units.len() {
+                    return Err(too_short(format!(
+                        "{} characters: too few for a validation split",
+                        tokens.len()
+                    )));
+                }
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let mut held = val_units.iter().peekable();
+                for (i, chunk) in tokens.chunks(chunk_len).enumerate() {
+                    if held.next_if(|&&v| v as usize == i).is_some() {
+                        b.extend_from_slice(chunk);
+                    } else {
+                        a.extend_from_slice(chunk);
+                    }
+                }
+                let split = Split {
+                    units,
+                    chunk_len,
+                    val_units,
+                };
+                (a, Some(b), split)
             } else {
-                0
+                (tokens, None, Split::default())
             };
-            let n_train = tokens.len().saturating_sub(n_val);
+            let n_train = train_tokens.len();
             let train = Dataset::Stream {
-                tokens: tokens[..n_train].to_vec(),
+                tokens: train_tokens,
             };
             if !train.fits(spec.batch, spec.seq_len) {
                 let need = spec.seq_len * (spec.batch + 1);
@@ -137,25 +198,17 @@ pub fn prepare(
                     spec.batch, spec.seq_len
                 )));
             }
-            let val = (n_val > 0).then(|| Dataset::Stream {
-                tokens: tokens[n_train..].to_vec(),
-            });
-            (train, val)
+            let val = val_tokens.map(|tokens| Dataset::Stream { tokens });
+            (train, val, split)
         }
     };
-    let targets: Vec<u32> = match &train {
-        Dataset::Lines { lines, newline } => lines
-            .iter()
-            .flat_map(|l| l.iter().copied().chain([*newline]))
-            .collect(),
-        Dataset::Stream { tokens } => tokens[1..].to_vec(),
-    };
     Ok(Prepared {
-        unigram_entropy: unigram_entropy(&targets, vocab.len()),
+        unigram_entropy: unigram_entropy(&train.targets_counts(vocab.len())),
         vocab,
         train,
         val,
         fingerprint: fingerprint(&text),
+        split,
     })
 }
 
@@ -180,6 +233,26 @@ pub fn prepare_eval(
         }
         Mode::Stream => Dataset::Stream { tokens },
     })
+}
+
+/// The non-empty lines of `text`, encoded one at a time (errors report the char offset in `text`).
+fn encode_lines(text: &str, vocab: &Vocab) -> Result<Vec<Vec<u32>>, CorpusError> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for line in text.split('\n') {
+        if !line.is_empty() {
+            let l = vocab.encode(line).map_err(|e| match e {
+                CorpusError::UnknownChar { ch, offset: o } => CorpusError::UnknownChar {
+                    ch,
+                    offset: offset + o,
+                },
+                other => other,
+            })?;
+            lines.push(l);
+        }
+        offset += line.chars().count() + 1;
+    }
+    Ok(lines)
 }
 
 fn val_count(n: usize, fraction: f64) -> usize {
