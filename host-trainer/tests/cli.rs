@@ -360,7 +360,7 @@ fn gradcheck_and_golden_commands_pass() {
     for name in ["w_x", "w_h", "b ", "w_y", "b_y", "h0", "c0"] {
         assert!(out.contains(name), "{name} missing in {out}");
     }
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
     let o = run(&[
         "golden",
         s(&data.join("tiny_nx3_nh2_T2_m1_seed1.json")),
@@ -376,8 +376,8 @@ fn gradcheck_and_golden_commands_pass() {
 #[test]
 fn golden_fails_on_a_tampered_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_nx3_nh2_T2_m1_seed1.json");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/golden/tiny_nx3_nh2_T2_m1_seed1.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(src).expect("read")).expect("json");
     let x = v["grads"]["h0"][0][0].as_f64().expect("number");
@@ -447,4 +447,38 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
         &run(&["sample", "--model", s(&model), "--cores-per-step", "3"]),
         "--cores-per-step",
     );
+}
+
+#[test]
+fn gradcheck_covers_every_cell_kind_and_layer_count() {
+    for (cell, layers, names) in [
+        ("gru", "2", &["l1.b_hn", "h0"][..]),
+        ("rnn", "3", &["l2.w_x", "h0"][..]),
+        ("lstm", "2", &["l1.w_h", "c0"][..]),
+    ] {
+        let o = run(&[
+            "gradcheck",
+            "--cell",
+            cell,
+            "--layers",
+            layers,
+            "--dropout",
+            "0.25",
+        ]);
+        assert!(o.status.success(), "{cell}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("ok: worst relative error"), "{out}");
+        for n in names {
+            assert!(out.contains(n), "{n} missing in {out}");
+        }
+    }
+    let o = run(&["gradcheck", "--layers", "0"]);
+    assert_user_error(&o, "--layers 0");
+    let o = run(&["gradcheck", "--layers", "5"]);
+    assert_user_error(&o, "--layers 5");
+    let o = run(&["gradcheck", "--dropout", "1"]);
+    assert_user_error(&o, "--dropout 1");
+    let o = run(&["gradcheck", "--cell", "lru"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("lru"), "{}", stderr(&o));
 }
