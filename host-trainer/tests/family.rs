@@ -1,0 +1,41 @@
+//! Models of other cell kinds and several layers through the CLI: `inspect` of a format-version-2 file.
+
+use std::process::Command;
+
+use host_trainer::model::Stack;
+use host_trainer::model_file::encode_stack;
+use host_trainer::rng::Rng;
+use lstm_core::Dims;
+use lstm_core::format::{CellKind, TokenKind};
+
+#[test]
+fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
+    let dims = Dims {
+        n_x: 3,
+        n_h: 4,
+        n_y: 3,
+    };
+    let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 2, &mut Rng::new(1));
+    let bytes = encode_stack(&p, "the cat sat", TokenKind::Words).expect("encodes");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gru2.lstm");
+    std::fs::write(&path, &bytes).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .arg("inspect")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Matrices: layer 0 (12×3 + 12×4), layer 1 (12×4 + 12×4), output 3×4 = 192 f32 = 768 bytes.
+    for want in [
+        "version:     2",
+        "Gru · 2 layers",
+        "dtype:       F32",
+        "tokens:      Words",
+        "3 symbols",
+        "weight bytes: 768",
+    ] {
+        assert!(out.contains(want), "{want:?} missing in\n{out}");
+    }
+}
