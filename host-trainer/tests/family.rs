@@ -39,3 +39,40 @@ fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
         assert!(out.contains(want), "{want:?} missing in\n{out}");
     }
 }
+
+/// `sample` and `eval` run single-layer LSTM character models only (lstm-core's family inference is not
+/// merged yet): a GRU model is refused with a message naming the cell, non-zero exit.
+#[test]
+fn sample_and_eval_refuse_a_gru_model_naming_the_cell() {
+    let dims = Dims {
+        n_x: 3,
+        n_h: 4,
+        n_y: 3,
+    };
+    let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 1, &mut Rng::new(2));
+    let bytes = encode_stack(&p, "abc", TokenKind::Chars).expect("encodes");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gru.lstm");
+    std::fs::write(&path, &bytes).expect("write");
+    let corpus = dir.path().join("c.txt");
+    std::fs::write(&corpus, "abcabcabc\nabcabc\n").expect("write");
+    for args in [
+        vec!["sample", "--model", path.to_str().expect("utf-8")],
+        vec![
+            "eval",
+            "--model",
+            path.to_str().expect("utf-8"),
+            "--corpus",
+            corpus.to_str().expect("utf-8"),
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+            .args(&args)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("gru"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
