@@ -4,10 +4,14 @@
 //! flash, so the model has to become part of the program image. This script
 //! reads the file named by `LSTM_MODEL` (default `models/default.lstm`,
 //! relative to this crate), validates it with the same decoder the host uses
-//! (`lstm_core::format::decode`), and writes `$OUT_DIR/model.rs`: the
-//! dimensions as `const`s (they become the `Lstm`'s const generics), every
-//! weight matrix as a `static` nalgebra `SMatrix` built by a `const fn` (so it
-//! lives in `.rodata`, in flash, and is never copied to RAM), and the
+//! (`lstm_core::format::decode_family`: version 1 or 2), and writes
+//! `$OUT_DIR/model.rs`: the dimensions as `const`s; for a single-layer f32
+//! LSTM, every weight matrix as a `static` nalgebra `SMatrix` built by a
+//! `const fn` (the `Lstm`'s const generics), for any other f32 character
+//! model of the family (1 to 4 layers of lstm, gru or tanh rnn) each
+//! layer's tensors as `static` `[f32; N]` arrays in the file's layout, run
+//! through `lstm_core::NetworkView` — either way in `.rodata`, in flash,
+//! never copied to RAM; `with_generator` over the model; and the
 //! generation settings (`LSTM_SEED`, `LSTM_PRIME`, `LSTM_LENGTH`,
 //! `LSTM_TEMPERATURE`, `LSTM_TOP_K`, `LSTM_TOP_P`, `LSTM_STOP_AT`,
 //! `LSTM_COUNT`, as `host-trainer sample`'s flags). A missing, corrupted,
@@ -22,9 +26,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::{env, fs};
 
+use lstm_core::NetworkView;
 use lstm_core::board::{self, Board};
+use lstm_core::format::{
+    self, CellKind, Dtype, FamilyView, Header, InputKind, ModelView, TokenKind,
+};
 use lstm_core::{SamplerConfig, text};
-use lstm_core::format::{self, InputKind, ModelView};
 
 /// The model built in when `LSTM_MODEL` is not set (relative to this crate).
 const DEFAULT_MODEL: &str = "models/default.lstm";
@@ -75,12 +82,13 @@ fn run() -> Result<(), String> {
             model_path.display()
         )
     })?;
-    let model = format::decode(&bytes)
+    let family = format::decode_family(&bytes)
         .map_err(|e| format!("model file {} is not usable: {e}", model_path.display()))?;
-    check_model(&model, &settings)
+    let header = family.header;
+    check_family(&family, &settings)
         .map_err(|e| format!("model file {}: {e}", model_path.display()))?;
     // Refuse a model the board cannot hold now, not with a linker error later.
-    let fit = board::fit(&board, model.dims, 4 * model.dims.param_count());
+    let fit = board::fit(&board, header.dims, header.weight_bytes());
     if !fit.fits() {
         return Err(format!(
             "model file {} does not fit the board: {fit}",
@@ -88,7 +96,14 @@ fn run() -> Result<(), String> {
         ));
     }
 
-    let source = model_rs(&model, &settings, &model_path, bytes.len());
+    // A single-layer f32 LSTM character model keeps the nalgebra
+    // const-generic path (what the shipped model has always run); every
+    // other family member runs through `lstm_core::NetworkView`.
+    let source = match family.plain() {
+        Ok(model) => model_rs(&model, &settings, &model_path, bytes.len()),
+        Err(_) => network_rs(&family, &settings, &model_path, bytes.len())
+            .map_err(|e| format!("model file {}: {e}", model_path.display()))?,
+    };
     let dest = out_dir.join("model.rs");
     fs::write(&dest, source).map_err(|e| format!("cannot write {}: {e}", dest.display()))
 }
@@ -132,7 +147,12 @@ fn region_length(layout: &str, region: &str) -> Option<usize> {
     let line = layout
         .lines()
         .find(|l| l.trim_start().starts_with(region) && l.contains("LENGTH"))?;
-    let v = line.split("LENGTH").nth(1)?.trim_start().strip_prefix('=')?.trim();
+    let v = line
+        .split("LENGTH")
+        .nth(1)?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim();
     let (digits, scale) = match v.chars().last()? {
         'K' => (&v[..v.len() - 1], 1 << 10),
         'M' => (&v[..v.len() - 1], 1 << 20),
@@ -192,7 +212,11 @@ fn read_settings() -> Result<Settings, String> {
     let s = Settings {
         stop_at,
         count: count_setting("LSTM_COUNT", 1, 1, text::MAX_COUNT)?,
-        seed: setting("LSTM_SEED", 42, "a whole number in 0..=18446744073709551615")?,
+        seed: setting(
+            "LSTM_SEED",
+            42,
+            "a whole number in 0..=18446744073709551615",
+        )?,
         prime,
         length: count_setting("LSTM_LENGTH", 200, 0, text::MAX_LENGTH)?,
         temperature,
@@ -209,20 +233,27 @@ fn read_settings() -> Result<Settings, String> {
     Ok(s)
 }
 
-/// What the firmware needs beyond what `decode` checks: a character model
-/// (one-hot input) and a prime made of its symbols.
-fn check_model(model: &ModelView<'_>, s: &Settings) -> Result<(), String> {
-    if model.input != InputKind::OneHot {
+/// What the firmware needs beyond what `decode_family` checks: an f32
+/// character model (one-hot input) and a prime made of its symbols.
+fn check_family(family: &FamilyView<'_>, s: &Settings) -> Result<(), String> {
+    let h = &family.header;
+    if h.input != InputKind::OneHot {
         return Err(
             "it takes dense input vectors; this firmware generates text and needs a \
              character model (one-hot input)"
                 .into(),
         );
     }
-    if let Some(c) = s.prime.chars().find(|&c| !model.vocab.contains(c)) {
+    if h.tokens != TokenKind::Chars {
+        return Err("it has word tokens; this firmware prints character models only".into());
+    }
+    if h.dtype != Dtype::F32 {
+        return Err("it has q8 weights; this firmware runs f32 models only".into());
+    }
+    if let Some(c) = s.prime.chars().find(|&c| !family.vocab.contains(c)) {
         return Err(format!(
             "LSTM_PRIME contains {c:?}, which is not in the model's vocabulary {:?}",
-            model.vocab
+            family.vocab
         ));
     }
     Ok(())
@@ -250,6 +281,14 @@ fn storage(out: &mut String, values: &mut dyn Iterator<Item = f32>, rows: usize,
 fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> String {
     let d = m.dims;
     let mut o = String::with_capacity(16 * d.param_count() + 4096);
+    consts_rs(&mut o, &m.header(), m.vocab, s, path, file_len);
+    lstm_statics_rs(&mut o, m);
+    o
+}
+
+/// The model's and the settings' `const`s (every model).
+fn consts_rs(o: &mut String, h: &Header, vocab: &str, s: &Settings, path: &Path, file_len: usize) {
+    let d = h.dims;
     let _ = writeln!(
         o,
         "// Generated by build.rs from {} — do not edit.\n",
@@ -280,18 +319,14 @@ fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> St
         (
             "Number of parameters.",
             "usize",
-            d.param_count().to_string(),
+            h.param_count().to_string(),
         ),
         (
-            "Multiply-accumulates per token: 4·H·H + 4·H + V·H.",
+            "Multiply-accumulates per token (every layer's products, the output layer).",
             "usize",
-            d.macs_per_token().to_string(),
+            h.macs_per_token().to_string(),
         ),
-        (
-            "The symbols, in index order.",
-            "&str",
-            format!("{:?}", m.vocab),
-        ),
+        ("The symbols, in index order.", "&str", format!("{vocab:?}")),
         ("RNG seed (`LSTM_SEED`).", "u64", s.seed.to_string()),
         (
             "Text fed before generating, and printed (`LSTM_PRIME`).",
@@ -373,6 +408,18 @@ fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> St
     for (name, (doc, ty, value)) in names.iter().zip(consts) {
         let _ = writeln!(o, "/// {doc}\npub const {name}: {ty} = {value};");
     }
+    let _ = writeln!(
+        o,
+        "/// The model's cell kind and layer count, for the report.\npub const KIND_TEXT: &str = \"{} x{}\";",
+        h.cell.name(),
+        h.n_layers
+    );
+}
+
+/// The single-layer LSTM's weights as nalgebra statics, `MODEL`, and
+/// `with_generator` / `weights_in_flash` over it.
+fn lstm_statics_rs(o: &mut String, m: &ModelView<'_>) {
+    let d = m.dims;
 
     // Gate order i, f, g, o, as in the file and PyTorch.
     let gates = ["I", "F", "G", "O"];
@@ -383,30 +430,30 @@ fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> St
             "\n/// Gate {g}: input weights, column x = the gate's weights for symbol x.\n\
              static W_X_{g}: SMatrix<f32, HIDDEN, INPUT> = SMatrix::from_array_storage("
         );
-        storage(&mut o, &mut w_ih, d.n_h, d.n_x);
+        storage(o, &mut w_ih, d.n_h, d.n_x);
         let _ = write!(
             o,
             ");\n/// Gate {g}: recurrent weights, column k = row k of W_hh.\n\
              static W_H_{g}: SMatrix<f32, HIDDEN, HIDDEN> = SMatrix::from_array_storage("
         );
-        storage(&mut o, &mut w_hh, d.n_h, d.n_h);
+        storage(o, &mut w_hh, d.n_h, d.n_h);
         let _ = write!(
             o,
             ");\n/// Gate {g}: bias (b_ih + b_hh).\n\
              static B_{g}: SVector<f32, HIDDEN> = SVector::from_array_storage("
         );
-        storage(&mut o, &mut b, d.n_h, 1);
+        storage(o, &mut b, d.n_h, 1);
         o.push_str(");\n");
     }
     o.push_str(
         "\n/// Output weights, column y = row y of W_y.\n\
          static W_Y: SMatrix<f32, HIDDEN, OUTPUT> = SMatrix::from_array_storage(",
     );
-    storage(&mut o, &mut m.w_y.iter(), d.n_h, d.n_y);
+    storage(o, &mut m.w_y.iter(), d.n_h, d.n_y);
     o.push_str(
         ");\n/// Output bias.\nstatic B_Y: SVector<f32, OUTPUT> = SVector::from_array_storage(",
     );
-    storage(&mut o, &mut m.b_y.iter(), d.n_y, 1);
+    storage(o, &mut m.b_y.iter(), d.n_y, 1);
     o.push_str(");\n\n");
 
     o.push_str(
@@ -422,5 +469,122 @@ fn model_rs(m: &ModelView<'_>, s: &Settings, path: &Path, file_len: usize) -> St
     o.push_str(
         "    ],\n    w_y: &W_Y,\n    b_y: &B_Y,\n    vocab: VOCAB,\n    input: InputKind::OneHot,\n};\n",
     );
-    o
+    o.push_str(
+        "\n/// Runs `f` with a generator over `MODEL` (stack buffers, zero state).\n\
+         pub fn with_generator<R>(\n    kernel: lstm_core::Kernel,\n    \
+         f: impl FnOnce(&mut lstm_core::Generator<'static, '_>) -> R,\n) -> Result<R, lstm_core::Error> {\n    \
+         MODEL.with_generator(kernel, f)\n}\n\
+         /// Whether the weights were linked into flash.\n\
+         pub fn weights_in_flash(in_flash: fn(*const f32) -> bool) -> bool {\n    \
+         in_flash(MODEL.w_y.as_ptr()) && in_flash(MODEL.gates[0].w_h.as_ptr())\n}\n",
+    );
+}
+
+/// Writes `values` as a `static NAME: [f32; N]` (flash).
+fn flat_static(o: &mut String, name: &str, doc: &str, values: &[f32]) {
+    let _ = write!(o, "/// {doc}\nstatic {name}: [f32; {}] = [", values.len());
+    for (i, v) in values.iter().enumerate() {
+        // `{:?}` prints the shortest decimal that parses back to the same bits.
+        let _ = write!(o, "{v:?},");
+        if i % 16 == 15 {
+            o.push('\n');
+        }
+    }
+    o.push_str("];\n");
+}
+
+/// Any f32 character model of the family (stacked layers, gru, rnn): each
+/// layer's tensors as flat statics in the file's layout, and
+/// `with_generator` building a `NetworkView` over them.
+fn network_rs(
+    family: &FamilyView<'_>,
+    s: &Settings,
+    path: &Path,
+    file_len: usize,
+) -> Result<String, String> {
+    let h = family.header;
+    // The view checks every length; its sizes give the buffers' lengths.
+    let mut storage = vec![0.0f32; NetworkView::storage_len(family)];
+    let net = NetworkView::from_family(family, &mut storage).map_err(|e| e.to_string())?;
+    let (state, cell_state, scratch) = (net.state_len(), net.cell_state_len(), net.scratch_len());
+    let mut o = String::with_capacity(16 * h.param_count() + 8192);
+    consts_rs(&mut o, &h, family.vocab, s, path, file_len);
+    let mut rest = &storage[..];
+    let mut next = |len: usize| {
+        let (head, tail) = rest.split_at(len);
+        rest = tail;
+        head
+    };
+    for l in 0..h.n_layers {
+        flat_static(
+            &mut o,
+            &format!("L{l}_W_IH"),
+            "Input weights (file layout).",
+            next(h.w_ih_len(l)),
+        );
+        flat_static(
+            &mut o,
+            &format!("L{l}_W_HH"),
+            "Recurrent weights, [G·n_h][n_h].",
+            next(h.w_hh_len()),
+        );
+        flat_static(
+            &mut o,
+            &format!("L{l}_B"),
+            "Gate biases, [G][n_h].",
+            next(h.b_len()),
+        );
+        flat_static(
+            &mut o,
+            &format!("L{l}_B_HN"),
+            "The gru's b_hn (empty otherwise).",
+            next(h.b_hn_len()),
+        );
+    }
+    flat_static(
+        &mut o,
+        "W_Y",
+        "Output weights, [n_y][n_h].",
+        next(h.dims.n_y * h.dims.n_h),
+    );
+    flat_static(&mut o, "B_Y", "Output bias.", next(h.dims.n_y));
+    let cell = match h.cell {
+        CellKind::Lstm => "Lstm",
+        CellKind::Gru => "Gru",
+        CellKind::Rnn => "Rnn",
+    };
+    let _ = write!(
+        o,
+        "\n/// Runs `f` with a generator over the network (stack buffers, zero state).\n\
+         pub fn with_generator<R>(\n    kernel: lstm_core::Kernel,\n    \
+         f: impl FnOnce(&mut lstm_core::Generator<'static, '_>) -> R,\n) -> Result<R, lstm_core::Error> {{\n    \
+         use lstm_core::{{InputLayout, RecurrentView}};\n    \
+         use lstm_core::format::CellKind;\n    let layers = [\n"
+    );
+    for l in 0..h.n_layers {
+        let (layout, n_in) = if l == 0 {
+            ("Gather", "INPUT")
+        } else {
+            ("Rows", "HIDDEN")
+        };
+        let _ = writeln!(
+            o,
+            "        RecurrentView::new(CellKind::{cell}, InputLayout::{layout}, {n_in}, HIDDEN, &L{l}_W_IH, &L{l}_W_HH, &L{l}_B, &L{l}_B_HN)?,"
+        );
+    }
+    let _ = write!(
+        o,
+        "    ];\n    let output = lstm_core::OutputView::new(HIDDEN, OUTPUT, &W_Y, &B_Y)?;\n    \
+         let net = lstm_core::NetworkView::new(InputKind::OneHot, &layers, output)?;\n    \
+         let mut h = [0.0f32; {state}];\n    let mut c = [0.0f32; {cell_state}];\n    \
+         let mut gates = [0.0f32; {scratch}];\n    let mut logits = [0.0f32; OUTPUT];\n    \
+         let mut order = [0u16; OUTPUT];\n    let mut g = lstm_core::Generator::for_network(\n        \
+         net,\n        lstm_core::format::TokenKind::Chars,\n        VOCAB,\n        kernel,\n        \
+         lstm_core::GeneratorBuffers {{ h: &mut h, c: &mut c, gates: &mut gates, logits: &mut logits, order: &mut order }},\n        \
+         lstm_core::InlineStep,\n    )?;\n    Ok(f(&mut g))\n}}\n\
+         /// Whether the weights were linked into flash.\n\
+         pub fn weights_in_flash(in_flash: fn(*const f32) -> bool) -> bool {{\n    \
+         in_flash(W_Y.as_ptr()) && in_flash(L0_W_HH.as_ptr())\n}}\n"
+    );
+    Ok(o)
 }

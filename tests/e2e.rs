@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use lstm_e2e::{
-    firmware_cargo, firmware_lock, firmware_report, firmware_text, host_trainer_ok, require_qemu,
+    ConsoleBlock, console_blocks, firmware_cargo, firmware_cargo_args, firmware_cargo_input,
+    firmware_lock, firmware_report, firmware_text, host_trainer_ok, require_qemu,
 };
 
 /// Text the tiny model learns: short, repetitive, with spaces and newlines.
@@ -75,12 +76,9 @@ fn path_str(p: &Path) -> &str {
 
 /// `host-trainer sample --digest`'s stdout and state digest.
 fn host_sample(model: &Path, seed: &str) -> (String, String) {
-    let out = host_trainer_ok(
-        model.parent().expect("model has a directory"),
+    host_sample_with(
+        model,
         &[
-            "sample",
-            "--model",
-            path_str(model),
             "--seed",
             seed,
             "--prime",
@@ -89,8 +87,17 @@ fn host_sample(model: &Path, seed: &str) -> (String, String) {
             LENGTH,
             "--temperature",
             TEMPERATURE,
-            "--digest",
         ],
+    )
+}
+
+/// `host-trainer sample --digest` with `args`: its stdout and state digest.
+fn host_sample_with(model: &Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["sample", "--model", path_str(model), "--digest"];
+    all.extend_from_slice(args);
+    let out = host_trainer_ok(
+        model.parent().expect("model has a directory"),
+        &all,
         Duration::from_secs(60),
     );
     let digest = out
@@ -199,8 +206,9 @@ fn firmware_matches_host_when_activations_saturate() {
     );
 }
 
-/// A one-hot model over `n_v` symbols (lowercase letters from `t`, then
-/// space) with weights uniform in ±300: most activations saturate.
+/// A one-hot model over `n_v` symbols (space, `t`, `h`, `e`, the other
+/// lowercase letters, then uppercase letters, digits and punctuation) with
+/// weights uniform in ±300: most activations saturate.
 fn wild_model(n_v: usize, n_h: usize) -> Vec<u8> {
     use lstm_core::format::{self, InputKind, ModelParts};
     let mut s = 0x2545_F491_4F6C_DD1Du64;
@@ -217,6 +225,9 @@ fn wild_model(n_v: usize, n_h: usize) -> Vec<u8> {
     let vocab: String = " the"
         .chars()
         .chain(('a'..='z').filter(|c| !"the".contains(*c)))
+        .chain('A'..='Z')
+        .chain('0'..='9')
+        .chain(".,;:!?'-()\"".chars())
         .take(n_v)
         .collect();
     let dims = lstm_core::Dims {
@@ -290,4 +301,367 @@ fn truncated_model_fails_firmware_build() {
         stderr.contains(&format!("model file {}", bad.display())) && stderr.contains("truncated"),
         "the build error names the file and says it is truncated:\n{stderr}"
     );
+}
+
+/// The serial console under QEMU: a script of commands piped into the
+/// firmware; every generated text and state digest equals `host-trainer
+/// sample`'s for the same settings (power-on defaults from the build, a
+/// second `gen` continuing the random stream, `reset`, a new seed and
+/// sampling settings, greedy), and each bad line gives exactly one error
+/// line and leaves the console working.
+#[test]
+fn console_matches_host_sample_and_survives_bad_input() {
+    require_qemu();
+    let model = trained_model();
+    // Power-on defaults.
+    let env = [
+        ("LSTM_MODEL", path_str(model)),
+        ("LSTM_SEED", "7"),
+        ("LSTM_PRIME", PRIME),
+        ("LSTM_LENGTH", LENGTH),
+        ("LSTM_TEMPERATURE", TEMPERATURE),
+    ];
+    let mut script: Vec<u8> = Vec::new();
+    let mut line = |l: &[u8]| {
+        script.extend_from_slice(l);
+        script.push(b'\n');
+    };
+    line(b"info");
+    line(b"gen"); // 1: power-on settings and prime
+    line(b"gen the "); // 2: the random stream continues
+    line(b"reset");
+    line(b"gen the "); // 3: = 1
+    line(b"seed 12345");
+    line(b"topk 5");
+    line(b"topp 0.9");
+    line(b"len 60");
+    line(b"stop \\n");
+    line(b"gen a"); // 4
+    // Bad input: one error line each.
+    let bad: [&[u8]; 10] = [
+        &[b'x'; 300],
+        b"\xff\xfe gen",
+        b"temp -1",
+        b"temp nan",
+        b"topp 0",
+        b"topp 1.5",
+        b"len 100000001",
+        b"gen THE",
+        b"frobnicate",
+        b"topk 12abc",
+    ];
+    for b in bad {
+        line(b);
+    }
+    line(b"temp 0");
+    line(b"gen the "); // 5: greedy
+    line(b"quit");
+
+    let _lock = firmware_lock();
+    let build = firmware_cargo_args(
+        &["build", "--features", "console"],
+        &env,
+        Duration::from_secs(900),
+    );
+    assert!(
+        build.status.success(),
+        "console build failed:\n{}",
+        build.both()
+    );
+    let run = firmware_cargo_input(
+        &[
+            "run",
+            "--features",
+            "console",
+            "--config",
+            ".cargo/console.toml",
+        ],
+        &env,
+        Some(script),
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.status.success(),
+        "the console did not exit with 0 after quit:\n{}",
+        run.both()
+    );
+    let blocks = console_blocks(&run.stdout);
+    assert_eq!(
+        blocks.len(),
+        5,
+        "five gens, five text blocks:\n{}",
+        run.both()
+    );
+
+    let block = |args: &[&str]| {
+        let (text, digest) = host_sample_with(model, args);
+        ConsoleBlock { text, digest }
+    };
+    let first = block(&[
+        "--seed",
+        "7",
+        "--prime",
+        PRIME,
+        "--length",
+        LENGTH,
+        "--temperature",
+        TEMPERATURE,
+    ]);
+    assert_eq!(blocks[0], first, "gen with the power-on settings");
+    // Two gens in a row are `--count 2`: the text of both, the digest of the last.
+    let two = block(&[
+        "--seed",
+        "7",
+        "--prime",
+        PRIME,
+        "--length",
+        LENGTH,
+        "--temperature",
+        TEMPERATURE,
+        "--count",
+        "2",
+    ]);
+    assert_eq!(
+        format!("{}{}", blocks[0].text, blocks[1].text),
+        two.text,
+        "a second gen continues the random stream"
+    );
+    assert_eq!(blocks[1].digest, two.digest);
+    assert_eq!(blocks[2], first, "reset restarts the random stream");
+    let sampling = [
+        "--seed",
+        "12345",
+        "--top-k",
+        "5",
+        "--top-p",
+        "0.9",
+        "--length",
+        "60",
+        "--stop-at",
+        "\\n",
+    ];
+    let mut args = sampling.to_vec();
+    args.extend_from_slice(&["--temperature", TEMPERATURE, "--prime", "a"]);
+    assert_eq!(
+        blocks[3],
+        block(&args),
+        "new seed, top-k, top-p, length, stop"
+    );
+    let mut args = sampling.to_vec();
+    args.extend_from_slice(&["--temperature", "0", "--prime", PRIME]);
+    assert_eq!(blocks[4], block(&args), "greedy after the bad lines");
+
+    let errors = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# error:"))
+        .count();
+    assert_eq!(
+        errors,
+        bad.len(),
+        "one error line per bad line:\n{}",
+        run.stdout
+    );
+}
+
+/// A hidden-256 f32 model over 69 symbols (1.4 MB of weights) is refused by
+/// the build script for the Black Pill with the fit and what to do, before
+/// anything is compiled or linked.
+#[test]
+fn model_too_big_for_the_black_pill_fails_with_the_fit() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = dir.path().join("big.lstm");
+    std::fs::write(&model, wild_model(69, 256)).expect("writing the model");
+    let _lock = firmware_lock();
+    let out = firmware_cargo_args(
+        &["build", "--features", "black-pill"],
+        &[("LSTM_MODEL", path_str(&model))],
+        Duration::from_secs(900),
+    );
+    assert!(
+        !out.status.success(),
+        "a 1.4 MB model built for the Black Pill"
+    );
+    let e = &out.stderr;
+    assert!(
+        e.contains("does not fit the board: black-pill")
+            && e.contains("524288")
+            && e.contains("quantize")
+            && e.contains("--hidden")
+            && !e.contains("overflowed"),
+        "the build error gives the fit and what to do, not a link error:\n{e}"
+    );
+}
+
+/// Settings outside the host's ranges stop the build with their name,
+/// before any code is generated (a length of 2^32 or more included).
+#[test]
+fn out_of_range_settings_fail_the_firmware_build() {
+    let model = trained_model();
+    for (var, value, expect) in [
+        ("LSTM_LENGTH", "5000000000", "out of range"),
+        ("LSTM_TOP_K", "4294967296", "out of range"),
+        ("LSTM_COUNT", "0", "out of range"),
+        ("LSTM_TEMPERATURE", "101", "out of range"),
+        ("LSTM_STOP_AT", "ab", "not a symbol"),
+    ] {
+        let _lock = firmware_lock();
+        let out = firmware_cargo(
+            "build",
+            &[("LSTM_MODEL", path_str(model)), (var, value)],
+            Duration::from_secs(900),
+        );
+        assert!(!out.status.success(), "{var}={value} built");
+        assert!(
+            out.stderr.contains(var) && out.stderr.contains(expect),
+            "{var}={value}: the error names the setting:\n{}",
+            out.stderr
+        );
+    }
+}
+
+/// A version-2 family model (f32, one-hot, characters) with seeded weights
+/// uniform in ±`scale`, written by `encode_family`.
+fn family_model(
+    cell: lstm_core::format::CellKind,
+    n_layers: usize,
+    n_h: usize,
+    seed: u64,
+) -> Vec<u8> {
+    use lstm_core::format::{
+        self, Dtype, FamilyParts, Header, InputKind, LayerParts, TokenKind, WeightParts,
+    };
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut fill = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 1.5
+            })
+            .collect()
+    };
+    let vocab = " abcdefghijklmnopqrstuvwxyz\n";
+    let n_v = vocab.chars().count();
+    let header = Header {
+        cell,
+        dtype: Dtype::F32,
+        input: InputKind::OneHot,
+        tokens: TokenKind::Chars,
+        dims: lstm_core::Dims {
+            n_x: n_v,
+            n_h,
+            n_y: n_v,
+        },
+        n_layers,
+    };
+    let tensors: Vec<[Vec<f32>; 4]> = (0..n_layers)
+        .map(|l| {
+            [
+                fill(header.w_ih_len(l)),
+                fill(header.w_hh_len()),
+                fill(header.b_len()),
+                fill(header.b_hn_len()),
+            ]
+        })
+        .collect();
+    let layers: Vec<LayerParts<'_>> = tensors
+        .iter()
+        .map(|t| LayerParts {
+            w_ih: WeightParts::F32(&t[0]),
+            w_hh: WeightParts::F32(&t[1]),
+            b: &t[2],
+            b_hn: &t[3],
+        })
+        .collect();
+    let (w_y, b_y) = (fill(n_v * n_h), fill(n_v));
+    let parts = FamilyParts {
+        header,
+        vocab,
+        layers: &layers,
+        w_y: WeightParts::F32(&w_y),
+        b_y: &b_y,
+    };
+    let mut out = vec![0u8; format::encoded_len_family(&parts).expect("sizes")];
+    let n = format::encode_family(&parts, &mut out).expect("encoding");
+    out.truncate(n);
+    out
+}
+
+/// The host's text (prime and samples, then a newline, as `host-trainer
+/// sample` prints a character model's sample) and state digest for a
+/// family model, through lstm-core's `Generator` over a `NetworkView`
+/// directly (host-trainer's `sample` reads version-1-shaped models only).
+fn host_family_sample(bytes: &[u8], seed: u64) -> (String, String) {
+    use lstm_core::{Generator, GeneratorBuffers, InlineStep, NetworkView, Sampler, SamplerConfig};
+    let family = lstm_core::format::decode_family(bytes).expect("decoding");
+    let mut storage = vec![0.0; NetworkView::storage_len(&family)];
+    let net = NetworkView::from_family(&family, &mut storage).expect("network");
+    let n_y = net.dims().n_y;
+    let (mut h, mut c) = (vec![0.0; net.state_len()], vec![0.0; net.cell_state_len()]);
+    let mut gates = vec![0.0; net.scratch_len()];
+    let (mut logits, mut order) = (vec![0.0; n_y], vec![0u16; n_y]);
+    let mut g = Generator::for_network(
+        net,
+        family.header.tokens,
+        family.vocab,
+        lstm_core::Kernel::detect(),
+        GeneratorBuffers {
+            h: &mut h,
+            c: &mut c,
+            gates: &mut gates,
+            logits: &mut logits,
+            order: &mut order,
+        },
+        InlineStep,
+    )
+    .expect("generator");
+    let config = SamplerConfig {
+        temperature: TEMPERATURE.parse().expect("temperature"),
+        ..SamplerConfig::default()
+    };
+    let mut sampler = Sampler::new(config, seed).expect("sampler");
+    let mut text = String::new();
+    let length = LENGTH.parse().expect("length");
+    g.generate(&mut sampler, PRIME, length, None, |ch| text.push(ch))
+        .expect("generating");
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    (text, format!("{:#010x}", g.state_digest()))
+}
+
+/// Stacked and non-LSTM models run on the firmware (through the network
+/// view) and give the host's text and state digest: a 2-layer GRU and a
+/// 1-layer tanh RNN.
+#[test]
+fn firmware_runs_gru_and_rnn_family_models_like_the_host() {
+    use lstm_core::format::CellKind;
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, cell, layers, n_h) in [
+        ("gru2.lstm", CellKind::Gru, 2, 24),
+        ("rnn1.lstm", CellKind::Rnn, 1, 33),
+    ] {
+        let bytes = family_model(cell, layers, n_h, n_h as u64);
+        let model = dir.path().join(name);
+        std::fs::write(&model, &bytes).expect("writing the model");
+        let (host, host_digest) = host_family_sample(&bytes, 5);
+        let (firmware, report) = firmware_sample(&model, "5");
+        assert_eq!(
+            host, firmware,
+            "{name}: firmware text differs from the host's"
+        );
+        assert_eq!(
+            firmware_digest(&report),
+            host_digest,
+            "{name}: same text, but the final state's bits differ"
+        );
+        let kind = format!("({} x{layers})", cell.name());
+        assert!(
+            report.iter().any(|l| l.contains(&kind)),
+            "{name}: the report names the model {kind}: {report:#?}"
+        );
+    }
 }

@@ -8,10 +8,18 @@ instruction belongs to). lstm-core's Cortex-M4F kernel routines are
 ...), so the matrix products, the exponentials and the rest separate cleanly
 even with LTO inlining the Rust code into `main`.
 
-usage: fw_profile.py ELF TOKENS MACS_PER_MATRIX_TOKEN [--json]
+usage: fw_profile.py ELF TOKENS MACS_PER_MATRIX_TOKEN [--json] [--cycles]
 
 Prints instructions per token by symbol (whole run divided by TOKENS, so
 start-up and the final report are included in the small entries).
+
+With --cycles, also weights every executed instruction with the Cortex-M4
+cycle table in bench/README.md ("Cycles"): the ELF is disassembled with
+llvm-objdump (or arm-none-eabi-objdump), each traced PC gets its
+instruction, a branch counts as taken when the next traced PC is not the
+next instruction, and a load or store right after another one gets the
+pipelined cost. Prints estimated cycles per token by symbol, cycles per
+instruction, and ms per token at 100 MHz (the Black Pill's top clock).
 """
 
 import collections
@@ -36,23 +44,145 @@ def one_insn_per_tb():
     return ["-singlestep"]
 
 
-def profile(elf):
+# --- The cycle table (bench/README.md, "Cycles"): Cortex-M4 TRM (Arm DDI 0439B),
+# table 3-1 (processor instructions) and table 7-1 (FPU instructions).
+P = 2  # pipeline refill after a taken branch: 1..3 in the TRM; assumed 2.
+ONE = {"add", "adds", "adc", "adcs", "sub", "subs", "sbc", "sbcs", "rsb", "rsbs", "mov", "movs", "movw", "movt",
+       "mvn", "mvns", "and", "ands", "orr", "orrs", "orn", "eor", "eors", "bic", "bics", "lsl", "lsls", "lsr",
+       "lsrs", "asr", "asrs", "ror", "rors", "rrx", "cmp", "cmn", "tst", "teq", "ubfx", "sbfx", "bfi", "bfc",
+       "uxtb", "uxth", "sxtb", "sxth", "uxtab", "uxtah", "sxtab", "sxtah", "rev", "rev16", "revsh", "rbit", "clz",
+       "adr", "nop", "it", "ite", "itt", "itee", "itte", "ittt", "itet", "iteee", "ittee", "ittte", "itttt",
+       "mul", "muls", "smull", "umull", "smlal", "umlal", "smulbb", "smlabb", "smlad", "smuad", "usat", "ssat",
+       "cpsid", "cpsie", "dmb", "dsb", "isb", "wfi", "bkpt", "svc", "sel", "qadd", "qsub", "uadd8", "usub8",
+       "vadd", "vsub", "vmul", "vnmul", "vabs", "vneg", "vcmp", "vcmpe", "vcvt", "vcvtr", "vmov", "vmrs", "vmsr",
+       "vcvta", "vcvtn", "vcvtp", "vcvtm"}
+MAC3 = {"vmla", "vmls", "vnmla", "vnmls", "vfma", "vfms", "vfnma", "vfnms"}  # 3 cycles
+DIV14 = {"vdiv", "vsqrt"}
+TWO = {"mla", "mls"}
+LOADS = {"ldr", "ldrb", "ldrh", "ldrsb", "ldrsh", "ldrex", "vldr"}
+STORES = {"str", "strb", "strh", "strex", "vstr"}
+MULTI = {"ldm", "ldmia", "ldmdb", "stm", "stmia", "stmdb", "push", "pop", "vldm", "vldmia", "vldmdb", "vstm",
+         "vstmia", "vstmdb", "vpush", "vpop"}
+BRANCH = {"b", "bl", "bx", "blx", "cbz", "cbnz"}
+CONDS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al")
+
+
+def base_mnemonic(mn):
+    """`vfma.f32` -> `vfma`, `ldr.w` -> `ldr`, `bne.w` -> `b` (conditional), `addeq` -> `add`."""
+    m = mn.lower().split(".")[0]
+    if m in ONE or m in MAC3 or m in DIV14 or m in TWO or m in LOADS or m in STORES or m in MULTI or m in BRANCH:
+        return m, False
+    for c in CONDS:
+        if m.endswith(c) and len(m) > len(c):
+            b = m[: -len(c)]
+            if b in ONE or b in MAC3 or b in TWO or b in LOADS or b in STORES or b in MULTI or b in BRANCH:
+                return b, True
+    return m, False
+
+
+def words_in_list(ops):
+    """Registers moved by ldm/stm/push/pop/vldm/vstm/vpush/vpop (d registers count 2 words)."""
+    m = re.search(r"\{([^}]*)\}", ops)
+    if not m:
+        return 1
+    n = 0
+    for part in m.group(1).split(","):
+        part = part.strip()
+        w = 2 if part.startswith("d") else 1
+        if "-" in part:
+            a, b = part.split("-")
+            n += w * (int(b.strip()[1:]) - int(a.strip()[1:]) + 1)
+        elif part:
+            n += w
+    return n
+
+
+def cycles_of(mn, ops, taken, after_mem):
+    """Estimated cycles of one executed instruction (see bench/README.md, "Cycles")."""
+    m, _cond = base_mnemonic(mn)
+    if m in BRANCH:
+        return 1 + P if taken else 1
+    if m in MAC3:
+        return 3
+    if m in DIV14:
+        return 14
+    if m in TWO:
+        return 2
+    if m in ("sdiv", "udiv"):
+        return 12  # 2..12 in the TRM: the upper end
+    if m in LOADS:
+        if "pc" in ops.split(",")[0]:
+            return 2 + P  # a load into pc is a branch
+        return 1 if after_mem else 2
+    if m in STORES:
+        return 1
+    if m in ("ldrd", "strd"):
+        return 2 if after_mem else 3
+    if m in MULTI:
+        n = words_in_list(ops)
+        return 1 + n + (P if m == "pop" and "pc" in ops else 0)
+    if m in ("tbb", "tbh"):
+        return 2 + 1 + 3
+    return 1  # data processing, moves, single-cycle FPU operations
+
+
+def disassemble(elf):
+    """{pc: (mnemonic, operands, size in bytes)} from llvm-objdump / arm-none-eabi-objdump."""
+    for tool in ("llvm-objdump", "arm-none-eabi-objdump"):
+        try:
+            out = subprocess.run([tool, "-d", "--no-show-raw-insn", elf], capture_output=True, text=True,
+                                 check=True).stdout
+            break
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    else:
+        raise RuntimeError("needs llvm-objdump or arm-none-eabi-objdump to disassemble the ELF")
+    insns = []
+    pat = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
+    for line in out.splitlines():
+        m = pat.match(line)
+        if m and not m.group(2).startswith("."):
+            insns.append((int(m.group(1), 16), m.group(2), m.group(3).split("@")[0].strip()))
+    table = {}
+    for i, (pc, mn, ops) in enumerate(insns):
+        size = insns[i + 1][0] - pc if i + 1 < len(insns) else 4
+        table[pc] = (mn, ops, size if size in (2, 4) else 4)
+    return table
+
+
+def profile(elf, insns=None):
     with tempfile.TemporaryDirectory() as d:
         fifo = os.path.join(d, "trace")
         os.mkfifo(fifo)
-        p = subprocess.Popen(["timeout", "600"] + QEMU + one_insn_per_tb() + ["-D", fifo, "-kernel", elf],
+        p = subprocess.Popen(["timeout", "3600"] + QEMU + one_insn_per_tb() + ["-D", fifo, "-kernel", elf],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         counts = collections.Counter()
-        pat = re.compile(r"\] (\S+)\s*$")
+        cycles = collections.Counter()
+        pat = re.compile(r"\[[0-9a-f]+/([0-9a-f]+)/[^\]]*\] (\S+)\s*$")
+        prev = None  # (pc, mnemonic, ops, size, symbol, is memory access)
         with open(fifo, "r", errors="replace") as f:
             for line in f:
-                if line.startswith("Trace"):
-                    m = pat.search(line)
-                    counts[m.group(1) if m else "?"] += 1
+                if not line.startswith("Trace"):
+                    continue
+                m = pat.search(line)
+                sym = m.group(2) if m else "?"
+                counts[sym] += 1
+                if insns is None or not m:
+                    continue
+                pc = int(m.group(1), 16)
+                if prev is not None:
+                    ppc, pmn, pops, psize, psym, pmem_before = prev
+                    taken = pc != ppc + psize
+                    cycles[psym] += cycles_of(pmn, pops, taken, pmem_before)
+                mn, ops, size = insns.get(pc, ("nop", "", 2))
+                was_mem = prev is not None and base_mnemonic(prev[1])[0] in LOADS | STORES | {"ldrd", "strd"}
+                prev = (pc, mn, ops, size, sym, was_mem)
+        if prev is not None:
+            cycles[prev[4]] += cycles_of(prev[1], prev[2], True, prev[5])
         p.wait()
     if sum(counts.values()) == 0:
         raise RuntimeError(f"no instructions traced from {elf} (QEMU exit status {p.returncode})")
-    return counts
+    return (counts, cycles) if insns is not None else counts
 
 
 def main():
@@ -60,11 +190,36 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     elf, tokens, macs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    want_cycles = "--cycles" in sys.argv
     try:
-        counts = profile(elf)
+        if want_cycles:
+            counts, cycles = profile(elf, disassemble(elf))
+        else:
+            counts = profile(elf)
     except RuntimeError as e:
         print(f"fw_profile: {e}", file=sys.stderr)
         sys.exit(1)
+    if want_cycles:
+        total_i = sum(counts.values())
+        total_c = sum(cycles.values())
+        if "--json" in sys.argv:
+            print(json.dumps({"instructions_per_token": total_i / tokens, "cycles_per_token": total_c / tokens,
+                              "ms_per_token_at_100mhz": total_c / tokens / 100e3, "macs": macs,
+                              "symbols": [{"symbol": s, "instructions_per_token": counts[s] / tokens,
+                                           "cycles_per_token": c / tokens} for s, c in cycles.most_common()]}))
+            return
+        print(f"{total_i / tokens:,.0f} instructions, {total_c / tokens:,.0f} estimated cycles per token "
+              f"(CPI {total_c / total_i:.2f}): {total_c / tokens / 100e3:.3f} ms per token at 100 MHz")
+        # Start-up (cortex-m-rt's `Reset` paints the whole stack) is not model work.
+        work_i = total_i - counts.get("Reset", 0)
+        work_c = total_c - cycles.get("Reset", 0)
+        if work_i:
+            print(f"without start-up (Reset): CPI {work_c / work_i:.2f}; multiply the firmware's exact "
+                  f"instructions per token by it for cycles per token")
+        for s_, c in cycles.most_common(15):
+            print(f"  {c / tokens:>10,.0f} cycles  {counts[s_] / tokens:>10,.0f} instructions  "
+                  f"CPI {c / max(counts[s_], 1):.2f}  {s_}")
+        return
     total = sum(counts.values())
     rows = [{"symbol": s, "per_token": n / tokens, "share": n / total} for s, n in counts.most_common()]
     if "--json" in sys.argv:

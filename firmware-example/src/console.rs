@@ -101,7 +101,8 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, Error> {
     if word == "gen" {
         return Ok(Command::Gen(value));
     }
-    let value = value.map(str::trim);
+    // Spaces only: `str::trim` would link a Unicode table.
+    let value = value.map(|v| v.trim_matches(' '));
     let none = |v: Option<&str>, c: Command<'static>| match v {
         Some(v) if !v.is_empty() => Err(Error::UnexpectedValue),
         _ => Ok(c),
@@ -113,7 +114,9 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, Error> {
         "seed" => needs(value)?
             .parse::<u64>()
             .map(Command::Seed)
-            .map_err(|_| Error::BadValue("seed: expected a whole number in 0..=18446744073709551615")),
+            .map_err(|_| {
+                Error::BadValue("seed: expected a whole number in 0..=18446744073709551615")
+            }),
         "len" => parse_count(needs(value)?, text::MAX_LENGTH, LEN_RANGE).map(Command::Len),
         "stop" => match needs(raw_value(line))? {
             "none" => Ok(Command::Stop(None)),
@@ -156,8 +159,8 @@ fn parse_count(v: &str, max: usize, rule: &'static str) -> Result<u32, Error> {
 pub fn parse_temperature(v: &str) -> Result<f32, Error> {
     const RULE: &str = "temp: expected 0 (greedy) or a number in (0, 100], at most 7 digits";
     match text::parse_decimal(v) {
-        Ok(t) if t == 0.0 => Ok(0.0),
-        Ok(t) if t > 0.0 && t <= text::MAX_TEMPERATURE => Ok(t),
+        // `-0` is greedy too, written as 0.
+        Ok(t) if (0.0..=text::MAX_TEMPERATURE).contains(&t) => Ok(t.abs()),
         _ => Err(Error::BadValue(RULE)),
     }
 }
@@ -321,7 +324,11 @@ mod tests {
     fn line_buffer_ends_erases_and_drops_long_lines() {
         assert_eq!(
             lines(b"help\r\ninfo\n\nab\x08c\n"),
-            vec![Ok(b"help".to_vec()), Ok(b"info".to_vec()), Ok(b"ac".to_vec())]
+            vec![
+                Ok(b"help".to_vec()),
+                Ok(b"info".to_vec()),
+                Ok(b"ac".to_vec())
+            ]
         );
         let mut long = vec![b'x'; LINE_MAX + 1];
         long.extend_from_slice(b"\nhelp\n");
@@ -356,11 +363,8 @@ mod tests {
 
     /// A decimal of at most 7 significant digits, as `m / 10^e`.
     fn decimal(max: u32) -> impl Strategy<Value = f32> {
-        (1..=max, 0..7i32).prop_map(|(m, e)| {
-            format!("{m}e-{e}")
-                .parse::<f32>()
-                .expect("a valid decimal")
-        })
+        (1..=max, 0..7i32)
+            .prop_map(|(m, e)| format!("{m}e-{e}").parse::<f32>().expect("a valid decimal"))
     }
 
     fn command() -> impl Strategy<Value = (Command<'static>, String)> {

@@ -56,13 +56,14 @@ use counter::Counter;
 mod model {
     // Which settings a build uses depends on its features.
     #![allow(dead_code)]
+    #![allow(unused_imports)]
     #![allow(clippy::all, clippy::unreadable_literal, clippy::excessive_precision)]
     use lstm_core::{GateWeights, InputKind, Lstm};
     use nalgebra::{ArrayStorage, SMatrix, SVector};
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
 
-use model::{HIDDEN, MACS_PER_TOKEN, MODEL, OUTPUT};
+use model::{HIDDEN, MACS_PER_TOKEN, OUTPUT};
 
 /// The board this image is linked for.
 #[cfg(not(feature = "black-pill"))]
@@ -322,22 +323,21 @@ fn run(host: &mut Host) -> Result<(), &'static str> {
         buf: [0; 256],
         len: 0,
     };
-    let (result, digest) = MODEL
-        .with_generator(kernel, |g| {
-            let mut generated = 0;
-            let mut bytes = 0;
-            for _ in 0..COUNT {
-                match sample(g, &mut sampler, &settings, &mut out, &counter, &mut meter) {
-                    Ok((n, b)) => {
-                        generated += n;
-                        bytes += b;
-                    }
-                    Err(e) => return (Err(e), 0),
+    let (result, digest) = model::with_generator(kernel, |g| {
+        let mut generated = 0;
+        let mut bytes = 0;
+        for _ in 0..COUNT {
+            match sample(g, &mut sampler, &settings, &mut out, &counter, &mut meter) {
+                Ok((n, b)) => {
+                    generated += n;
+                    bytes += b;
                 }
+                Err(e) => return (Err(e), 0),
             }
-            (Ok((generated, bytes)), g.state_digest())
-        })
-        .map_err(|_| "the model is not a character model")?;
+        }
+        (Ok((generated, bytes)), g.state_digest())
+    })
+    .map_err(|_| "the model is not a character model")?;
     out.flush();
     let (generated, bytes) = result?;
     host.str("# text ends (");
@@ -384,7 +384,9 @@ fn header(out: &mut impl Out, kernel: Kernel) {
     out.u64(model::PARAMS as u64);
     out.str(" parameters, ");
     out.u64(MACS_PER_TOKEN as u64);
-    out.line(" MACs per token (4·H·H + 4·H + V·H)");
+    out.str(" MACs per token (");
+    out.str(model::KIND_TEXT);
+    out.line(")");
 }
 
 /// The per-token lines.
@@ -446,13 +448,11 @@ fn report(out: &mut impl Out, counter: &Counter) {
     out.str(" (vector table, code, constants incl. ");
     out.u64(model::PARAMS as u64 * 4);
     out.str(" bytes of weights, .data init); weights in flash: ");
-    out.line(
-        if image::in_flash(MODEL.w_y) && image::in_flash(MODEL.gates[0].w_h) {
-            "yes"
-        } else {
-            "NO"
-        },
-    );
+    out.line(if model::weights_in_flash(image::in_flash::<f32>) {
+        "yes"
+    } else {
+        "NO"
+    });
     let stack = image::stack_high_water();
     out.str("# RAM: ");
     out.u64(sizes.static_ram as u64);
@@ -479,58 +479,57 @@ fn console(port: &mut serial::Serial) -> Result<(), &'static str> {
     let mut s = defaults;
     let mut sampler = s.sampler()?;
     let mut lines = LineBuffer::new();
-    MODEL
-        .with_generator(kernel, |g| {
-            port.str("> ");
-            loop {
-                let byte = port.read();
-                port.echo(byte);
-                let line = match lines.push(byte) {
-                    Event::Pending => continue,
-                    Event::Overflow => Err(console::Error::TooLong),
-                    Event::Line(l) => console::parse(l),
-                };
-                match line {
-                    Err(e) => error(port, e.message()),
-                    Ok(Command::Quit) => return,
-                    Ok(Command::Help) => help(port),
-                    Ok(Command::Info) => info(port, &s, &counter),
-                    Ok(Command::Gen(prime)) => {
-                        let prime = prime.unwrap_or(model::PRIME);
-                        match prime.chars().find(|&c| g.token(c).is_err()) {
+    model::with_generator(kernel, |g| {
+        port.str("> ");
+        loop {
+            let byte = port.read();
+            port.echo(byte);
+            let line = match lines.push(byte) {
+                Event::Pending => continue,
+                Event::Overflow => Err(console::Error::TooLong),
+                Event::Line(l) => console::parse(l),
+            };
+            match line {
+                Err(e) => error(port, e.message()),
+                Ok(Command::Quit) => return,
+                Ok(Command::Help) => help(port),
+                Ok(Command::Info) => info(port, &s, &counter),
+                Ok(Command::Gen(prime)) => {
+                    let prime = prime.unwrap_or(model::PRIME);
+                    match prime.chars().find(|&c| g.token(c).is_err()) {
                         Some(c) => {
                             port.str("# error: prime symbol ");
                             symbol(port, c);
                             port.line(" is not in the model's vocabulary (see info)");
                         }
                         None => generate(port, g, &mut sampler, &s, prime, &counter),
-                        }
-                    }
-                    Ok(cmd) => {
-                        match cmd {
-                            Command::Temp(t) => s.temperature = t,
-                            Command::TopK(k) => s.top_k = k,
-                            Command::TopP(p) => s.top_p = p,
-                            Command::Seed(x) => s.seed = x,
-                            Command::Len(n) => s.length = n,
-                            Command::Stop(c) => s.stop_at = c,
-                            Command::Defaults => s = defaults,
-                            _ => {}
-                        }
-                        // Every setting, `reset` and `defaults` restart the stream.
-                        match s.sampler() {
-                            Ok(new) => {
-                                sampler = new;
-                                port.line("# ok");
-                            }
-                            Err(e) => error(port, e),
-                        }
                     }
                 }
-                port.str("> ");
+                Ok(cmd) => {
+                    match cmd {
+                        Command::Temp(t) => s.temperature = t,
+                        Command::TopK(k) => s.top_k = k,
+                        Command::TopP(p) => s.top_p = p,
+                        Command::Seed(x) => s.seed = x,
+                        Command::Len(n) => s.length = n,
+                        Command::Stop(c) => s.stop_at = c,
+                        Command::Defaults => s = defaults,
+                        _ => {}
+                    }
+                    // Every setting, `reset` and `defaults` restart the stream.
+                    match s.sampler() {
+                        Ok(new) => {
+                            sampler = new;
+                            port.line("# ok");
+                        }
+                        Err(e) => error(port, e),
+                    }
+                }
             }
-        })
-        .map_err(|_| "the model is not a character model")
+            port.str("> ");
+        }
+    })
+    .map_err(|_| "the model is not a character model")
 }
 
 /// The console's settings; power-on values from the build.
@@ -596,26 +595,17 @@ fn fixed3(out: &mut impl Out, x: f32) {
 #[cfg(feature = "console")]
 #[inline(never)]
 fn help(out: &mut impl Out) {
-    out.line("# gen TEXT   prime with TEXT (may be empty) and generate");
-    out.line("# gen        the same with the power-on prime");
-    out.line("# temp T     temperature: 0 = greedy, else 0 < T <= 100");
-    out.line("# topk K     keep the K most probable symbols, 0 = all (K <= 1048576)");
-    out.line("# topp P     nucleus mass, 0 < P <= 1");
-    out.line("# seed S     RNG seed (0..=18446744073709551615)");
-    out.line("# len N      symbols per gen (0..=100000000)");
-    out.line("# stop C     end after symbol C (\\n \\t \\r \\0 \\\\ \\u{hex}); stop none");
-    out.line("# reset      restart the random stream from the seed");
-    out.line("# defaults   the power-on settings");
-    out.line("# info       model, settings, flash and RAM");
-    out.line("# quit       end the emulator (QEMU)");
-    out.line("# Each setting, reset and defaults restart the random stream; consecutive gens continue it.");
+    out.line("# gen [TEXT] | temp T | topk K | topp P | seed S | len N | stop C|none | reset | defaults | info | quit");
+    out.line(
+        "# (firmware-example/README.md, \"Console\"; settings and reset restart the random stream)",
+    );
 }
 
 #[cfg(feature = "console")]
 #[inline(never)]
 fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
     out.str("# vocabulary:");
-    for c in MODEL.vocab.chars() {
+    for c in model::VOCAB.chars() {
         out.str(" ");
         symbol(out, c);
     }

@@ -147,28 +147,15 @@ pub(crate) fn nonzero(flag: &'static str, value: Option<u64>) -> Result<Option<u
     }
 }
 
-/// Parses a `--stop-at` value: one character, or one of the escapes `\n`, `\t`, `\r`, `\\`, `\0`.
+/// Parses a symbol-valued flag (`--stop-at`) with lstm-core's one parser
+/// ([`lstm_core::text::parse_symbol`], the rules the firmware's build script
+/// and console use too), naming the flag in the error.
 ///
 /// # Errors
-/// Anything else.
-pub fn parse_char(flag: &'static str, s: &str) -> Result<char, ConfigError> {
-    let mut it = s.chars();
-    match (it.next(), it.next(), it.next()) {
-        (Some(c), None, _) => Ok(c),
-        (Some('\\'), Some(e), None) => match e {
-            'n' => Ok('\n'),
-            't' => Ok('\t'),
-            'r' => Ok('\r'),
-            '0' => Ok('\0'),
-            '\\' => Ok('\\'),
-            _ => Err(ConfigError::Conflict(format!(
-                "--{flag} {s:?}: unknown escape"
-            ))),
-        },
-        _ => Err(ConfigError::Conflict(format!(
-            "--{flag} {s:?}: expected one character"
-        ))),
-    }
+/// Anything but one character or a documented escape.
+pub fn parse_symbol(flag: &'static str, s: &str) -> Result<char, ConfigError> {
+    lstm_core::text::parse_symbol(s)
+        .map_err(|e| ConfigError::Conflict(format!("--{flag} {s:?}: {e}")))
 }
 
 #[cfg(test)]
@@ -177,8 +164,10 @@ mod tests {
 
     #[test]
     fn stop_at_accepts_escapes() {
-        assert_eq!(parse_char("stop-at", "\\n"), Ok('\n'));
-        assert_eq!(parse_char("stop-at", "x"), Ok('x'));
-        assert!(parse_char("stop-at", "ab").is_err());
+        assert_eq!(parse_symbol("stop-at", "\\n"), Ok('\n'));
+        assert_eq!(parse_symbol("stop-at", "x"), Ok('x'));
+        assert_eq!(parse_symbol("stop-at", "\\u{e9}"), Ok('\u{e9}'));
+        let err = parse_symbol("stop-at", "ab").expect_err("two characters");
+        assert!(err.to_string().contains("--stop-at"), "{err}");
     }
 }

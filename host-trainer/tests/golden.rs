@@ -1,4 +1,5 @@
-//! Golden parity with PyTorch `nn.LSTM` on the reference cases copied into `testdata/golden/` (v1) and `testdata/golden/v2/` (v2).
+//! Golden parity with PyTorch on the reference cases in the workspace's `testdata/golden/`: `nn.LSTM`
+//! (`lstm-golden/1`) and stacked LSTM / GRU / RNN (`rnn-golden/2`, in `v2/`).
 
 use std::path::PathBuf;
 

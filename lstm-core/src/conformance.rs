@@ -3,21 +3,33 @@
 //! (`conformance-m4f/`) both call [`run`]. `no_std`, no heap: the caller
 //! lends [`SCRATCH_LEN`] floats.
 //!
-//! Each [`Case`] is a model of deterministic pseudo-random weights; for three
-//! steps it compares, bit for bit, a kernel against [`Kernel::Portable`]:
-//! `step` (h and c), `step_rows` with several splits (empty, one unit, odd,
-//! multiples of eight), `logits`, `softmax` and `dot` over every prefix
-//! length of a row. Hidden sizes 1 to 70 and some larger ones, one-hot and
-//! dense input, and weights large enough to saturate every activation.
+//! Each [`Case`] is a network of deterministic pseudo-random weights (one
+//! to three layers of one cell kind); for three steps it compares, bit for
+//! bit, a kernel against [`Kernel::Portable`]: every layer's `layer_step`
+//! (h and c) and `layer_step_rows` with several splits (empty, one unit,
+//! odd, multiples of eight), the whole `network_step`, `output_logits`,
+//! `softmax` and `dot` over every prefix length of a row. Single layers of
+//! every kind at hidden sizes 1 to 70 and some larger ones, one-hot and
+//! dense input, weights large enough to saturate every activation; stacks
+//! of two and three layers at fewer sizes.
 
 use core::fmt;
 
-use crate::{CellView, Dims, Input, Kernel};
+use crate::format::CellKind;
+use crate::{Input, InputKind, InputLayout, Kernel, NetworkView, OutputView, RecurrentView};
 
 /// The larger hidden sizes beyond 1..=70 (odd, multiples of 8 and 32, and neither).
 const LARGE_HIDDEN: [usize; 6] = [96, 97, 128, 130, 256, 257];
+/// The hidden sizes of the stacked (two- and three-layer) cases.
+const STACK_HIDDEN: [usize; 11] = [1, 2, 3, 5, 8, 9, 16, 17, 31, 33, 64];
+/// The cell kinds, in case order.
+const KINDS: [CellKind; 3] = [CellKind::Lstm, CellKind::Gru, CellKind::Rnn];
 /// The largest hidden size of any case.
 pub const MAX_HIDDEN: usize = 257;
+/// The largest hidden size of a stacked case.
+pub const MAX_STACK_HIDDEN: usize = 64;
+/// The most layers of any case.
+pub const MAX_LAYERS: usize = 3;
 /// The largest vocabulary of any case.
 pub const MAX_VOCAB: usize = 13;
 /// Steps run per case.
@@ -26,28 +38,40 @@ const STEPS: usize = 3;
 const TEMPERATURE: f32 = 0.7;
 
 /// Floats of scratch [`run`] needs (the largest case's weights and buffers).
-pub const SCRATCH_LEN: usize =
-    weights_len(MAX_VOCAB, MAX_HIDDEN) + buffers_len(MAX_VOCAB, MAX_HIDDEN);
+pub const SCRATCH_LEN: usize = max(
+    case_len(4, 1, MAX_VOCAB, MAX_HIDDEN),
+    case_len(4, MAX_LAYERS, MAX_VOCAB, MAX_STACK_HIDDEN),
+);
 
-const fn weights_len(n_v: usize, n_h: usize) -> usize {
-    4 * n_v * n_h + 4 * n_h * n_h + 4 * n_h + n_v * n_h + n_v
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
 }
 
-const fn buffers_len(n_v: usize, n_h: usize) -> usize {
-    // reference h, c; kernel h, c; previous h, c; split h, c; gates; two logits; dense x
-    8 * n_h + 4 * n_h + 3 * n_v
+/// Floats of one case's weights and buffers (`g` gate blocks, a bound for every kind).
+const fn case_len(g: usize, layers: usize, n_v: usize, n_h: usize) -> usize {
+    let layer0 = g * n_v * n_h + g * n_h * n_h + g * n_h + n_h;
+    let upper = g * n_h * n_h + g * n_h * n_h + g * n_h + n_h;
+    let weights = layer0 + (layers - 1) * upper + n_v * n_h + n_v;
+    // reference, kernel, previous h and c (every layer); one layer's h and c
+    // twice (whole step, split step); scratch; two logits; dense x
+    let buffers = 6 * layers * n_h + 4 * n_h + 5 * n_h + 3 * n_v;
+    weights + buffers
 }
 
-/// One conformance case: a model's sizes, weight scale, input kind and seed.
+/// One conformance case: a network's cell kind, layers, sizes, weight scale, input kind and seed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Case {
+    /// Cell kind of every layer.
+    pub kind: CellKind,
+    /// Number of layers.
+    pub layers: usize,
     /// Hidden size.
     pub n_h: usize,
     /// Vocabulary (input and output) size.
     pub n_v: usize,
     /// Weights are uniform in `±scale`.
     pub scale: f32,
-    /// Dense input vectors instead of tokens.
+    /// Dense input vectors instead of tokens (layer 0).
     pub dense: bool,
     /// Seed of the weights, the initial state and the inputs.
     pub seed: u64,
@@ -57,7 +81,9 @@ impl fmt::Display for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "n_h {} n_v {} scale {} {} seed {}",
+            "{} x{} n_h {} n_v {} scale {} {} seed {}",
+            self.kind.name(),
+            self.layers,
             self.n_h,
             self.n_v,
             self.scale,
@@ -67,29 +93,52 @@ impl fmt::Display for Case {
     }
 }
 
-/// Every case, in a fixed order: hidden sizes 1..=70 and [`LARGE_HIDDEN`],
-/// each one-hot and dense at scale 1.5, and every third small size one-hot
-/// at scale 80 (pre-activations far outside `exp`'s range).
+/// Every case, in a fixed order. For each cell kind: one layer at hidden
+/// sizes 1..=70 and [`LARGE_HIDDEN`], each one-hot and dense at scale 1.5,
+/// and every third small size one-hot at scale 80 (pre-activations far
+/// outside `exp`'s range); then two and three layers at [`STACK_HIDDEN`],
+/// one-hot and dense, and every third of those sizes saturating.
 pub fn cases() -> impl Iterator<Item = Case> {
-    let sizes = (1..=70).chain(LARGE_HIDDEN);
-    sizes.flat_map(|n_h| {
-        let n_v = 1 + (n_h * 5 + 3) % MAX_VOCAB;
-        let case = move |scale, dense, k: u64| Case {
-            n_h,
-            n_v,
-            scale,
-            dense,
-            seed: (n_h as u64) << 8 | k,
-        };
-        let saturate = (n_h <= 70 && n_h % 3 == 1).then(|| case(80.0, false, 2));
-        [
-            Some(case(1.5, false, 0)),
-            Some(case(1.5, true, 1)),
-            saturate,
-        ]
-        .into_iter()
-        .flatten()
-    })
+    let singles = KINDS.into_iter().flat_map(|kind| {
+        (1..=70)
+            .chain(LARGE_HIDDEN)
+            .flat_map(move |n_h| variants(kind, 1, n_h, n_h <= 70 && n_h % 3 == 1))
+    });
+    let stacks = KINDS.into_iter().flat_map(|kind| {
+        [2, 3].into_iter().flat_map(move |layers| {
+            STACK_HIDDEN
+                .into_iter()
+                .enumerate()
+                .flat_map(move |(i, n_h)| variants(kind, layers, n_h, i % 3 == 0))
+        })
+    });
+    singles.chain(stacks)
+}
+
+/// A size's cases: one-hot and dense at scale 1.5, and one-hot at scale 80 if `saturate`.
+fn variants(
+    kind: CellKind,
+    layers: usize,
+    n_h: usize,
+    saturate: bool,
+) -> impl Iterator<Item = Case> {
+    let n_v = 1 + (n_h * 5 + 3) % MAX_VOCAB;
+    let case = move |scale, dense, k: u64| Case {
+        kind,
+        layers,
+        n_h,
+        n_v,
+        scale,
+        dense,
+        seed: (kind.code() as u64) << 24 | (layers as u64) << 16 | (n_h as u64) << 8 | k,
+    };
+    [
+        Some(case(1.5, false, 0)),
+        Some(case(1.5, true, 1)),
+        saturate.then(|| case(80.0, false, 2)),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// One difference between a kernel and the portable reference.
@@ -206,6 +255,7 @@ fn splits(n_h: usize) -> [usize; 6] {
 }
 
 /// Runs one case; returns true if anything differed.
+#[allow(clippy::too_many_lines)]
 fn run_case(
     kernel: Kernel,
     case: &Case,
@@ -213,33 +263,73 @@ fn run_case(
     comparisons: &mut usize,
     on_mismatch: &mut impl FnMut(&Mismatch),
 ) -> bool {
-    let (n_v, n_h) = (case.n_v, case.n_h);
-    let dims = Dims {
-        n_x: n_v,
-        n_h,
-        n_y: n_v,
-    };
+    let (n_v, n_h, n_l) = (case.n_v, case.n_h, case.layers);
+    let g = case.kind.gates();
+    let c_len = if case.kind.has_cell_state() { n_h } else { 0 };
     let mut rng = Rng::new(case.seed);
-    let mut rest = &mut scratch[..weights_len(n_v, n_h) + buffers_len(n_v, n_h)];
-    let w_ih = take(&mut rest, dims.w_ih_len());
-    let w_hh = take(&mut rest, dims.w_hh_len());
-    let b = take(&mut rest, dims.b_len());
-    let w_y = take(&mut rest, dims.w_y_len());
-    let b_y = take(&mut rest, dims.b_y_len());
-    for t in [&mut *w_ih, &mut *w_hh, &mut *b, &mut *w_y, &mut *b_y] {
-        rng.fill(t, case.scale);
+    let need = case_len(g, n_l, n_v, n_h);
+    assert!(
+        scratch.len() >= need && n_l <= MAX_LAYERS,
+        "conformance case {case} needs {need} floats of scratch"
+    );
+    // Every layer's w_ih, w_hh, b, b_hn; then w_y, b_y: filled, then shared.
+    let mut layer_lens = [[0usize; 4]; MAX_LAYERS];
+    for (l, lens) in layer_lens.iter_mut().take(n_l).enumerate() {
+        let n_in = if l == 0 { n_v } else { n_h };
+        let b_hn = if case.kind == CellKind::Gru { n_h } else { 0 };
+        *lens = [g * n_in * n_h, g * n_h * n_h, g * n_h, b_hn];
     }
-    let [h_r, c_r, h_k, c_k, h_prev, c_prev, h_s, c_s] = [(); 8].map(|()| take(&mut rest, n_h));
-    let gates = take(&mut rest, 4 * n_h);
+    let total = layer_lens.iter().flatten().sum::<usize>() + n_v * n_h + n_v;
+    let (weights, mut rest) = scratch[..need].split_at_mut(total);
+    rng.fill(weights, case.scale);
+    let [h_r, c_r, h_k, c_k, h_prev, c_prev] = [(); 6].map(|()| take(&mut rest, n_l * n_h));
+    let [h_l, c_l, h_s, c_s] = [(); 4].map(|()| take(&mut rest, n_h));
+    let gates = take(&mut rest, 5 * n_h);
     let (p_r, p_k, x) = (
         take(&mut rest, n_v),
         take(&mut rest, n_v),
         take(&mut rest, n_v),
     );
-    let cell = match CellView::from_stacked(dims, w_ih, w_hh, b, w_y, b_y) {
-        Ok(cell) => cell,
+    let (c_r, c_k, c_prev) = (
+        &mut c_r[..n_l * c_len],
+        &mut c_k[..n_l * c_len],
+        &mut c_prev[..n_l * c_len],
+    );
+    let (c_l, c_s) = (&mut c_l[..c_len], &mut c_s[..c_len]);
+    let mut w_rest: &[f32] = weights;
+    let mut next = |len: usize| {
+        let (head, tail) = w_rest.split_at(len);
+        w_rest = tail;
+        head
+    };
+    let mut layers: heapless::Vec<RecurrentView<'_>, MAX_LAYERS> = heapless::Vec::new();
+    for (l, lens) in layer_lens.iter().take(n_l).enumerate() {
+        let (layout, n_in) = if l == 0 {
+            (InputLayout::Gather, n_v)
+        } else {
+            (InputLayout::Rows, n_h)
+        };
+        let layer = RecurrentView::new(
+            case.kind,
+            layout,
+            n_in,
+            n_h,
+            next(lens[0]),
+            next(lens[1]),
+            next(lens[2]),
+            next(lens[3]),
+        );
         // The sizes are this function's own; a failure here is a bug in the suite.
-        Err(_) => panic!("conformance case {case} builds no cell"),
+        let pushed = match layer {
+            Ok(layer) => layers.push(layer).is_ok(),
+            Err(_) => false,
+        };
+        assert!(pushed, "conformance case {case} builds no layer {l}");
+    }
+    let net = OutputView::new(n_h, n_v, next(n_v * n_h), next(n_v))
+        .and_then(|out| NetworkView::new(InputKind::OneHot, &layers, out));
+    let Ok(net) = net else {
+        panic!("conformance case {case} builds no network");
     };
     rng.fill(h_r, 1.0);
     rng.fill(c_r, 1.0);
@@ -269,56 +359,64 @@ fn run_case(
     for step in 0..STEPS {
         let token = (rng.next_u64() % n_v as u64) as usize;
         rng.fill(x, 1.0);
+        h_prev.copy_from_slice(h_r);
+        c_prev.copy_from_slice(c_r);
+        // Layer by layer: the reference's step, the kernel's whole step and
+        // its split steps from the same previous state and input.
+        for (l, layer) in net.layers().iter().enumerate() {
+            let (below, here) = h_r.split_at_mut(l * n_h);
+            let h_rl = &mut here[..n_h];
+            let c_rl = &mut c_r[l * c_len..(l + 1) * c_len];
+            let input = match (l, case.dense) {
+                (0, false) => Input::Token(token),
+                (0, true) => Input::Dense(&*x),
+                _ => Input::Dense(&below[(l - 1) * n_h..]),
+            };
+            let hp = &h_prev[l * n_h..(l + 1) * n_h];
+            let cp = &c_prev[l * c_len..(l + 1) * c_len];
+            h_l.copy_from_slice(hp);
+            c_l.copy_from_slice(cp);
+            // Lengths are right by construction: an error is a failed check.
+            let ok_r = reference
+                .layer_step(layer, input, h_rl, c_rl, gates)
+                .is_ok();
+            let ok_k = kernel.layer_step(layer, input, h_l, c_l, gates).is_ok();
+            check("layer_step ok", step, l, &flag(ok_r), &flag(ok_k));
+            check("layer_step h", step, l, h_rl, h_l);
+            check("layer_step c", step, l, c_rl, c_l);
+            for split in splits(n_h) {
+                c_s.copy_from_slice(cp);
+                let (h_lo, h_hi) = h_s.split_at_mut(split);
+                let c_split = split.min(c_len);
+                let (c_lo, c_hi) = c_s.split_at_mut(c_split);
+                let lo = kernel.layer_step_rows(layer, input, 0..split, hp, c_lo, h_lo, gates);
+                let hi = kernel.layer_step_rows(layer, input, split..n_h, hp, c_hi, h_hi, gates);
+                let detail = 1000 * l + split;
+                check(
+                    "layer_step_rows ok",
+                    step,
+                    detail,
+                    &flag(true),
+                    &flag(lo.is_ok() && hi.is_ok()),
+                );
+                check("layer_step_rows h", step, detail, h_rl, h_s);
+                check("layer_step_rows c", step, detail, c_rl, c_s);
+            }
+        }
+        h_k.copy_from_slice(h_prev);
+        c_k.copy_from_slice(c_prev);
         let input = if case.dense {
             Input::Dense(&*x)
         } else {
             Input::Token(token)
         };
-        h_prev.copy_from_slice(h_r);
-        c_prev.copy_from_slice(c_r);
-        h_k.copy_from_slice(h_r);
-        c_k.copy_from_slice(c_r);
-        // Lengths are right by construction: an error is a failed check.
-        let ok_r = reference.step(&cell, input, h_r, c_r, gates).is_ok();
-        let ok_k = kernel.step(&cell, input, h_k, c_k, gates).is_ok();
-        check("step ok", step, 0, &flag(ok_r), &flag(ok_k));
-        check("step h", step, 0, h_r, h_k);
-        check("step c", step, 0, c_r, c_k);
-        for split in splits(n_h) {
-            c_s.copy_from_slice(c_prev);
-            let (h_lo, h_hi) = h_s.split_at_mut(split);
-            let (c_lo, c_hi) = c_s.split_at_mut(split);
-            let lo = kernel.step_rows(
-                &cell,
-                input,
-                0..split,
-                h_prev,
-                c_lo,
-                h_lo,
-                &mut gates[..4 * split],
-            );
-            let m = n_h - split;
-            let hi = kernel.step_rows(
-                &cell,
-                input,
-                split..n_h,
-                h_prev,
-                c_hi,
-                h_hi,
-                &mut gates[..4 * m],
-            );
-            check(
-                "step_rows ok",
-                step,
-                split,
-                &flag(true),
-                &flag(lo.is_ok() && hi.is_ok()),
-            );
-            check("step_rows h", step, split, h_r, h_s);
-            check("step_rows c", step, split, c_r, c_s);
-        }
-        let ok_r = reference.logits(&cell, h_r, p_r).is_ok();
-        let ok_k = kernel.logits(&cell, h_r, p_k).is_ok();
+        let ok = kernel.network_step(&net, input, h_k, c_k, gates).is_ok();
+        check("network_step ok", step, 0, &flag(true), &flag(ok));
+        check("network_step h", step, 0, h_r, h_k);
+        check("network_step c", step, 0, c_r, c_k);
+        let top = &h_r[(n_l - 1) * n_h..];
+        let ok_r = reference.output_logits(net.output(), top, p_r).is_ok();
+        let ok_k = kernel.output_logits(net.output(), top, p_k).is_ok();
         check("logits ok", step, 0, &flag(ok_r), &flag(ok_k));
         check("logits", step, 0, p_r, p_k);
         p_k.copy_from_slice(p_r);
@@ -326,8 +424,9 @@ fn run_case(
         kernel.softmax(p_k, TEMPERATURE);
         check("softmax", step, 0, p_r, p_k);
         if step == 0 {
+            let row = &net.layers()[0].w_hh[0];
             for len in 0..=n_h {
-                let (a, v) = (&cell.w_hh[0][..len], &h_r[..len]);
+                let (a, v) = (&row[..len], &h_r[..len]);
                 let (want, got) = (reference.dot(a, v), kernel.dot(a, v));
                 check("dot", step, len, &[want], &[got]);
             }

@@ -157,6 +157,11 @@ pub enum Error {
         /// The symbol.
         symbol: char,
     },
+    /// A word of a prime is not in a word model's vocabulary.
+    UnknownWord {
+        /// Position of the word in the prime (0-based, words split on whitespace).
+        index: usize,
+    },
     /// A token index is not below the vocabulary size.
     TokenOutOfRange {
         /// The index.
@@ -294,6 +299,12 @@ impl fmt::Display for Error {
             }
             Error::UnknownSymbol { symbol } => {
                 write!(f, "symbol {symbol:?} is not in the model's vocabulary")
+            }
+            Error::UnknownWord { index } => {
+                write!(
+                    f,
+                    "word {index} of the prime is not in the model's vocabulary"
+                )
             }
             Error::TokenOutOfRange { token, vocab } => {
                 write!(

@@ -15,6 +15,12 @@
 //!
 //! With a one-hot input, `W_i· x` is a column gather, not a product.
 //!
+//! The family: a [`NetworkView`] stacks 1 to 4 layers of one cell kind —
+//! LSTM, GRU (`r, z, n` with `b_hn` inside the `r` product) or tanh RNN,
+//! PyTorch's equations — under the output layer; [`Kernel::network_step`]
+//! steps every layer and [`Generator`] primes and samples over it, with
+//! character or word vocabularies.
+//!
 //! Two shapes, one kernel: [`Lstm`] holds references to nalgebra `SMatrix`es
 //! whose sizes are const generics (what firmware uses, weights in `static`s),
 //! and [`CellView`] borrows slices whose sizes come from a file at run time
@@ -81,4 +87,4 @@ pub use sample::{
 };
 #[cfg(feature = "std")]
 pub use split_step::{SplitStep, with_split_step};
-pub use view::{CellView, Input};
+pub use view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};

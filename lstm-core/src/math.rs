@@ -10,7 +10,7 @@
 //!   each with one IEEE division.
 //!
 //! The functions here are defined once, generically over an architecture's
-//! fused multiply-add ([`exp_with`] and friends, crate-private); [`exp`],
+//! fused multiply-add (`exp_with` and friends, crate-private); [`exp`],
 //! [`sigmoid`] and [`tanh`] are those definitions with the portable
 //! `fmaf`, public so other crates (the trainer) compute the same bits.
 

@@ -7,13 +7,17 @@
 //! The helper spins while it waits (a sleeping thread takes microseconds to
 //! wake, longer than a step), so it keeps a core busy for as long as
 //! [`with_split_step`] runs; it yields after a short spin when no step comes.
+//!
+//! Only single-layer LSTMs are split (what `host-trainer sample
+//! --cores-per-step 2` runs at hidden 256); a stacked, gru or rnn network
+//! given to a [`SplitStep`] runs whole on the calling thread.
 
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::{CellView, Error, Input, Kernel, StepRunner};
+use crate::{CellView, Error, Input, Kernel, NetworkView, StepRunner};
 
 /// What the helper needs for one step: the token, the previous hidden state
 /// and where its units' cell and hidden state live.
@@ -265,5 +269,23 @@ impl StepRunner for SplitStep<'_, '_> {
         // SAFETY: the helper wrote `result` before the `done` just acquired
         // and is idle until the next post.
         unsafe { *self.shared.result.get() }
+    }
+
+    /// The model given to [`with_split_step`] (a single-layer LSTM) is split
+    /// as [`SplitStep::step`] does; any other network (stacked layers, gru,
+    /// rnn) takes the whole step on the calling thread.
+    fn step_network(
+        &mut self,
+        kernel: Kernel,
+        net: &NetworkView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        match net.cell_view() {
+            Some(cell) if self.same_model(&cell) => self.step(kernel, &cell, x, h, c, scratch),
+            _ => kernel.network_step(net, x, h, c, scratch),
+        }
     }
 }

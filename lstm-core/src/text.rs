@@ -166,17 +166,7 @@ pub fn parse_decimal(s: &str) -> Result<f32, Error> {
     };
     let b = s.as_bytes();
     let mut i = 0;
-    let negative = match b.first() {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let negative = sign(b, &mut i);
     // Mantissa digits, as an integer `m` and a decimal exponent `exp`.
     let mut m: u32 = 0;
     let mut digits = 0u32; // significant digits kept in m
@@ -235,17 +225,7 @@ pub fn parse_decimal(s: &str) -> Result<f32, Error> {
     }
     if let Some(b'e' | b'E') = b.get(i) {
         i += 1;
-        let neg_e = match b.get(i) {
-            Some(b'-') => {
-                i += 1;
-                true
-            }
-            Some(b'+') => {
-                i += 1;
-                false
-            }
-            _ => false,
-        };
+        let neg_e = sign(b, &mut i);
         let mut e: i32 = 0;
         let mut any = false;
         while let Some(&c) = b.get(i) {
@@ -282,6 +262,21 @@ pub fn parse_decimal(s: &str) -> Result<f32, Error> {
         if exp < 0 { mf / p } else { mf * p }
     };
     Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// Skips an optional `+` or `-` at `b[*i]`; true for `-`.
+fn sign(b: &[u8], i: &mut usize) -> bool {
+    match b.get(*i) {
+        Some(b'-') => {
+            *i += 1;
+            true
+        }
+        Some(b'+') => {
+            *i += 1;
+            false
+        }
+        _ => false,
+    }
 }
 
 fn too_many_digits() -> Error {

@@ -6,6 +6,7 @@
 
 use lstm_core::Kernel;
 use lstm_core::conformance::{self, SCRATCH_LEN};
+use lstm_core::format::CellKind;
 
 #[test]
 fn every_kernel_is_bit_identical_to_portable() {
@@ -32,7 +33,7 @@ fn every_kernel_is_bit_identical_to_portable() {
             mismatches[..mismatches.len().min(20)].join("\n")
         );
         assert!(
-            summary.passed >= 76 * 2,
+            summary.passed >= 3 * 76 * 2 + 3 * 2 * 11 * 2,
             "only {} cases ran",
             summary.passed
         );
@@ -43,16 +44,40 @@ fn every_kernel_is_bit_identical_to_portable() {
 
 /// The cases cover what the suite promises.
 #[test]
-fn cases_cover_every_size_and_input_kind() {
+fn cases_cover_every_kind_size_and_input_kind() {
     let cases: Vec<_> = conformance::cases().collect();
-    // Every hidden size 1..=70 and the large ones, one-hot and dense.
-    for n_h in (1..=70).chain([96, 97, 128, 130, 256, 257]) {
-        for dense in [false, true] {
+    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        // Every hidden size 1..=70 and the large ones, one-hot and dense, one layer.
+        for n_h in (1..=70).chain([96, 97, 128, 130, 256, 257]) {
+            for dense in [false, true] {
+                assert!(
+                    cases.iter().any(|c| c.kind == kind
+                        && c.layers == 1
+                        && c.n_h == n_h
+                        && c.dense == dense),
+                    "no case for {} n_h {n_h} dense {dense}",
+                    kind.name()
+                );
+            }
+        }
+        for layers in [1, 2, 3] {
             assert!(
-                cases.iter().any(|c| c.n_h == n_h && c.dense == dense),
-                "no case for n_h {n_h} dense {dense}"
+                cases
+                    .iter()
+                    .any(|c| c.kind == kind && c.layers == layers && c.scale > 50.0),
+                "no saturating {} case with {layers} layers",
+                kind.name()
+            );
+        }
+        // Stacks at sizes below, at and above a multiple of eight.
+        for n_h in [1, 8, 9, 31, 33, 64] {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c.kind == kind && c.layers == 3 && c.n_h == n_h),
+                "no three-layer {} case at n_h {n_h}",
+                kind.name()
             );
         }
     }
-    assert!(cases.iter().any(|c| c.scale > 50.0), "no saturating case");
 }

@@ -91,10 +91,27 @@ impl Output {
 ///
 /// # Panics
 /// If it cannot start, or runs over `limit` (the message names `what`).
-pub fn run(mut cmd: Command, what: &str, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+pub fn run(cmd: Command, what: &str, limit: Duration) -> Output {
+    run_with_input(cmd, None, what, limit)
+}
+
+/// As [`run`], writing `input` (if any) to the child's standard input, then closing it.
+///
+/// # Panics
+/// As [`run`].
+pub fn run_with_input(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    what: &str,
+    limit: Duration,
+) -> Output {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
@@ -108,6 +125,13 @@ pub fn run(mut cmd: Command, what: &str, limit: Duration) -> Output {
             String::from_utf8_lossy(&buf).into_owned()
         })
     };
+    let in_t = child.stdin.take().zip(input).map(|(mut w, bytes)| {
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // The child may exit before reading everything: not an error here.
+            let _ = w.write_all(&bytes);
+        })
+    });
     let out_t = reader(
         child
             .stdout
@@ -135,6 +159,9 @@ pub fn run(mut cmd: Command, what: &str, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    if let Some(t) = in_t {
+        let _ = t.join();
+    }
     Output {
         status,
         stdout: out_t.join().unwrap_or_default(),
@@ -228,6 +255,17 @@ pub fn firmware_cargo(subcommand: &str, env: &[(&str, &str)], limit: Duration) -
 /// As [`firmware_cargo`], with more arguments after the subcommand (e.g.
 /// `["build", "--features", "black-pill"]`); `--release` is added.
 pub fn firmware_cargo_args(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    firmware_cargo_input(args, env, None, limit)
+}
+
+/// As [`firmware_cargo_args`], with `input` on the standard input (the
+/// console's serial port under QEMU, for `run --features console`).
+pub fn firmware_cargo_input(
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> Output {
     let subcommand = args.join(" ");
     let mut c = cargo();
     c.current_dir(firmware_dir())
@@ -237,8 +275,9 @@ pub fn firmware_cargo_args(args: &[&str], env: &[(&str, &str)], limit: Duration)
     for (k, v) in env {
         c.env(k, v);
     }
-    run(
+    run_with_input(
         c,
+        input,
         &format!("cargo {subcommand} --release in firmware-example"),
         limit,
     )
@@ -266,6 +305,37 @@ pub fn text_between_markers(s: &str) -> Option<String> {
     let tail = &rest[end_line + "# text ends (".len()..];
     let n: usize = tail.split(' ').next()?.parse().ok()?;
     rest.get(..n).map(str::to_owned)
+}
+
+/// One `gen` of the console: its text and its `# state digest: 0x…` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleBlock {
+    /// The text, as in [`text_between_markers`].
+    pub text: String,
+    /// The digest, e.g. `0x656b0f99`.
+    pub digest: String,
+}
+
+/// The text blocks of a console session's output (the serial port writes
+/// each newline as CR LF; they are turned back into newlines first).
+pub fn console_blocks(serial: &str) -> Vec<ConsoleBlock> {
+    const BEGIN: &str = "# text begins\n";
+    let s = serial.replace("\r\n", "\n");
+    let starts: Vec<usize> = s.match_indices(BEGIN).map(|(i, _)| i).collect();
+    let mut blocks = Vec::new();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(s.len());
+        let part = &s[start..end];
+        if let Some(text) = text_between_markers(part) {
+            let digest = part
+                .lines()
+                .find_map(|l| l.strip_prefix("# state digest: "))
+                .unwrap_or_default()
+                .to_string();
+            blocks.push(ConsoleBlock { text, digest });
+        }
+    }
+    blocks
 }
 
 /// The `# ` lines of the firmware's output.

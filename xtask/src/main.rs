@@ -324,6 +324,19 @@ fn msrv_build(root: &Path) -> Result<()> {
     )
 }
 
+/// The host's target triple (`rustc -vV`), for running the firmware's library tests on the host.
+fn host_triple() -> Result<String> {
+    let out = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host line")
+}
+
 fn test() -> Result<()> {
     let root = root();
     let fw = root.join("firmware-example");
@@ -365,6 +378,27 @@ fn test() -> Result<()> {
             .args(["clippy", "--release", "--", "-D", "warnings"]),
     )?;
     run(
+        "cargo clippy (firmware-example, console on the board)",
+        cargo().current_dir(&fw).args([
+            "clippy",
+            "--release",
+            "--features",
+            "black-pill,console",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // The console's line protocol, unit- and property-tested (arbitrary
+    // bytes never panic, valid commands round-trip) on the host.
+    let host = host_triple()?;
+    run(
+        "firmware-example console parser tests (host, proptest)",
+        cargo()
+            .current_dir(&fw)
+            .args(["test", "--lib", "--target", &host]),
+    )?;
+    run(
         "cargo doc",
         cargo()
             .current_dir(&root)
@@ -397,6 +431,12 @@ fn test() -> Result<()> {
         eprintln!("\nthis CPU has AVX2 and FMA: LSTM_REQUIRE_SIMD=1 (a skipped SIMD test fails)");
         tests.env("LSTM_REQUIRE_SIMD", "1");
     }
+    run(
+        "firmware for the STM32F411 board, with the console",
+        cargo()
+            .current_dir(&fw)
+            .args(["build", "--release", "--features", "black-pill,console"]),
+    )?;
     run(
         "cargo test (workspace, including QEMU end-to-end)",
         &mut tests,

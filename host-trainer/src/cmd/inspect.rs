@@ -1,15 +1,29 @@
-//! `host-trainer inspect`: a model file's dimensions, vocabulary, parameter count and size.
+//! `host-trainer inspect`: what a model file holds (kind, sizes, vocabulary,
+//! parameters, bytes of weights) and, with `--board`, whether it fits a board.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use lstm_core::board::{self, Board};
 
 /// `inspect` arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Model file.
     pub model: PathBuf,
+    /// Also print whether the model fits this board's flash and RAM, as the
+    /// firmware's build script checks it (`mps2-an386`, `black-pill`).
+    #[arg(long, value_parser = board_name)]
+    pub board: Vec<Board>,
+}
+
+/// Parses a `--board` value.
+fn board_name(name: &str) -> Result<Board, String> {
+    Board::by_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Board::ALL.iter().map(|b| b.name).collect();
+        format!("unknown board {name:?}; one of {}", names.join(", "))
+    })
 }
 
 /// Runs `inspect`: a few lines on stdout.
@@ -23,52 +37,31 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
         .with_context(|| format!("decoding {}", a.model.display()))?;
     let h = view.header;
     let d = h.dims;
-    println!("file:        {} ({} bytes)", a.model.display(), bytes.len());
-    println!("version:     {}", view.version);
     println!(
-        "cell:        {:?} · {} layer{}",
-        h.cell,
+        "file:        {} ({} bytes, format version {})",
+        a.model.display(),
+        bytes.len(),
+        view.version
+    );
+    println!(
+        "model:       {} × {} layer{}, {} weights, {:?} input, {} tokens",
+        h.cell.name(),
         h.n_layers,
-        if h.n_layers == 1 { "" } else { "s" }
+        if h.n_layers == 1 { "" } else { "s" },
+        h.dtype.name(),
+        h.input,
+        match h.tokens {
+            lstm_core::format::TokenKind::Chars => "character",
+            lstm_core::format::TokenKind::Words => "word",
+        }
     );
-    println!("dtype:       {:?}", h.dtype);
-    println!("input:       {:?}", h.input);
-    println!("tokens:      {:?}", h.tokens);
     println!("dims:        n_x {} · n_h {} · n_y {}", d.n_x, d.n_h, d.n_y);
-    println!(
-        "vocabulary:  {} symbols {:?}",
-        view.symbols().count(),
-        view.vocab
-    );
-    let per = |w: lstm_core::format::Weights<'_>| match w.dtype() {
-        lstm_core::format::Dtype::F32 => 4 * w.len(),
-        lstm_core::format::Dtype::Q8 => w.len(),
-    };
-    let weight_bytes: usize = view
-        .layers()
-        .iter()
-        .map(|l| per(l.w_ih) + per(l.w_hh))
-        .sum::<usize>()
-        + per(view.w_y);
-    let biases: usize = view
-        .layers()
-        .iter()
-        .map(|l| l.b.len() + l.b_hn.len())
-        .sum::<usize>()
-        + view.b_y.len();
-    let weights: usize = view
-        .layers()
-        .iter()
-        .map(|l| l.w_ih.len() + l.w_hh.len())
-        .sum::<usize>()
-        + view.w_y.len();
-    println!("parameters:  {}", weights + biases);
-    println!(
-        "weight bytes: {weight_bytes} (matrices; biases {} bytes f32)",
-        4 * biases
-    );
-    if let Ok(plain) = view.plain() {
-        println!("MACs/token:  {}", plain.dims.macs_per_token());
+    println!("vocabulary:  {} symbols {:?}", d.n_y, view.vocab);
+    println!("parameters:  {}", h.param_count());
+    println!("weights:     {} bytes", h.weight_bytes());
+    println!("MACs/token:  {}", h.macs_per_token());
+    for b in &a.board {
+        println!("fit:         {}", board::fit(b, d, h.weight_bytes()));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{ConfigError, parse_char, positive, range};
+use crate::cli::{ConfigError, parse_symbol, positive, range};
 use crate::generate::{SampleOptions, sample_text};
 
 /// `sample` arguments.
@@ -80,7 +80,7 @@ impl SampleArgs {
             stop_at: self
                 .stop_at
                 .as_deref()
-                .map(|s| parse_char("stop-at", s))
+                .map(|s| parse_symbol("stop-at", s))
                 .transpose()?,
             count: range("count", self.count, 1, 1_000_000)?,
             cores_per_step: range("cores-per-step", self.cores_per_step, 1, 2)?,

@@ -97,6 +97,29 @@ pub(crate) trait Arch: Copy {
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
         lstm_update_scalar(self, i, f, g, o, c, h);
     }
+
+    /// The GRU state update over the activated update gate `z` and candidate
+    /// `n` (both as long as `h`): `h[k] = fma(z[k], h[k] − n[k], n[k])` (the
+    /// difference rounded, then one fused multiply-add) — PyTorch's
+    /// `h' = (1 − z) ⊙ n + z ⊙ h` in one fixed f32 order.
+    #[inline(always)]
+    fn gru_update(self, z: &[f32], n: &[f32], h: &mut [f32]) {
+        gru_update_scalar(self, z, n, h);
+    }
+}
+
+/// [`Arch::gru_update`]'s definition, one unit at a time over `arch`'s
+/// scalar `fma` (what the default runs, and what vector versions run on
+/// their tails).
+#[inline(always)]
+pub(crate) fn gru_update_scalar<A: Arch>(arch: A, z: &[f32], n: &[f32], h: &mut [f32]) {
+    debug_assert!(
+        z.len() == h.len() && n.len() == h.len(),
+        "gru_update: lengths"
+    );
+    for ((h, z), n) in h.iter_mut().zip(z).zip(n) {
+        *h = arch.fma(*z, *h - *n, *n);
+    }
 }
 
 /// [`Arch::lstm_update`]'s definition, one unit at a time over `arch`'s
@@ -112,18 +135,22 @@ pub(crate) fn lstm_update_scalar<A: Arch>(
     c: &mut [f32],
     h: &mut [f32],
 ) {
-    let n = c.len();
-    debug_assert!(
-        [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .iter()
-            .all(|&l| l == n),
-        "lstm_update: lengths"
-    );
-    let units = i.iter().zip(f).zip(g).zip(o);
-    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(units) {
+    let n = units(i, f, g, o, c, h);
+    let gates = i[..n].iter().zip(f).zip(g).zip(o);
+    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
         *c = arch.fma(*f, *c, *i * *g);
         *h = *o * tanh_with(arch, *c);
     }
+}
+
+/// The number of units of an [`Arch::lstm_update`] call: `c.len()`, which
+/// every other slice's length must equal (`debug_assert!`ed); in a release
+/// build the shortest length, so a routine reading that many stays in bounds.
+#[inline(always)]
+pub(crate) fn units(i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &[f32], h: &[f32]) -> usize {
+    let lens = [i.len(), f.len(), g.len(), o.len(), h.len()];
+    debug_assert!(lens.iter().all(|&l| l == c.len()), "lstm_update: lengths");
+    lens.into_iter().fold(c.len(), usize::min)
 }
 
 /// The fixed reduction of eight lanes: `((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))`,

@@ -1,101 +1,119 @@
-//! The cell maths, written once over an [`Arch`]'s primitives: one LSTM step
-//! (whole or for a range of hidden units), the output layer and softmax.
+//! The cell maths, written once over an [`Arch`]'s primitives: one step of a
+//! recurrent layer of each kind (whole, or for a range of hidden units), the
+//! output layer and softmax. (`Kernel::network_step` steps the layers of a
+//! stack one after the other through [`layer_step`].)
 //!
-//! Each function reads like its equations; every architecture instantiates
-//! the same body, so they all compute the same operations in the same order.
+//! Each function reads like its equations (PyTorch's, see
+//! `testdata/golden/v2/SCHEMA.md`); every architecture instantiates the
+//! same body, so they all compute the same operations in the same order.
 //! Callers (`Kernel`'s methods) have checked every length.
+//!
+//! The weights are read in one place, [the products](#products) below
+//! ([`preact`], [`input_plus_bias`], [`recurrent`]): a new dtype changes
+//! those, not the cell bodies.
 
 use core::ops::Range;
 
 use super::arch::Arch;
-use crate::view::{CellView, Input};
+use crate::format::CellKind;
+use crate::view::{Input, InputLayout, OutputView, RecurrentView};
 
-/// One LSTM step of hidden units `rows` from the whole previous hidden state
-/// `h_prev` (`n_h` values); `c` and `h_next` are those units' cell state
-/// (updated in place) and new hidden state, `gates` their scratch (`4·m`,
-/// `m = rows.len()`):
-///
-/// ```text
-/// a_q = W_hq h_prev + (W_iq x + b_q)    for q in i, f, g, o (one gate block each)
-/// i, f, o = σ(a_i), σ(a_f), σ(a_o)      g = tanh(a_g)
-/// c = f ⊙ c + i ⊙ g                     h_next = o ⊙ tanh(c)
-/// ```
+/// One step of `layer` for hidden units `rows` from the whole previous hidden
+/// state `h_prev` (`n_h` values): `c` (lstm: `m = rows.len()` values; empty
+/// otherwise) is updated in place, `h_next` (`m`) receives the new hidden
+/// state; `scratch` is at least [`RecurrentView::scratch_len`]`(m)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn lstm_step_rows<A: Arch>(
+pub(crate) fn layer_step_rows<A: Arch>(
     arch: A,
-    cell: &CellView<'_>,
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h_prev: &[f32],
     c: &mut [f32],
     h_next: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    lstm_gates(arch, cell, x, rows, h_prev, gates);
-    lstm_activate_and_update(arch, gates, c, h_next);
-}
-
-/// One whole LSTM step: `h` and `c` (`n_h` each) updated in place, `gates`
-/// scratch of `4·n_h`. The same maths as [`lstm_step_rows`] over all units.
-#[inline(always)]
-pub(crate) fn lstm_step<A: Arch>(
-    arch: A,
-    cell: &CellView<'_>,
-    x: Input<'_>,
-    h: &mut [f32],
-    c: &mut [f32],
-    gates: &mut [f32],
-) {
-    // The pre-activations read all of the old h before the update writes it.
-    lstm_gates(arch, cell, x, 0..cell.n_h, h, gates);
-    lstm_activate_and_update(arch, gates, c, h);
-}
-
-/// Pre-activations of units `rows`, gate by gate into four blocks of `gates`:
-/// `a_q = W_hq h + (W_iq x + b_q)`. A one-hot `x` gathers one column of
-/// `W_iq` ([`Arch::gemv_add`]); a dense `x` is a product summed by plain
-/// fused multiply-adds in input order, then added as `a += xpart + b`.
-#[inline(always)]
-fn lstm_gates<A: Arch>(
-    arch: A,
-    cell: &CellView<'_>,
-    x: Input<'_>,
-    rows: Range<usize>,
-    h: &[f32],
-    gates: &mut [f32],
-) {
-    let n_h = cell.n_h;
     let m = rows.len();
-    debug_assert!(rows.end <= n_h && h.len() == n_h && gates.len() == 4 * m);
-    if m == 0 {
-        return;
-    }
-    for (q, a) in gates.chunks_exact_mut(m).enumerate() {
-        let w_hh = &cell.w_hh[q][rows.start * n_h..rows.end * n_h];
-        let b = &cell.b[q][rows.clone()];
-        match x {
-            Input::Token(t) => {
-                let col = &cell.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
-                arch.gemv_add(w_hh, h, col, b, a);
-            }
-            Input::Dense(v) => {
-                arch.gemv(w_hh, h, a);
-                let w_ih = cell.w_ih[q];
-                for (k, (a, b)) in rows.clone().zip(a.iter_mut().zip(b)) {
-                    let mut xpart = 0.0f32;
-                    for (j, &vj) in v.iter().enumerate() {
-                        xpart = arch.fma(w_ih[j * n_h + k], vj, xpart);
-                    }
-                    *a += xpart + *b;
-                }
-            }
+    match layer.kind {
+        CellKind::Lstm => {
+            let (gates, tmp) = scratch.split_at_mut(4 * m);
+            lstm_gates(arch, layer, x, rows, h_prev, gates, tmp);
+            lstm_activate_and_update(arch, gates, c, h_next);
+        }
+        CellKind::Gru => {
+            h_next.copy_from_slice(&h_prev[rows.clone()]);
+            gru_rows(arch, layer, x, rows, h_prev, h_next, scratch);
+        }
+        CellKind::Rnn => {
+            rnn_preact(arch, layer, x, rows, h_prev, scratch);
+            h_next.copy_from_slice(&scratch[..m]);
         }
     }
 }
 
-/// Gate activations in place (`i, f, o` through sigmoid, `g` through tanh),
-/// then the state update of [`Arch::lstm_update`].
+/// One whole step of `layer`: `h` (`n_h`) and, for lstm, `c` (`n_h`; empty
+/// otherwise) updated in place; `scratch` at least
+/// [`RecurrentView::scratch_len`]`(n_h)`. The same maths as
+/// [`layer_step_rows`] over all units.
+#[inline(always)]
+pub(crate) fn layer_step<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    h: &mut [f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let n_h = layer.n_h;
+    // The products read all of the old h before the update writes it.
+    match layer.kind {
+        CellKind::Lstm => {
+            let (gates, tmp) = scratch.split_at_mut(4 * n_h);
+            lstm_gates(arch, layer, x, 0..n_h, h, gates, tmp);
+            lstm_activate_and_update(arch, gates, c, h);
+        }
+        CellKind::Gru => {
+            let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, scratch);
+            arch.gru_update(z, n, h);
+        }
+        CellKind::Rnn => {
+            rnn_preact(arch, layer, x, 0..n_h, h, scratch);
+            h.copy_from_slice(&scratch[..n_h]);
+        }
+    }
+}
+
+/// LSTM pre-activations of units `rows`, gate by gate into four blocks of
+/// `gates`: `a_q = W_hq h + (W_iq x + b_q)` for `q` in i, f, g, o
+/// ([`preact`]); `tmp` is `m` more values with a rows-layout input.
+#[inline(always)]
+fn lstm_gates<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h: &[f32],
+    gates: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let m = rows.len();
+    debug_assert!(rows.end <= layer.n_h && h.len() == layer.n_h && gates.len() == 4 * m);
+    if m == 0 {
+        return;
+    }
+    for (q, a) in gates.chunks_exact_mut(m).enumerate() {
+        preact(arch, layer, q, x, rows.clone(), h, a, tmp);
+    }
+}
+
+/// LSTM gate activations in place (`i, f, o` through sigmoid, `g` through
+/// tanh), then the state update of [`Arch::lstm_update`]:
+///
+/// ```text
+/// i, f, o = σ(a_i), σ(a_f), σ(a_o)      g = tanh(a_g)
+/// c = f ⊙ c + i ⊙ g                     h = o ⊙ tanh(c)
+/// ```
 #[inline(always)]
 fn lstm_activate_and_update<A: Arch>(arch: A, gates: &mut [f32], c: &mut [f32], h: &mut [f32]) {
     let m = c.len();
@@ -110,12 +128,203 @@ fn lstm_activate_and_update<A: Arch>(arch: A, gates: &mut [f32], c: &mut [f32], 
     arch.lstm_update(i, f, g, o, c, h);
 }
 
+/// The GRU's gates for units `rows`, in `scratch`'s first three blocks of
+/// `m` (the fourth holds `W_hn h + b_hn`); returns `(z, n)`:
+///
+/// ```text
+/// r = σ(W_hr h + (W_ir x + b_r))         b_r = b_ir + b_hr
+/// z = σ(W_hz h + (W_iz x + b_z))         b_z = b_iz + b_hz
+/// n = tanh(fma(r, W_hn h + b_hn, W_in x + b_in))
+/// ```
+///
+/// (the new state is then [`Arch::gru_update`]: `h' = fma(z, h − n, n)`,
+/// PyTorch's `(1 − z) ⊙ n + z ⊙ h`).
+#[inline(always)]
+fn gru_gates<'s, A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h: &[f32],
+    scratch: &'s mut [f32],
+) -> (&'s [f32], &'s mut [f32]) {
+    let m = rows.len();
+    debug_assert!(rows.end <= layer.n_h && h.len() == layer.n_h && scratch.len() >= 4 * m);
+    let (r, rest) = scratch.split_at_mut(m);
+    let (z, rest) = rest.split_at_mut(m);
+    let (n, rest) = rest.split_at_mut(m);
+    let hn = &mut rest[..m];
+    // `hn` is free until the third gate: the first two use it as `tmp`.
+    preact(arch, layer, 0, x, rows.clone(), h, r, hn);
+    preact(arch, layer, 1, x, rows.clone(), h, z, hn);
+    input_plus_bias(arch, layer, 2, x, rows.clone(), n);
+    recurrent(arch, layer, 2, rows.clone(), h, hn);
+    for (v, b) in hn.iter_mut().zip(&layer.b_hn[rows]) {
+        *v += *b;
+    }
+    arch.sigmoid_in_place(r);
+    arch.sigmoid_in_place(z);
+    for ((n, r), hn) in n.iter_mut().zip(&*r).zip(&*hn) {
+        *n = arch.fma(*r, *hn, *n);
+    }
+    arch.tanh_in_place(n);
+    (z, n)
+}
+
+/// [`gru_gates`] and the update for units `rows`: `h_next` holds the old
+/// state of those units on entry and the new one on return.
+#[inline(always)]
+fn gru_rows<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h_prev: &[f32],
+    h_next: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (z, n) = gru_gates(arch, layer, x, rows, h_prev, scratch);
+    arch.gru_update(z, n, h_next);
+}
+
+/// The tanh RNN's new state for units `rows` into `scratch[..m]`:
+/// `h' = tanh(W_hh h + (W_ih x + b))`, `b = b_ih + b_hh`.
+#[inline(always)]
+fn rnn_preact<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h: &[f32],
+    scratch: &mut [f32],
+) {
+    let m = rows.len();
+    debug_assert!(rows.end <= layer.n_h && h.len() == layer.n_h && scratch.len() >= m);
+    let (a, tmp) = scratch.split_at_mut(m);
+    preact(arch, layer, 0, x, rows, h, a, tmp);
+    arch.tanh_in_place(a);
+}
+
+// # Products
+//
+// The only functions that read a layer's weights.
+
+/// Gate `q`'s pre-activation for units `rows`: `out = W_hq h + (W_iq x + b_q)`
+/// — the input part and the bias added first, then onto the product
+/// ([`Arch::gemv_add`]). The input part: a one-hot `x` gathers one column of
+/// `W_iq` (gather layout); a dense `x` in the gather layout is summed by
+/// fused multiply-adds in input order; in the rows layout it is
+/// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise).
+// One copy shared by every cell body on the microcontroller (flash);
+// inlined into each body elsewhere.
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[allow(clippy::too_many_arguments)]
+fn preact<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    q: usize,
+    x: Input<'_>,
+    rows: Range<usize>,
+    h: &[f32],
+    out: &mut [f32],
+    tmp: &mut [f32],
+) {
+    let n_h = layer.n_h;
+    let w_hh = &layer.w_hh[q][rows.start * n_h..rows.end * n_h];
+    let b = &layer.b[q][rows.clone()];
+    match (layer.layout, x) {
+        (InputLayout::Gather, Input::Token(t)) => {
+            let col = &layer.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
+            arch.gemv_add(w_hh, h, col, b, out);
+        }
+        (InputLayout::Gather, Input::Dense(v)) => {
+            arch.gemv(w_hh, h, out);
+            for (k, (a, b)) in rows.zip(out.iter_mut().zip(b)) {
+                *a += gather_dense(arch, layer.w_ih[q], v, n_h, k) + *b;
+            }
+        }
+        (InputLayout::Rows, Input::Dense(v)) => {
+            let tmp = &mut tmp[..out.len()];
+            let n_in = layer.n_in;
+            arch.gemv(&layer.w_ih[q][rows.start * n_in..rows.end * n_in], v, tmp);
+            arch.gemv_add(w_hh, h, tmp, b, out);
+        }
+        // `Kernel` refuses a token for a rows-layout layer.
+        (InputLayout::Rows, Input::Token(_)) => out.fill(f32::NAN),
+    }
+}
+
+/// Gate `q`'s input part plus its bias for units `rows`:
+/// `out = W_iq x + b_q` (as in [`preact`], without the recurrent product).
+// One copy shared by every cell body on the microcontroller (flash);
+// inlined into each body elsewhere.
+#[cfg_attr(target_os = "none", inline(never))]
+#[cfg_attr(not(target_os = "none"), inline(always))]
+fn input_plus_bias<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    q: usize,
+    x: Input<'_>,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let n_h = layer.n_h;
+    let b = &layer.b[q][rows.clone()];
+    match (layer.layout, x) {
+        (InputLayout::Gather, Input::Token(t)) => {
+            let col = &layer.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
+            for ((o, a), b) in out.iter_mut().zip(col).zip(b) {
+                *o = *a + *b;
+            }
+        }
+        (InputLayout::Gather, Input::Dense(v)) => {
+            for (k, (o, b)) in rows.zip(out.iter_mut().zip(b)) {
+                *o = gather_dense(arch, layer.w_ih[q], v, n_h, k) + *b;
+            }
+        }
+        (InputLayout::Rows, Input::Dense(v)) => {
+            let n_in = layer.n_in;
+            arch.gemv(&layer.w_ih[q][rows.start * n_in..rows.end * n_in], v, out);
+            for (o, b) in out.iter_mut().zip(b) {
+                *o += *b;
+            }
+        }
+        (InputLayout::Rows, Input::Token(_)) => out.fill(f32::NAN),
+    }
+}
+
+/// Gate `q`'s recurrent product for units `rows`: `out = W_hq h`.
+#[inline(always)]
+fn recurrent<A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    q: usize,
+    rows: Range<usize>,
+    h: &[f32],
+    out: &mut [f32],
+) {
+    let n_h = layer.n_h;
+    arch.gemv(&layer.w_hh[q][rows.start * n_h..rows.end * n_h], h, out);
+}
+
+/// Unit `k` of a gather-layout (`[n_in][n_h]`) block times a dense `v`:
+/// fused multiply-adds onto 0.0 in input order.
+#[inline(always)]
+fn gather_dense<A: Arch>(arch: A, w: &[f32], v: &[f32], n_h: usize, k: usize) -> f32 {
+    let mut sum = 0.0f32;
+    for (j, &vj) in v.iter().enumerate() {
+        sum = arch.fma(w[j * n_h + k], vj, sum);
+    }
+    sum
+}
+
 /// The output layer: `logits = W_y h + b_y` (the product, then the bias added).
 #[inline(always)]
-pub(crate) fn logits<A: Arch>(arch: A, cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
-    debug_assert!(h.len() == cell.n_h && out.len() == cell.n_y);
-    arch.gemv(cell.w_y, h, out);
-    for (o, b) in out.iter_mut().zip(cell.b_y) {
+pub(crate) fn logits<A: Arch>(arch: A, output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
+    debug_assert!(h.len() == output.n_h && out.len() == output.n_y);
+    arch.gemv(output.w_y, h, out);
+    for (o, b) in out.iter_mut().zip(output.b_y) {
         *o += *b;
     }
 }

@@ -15,10 +15,10 @@
 
 use core::ops::Range;
 
-use super::arch::{Arch, reduce8};
+use super::arch::{Arch, reduce8, units};
 use super::cell;
 use crate::math::expc;
-use crate::view::{CellView, Input};
+use crate::view::{Input, OutputView, RecurrentView};
 
 core::arch::global_asm!(
     ".syntax unified",
@@ -507,16 +507,7 @@ impl Arch for CortexM4F {
     /// One `lstm_core_cell` call: one pass, the same operations as the scalar definition.
     #[inline]
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
-        let n = c.len();
-        debug_assert!(
-            [i.len(), f.len(), g.len(), o.len(), h.len()]
-                .iter()
-                .all(|&l| l == n),
-            "lstm_update: lengths"
-        );
-        let n = [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .into_iter()
-            .fold(n, usize::min);
+        let n = units(i, f, g, o, c, h);
         if let Ok(n @ 1..) = u32::try_from(n) {
             // SAFETY: the six slices hold at least `n` f32s each (the minimum
             // above); the routine reads i, f, g, o and c and writes c and h,
@@ -548,17 +539,18 @@ fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f3
         Some(_) => return false,
         None => (core::ptr::null(), core::ptr::null()),
     };
-    if let (Ok(r @ 1..), Ok(blocks @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8)) {
-        if n % 8 == 0 && w.len() >= rows * n {
-            // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · blocks`;
-            // `a` and `b` are null or hold at least `rows` f32s. The routine
-            // reads exactly those, writes `rows` f32s to `out` (its length),
-            // and saves the callee-saved registers it uses.
-            unsafe {
-                lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, blocks, out.as_mut_ptr(), a, b);
-            }
-            return true;
+    if let (Ok(r @ 1..), Ok(blocks @ 1..)) = (u32::try_from(rows), u32::try_from(n / 8))
+        && n.is_multiple_of(8)
+        && w.len() >= rows * n
+    {
+        // SAFETY: `w` holds `rows · n` f32s and `x` holds `n = 8 · blocks`;
+        // `a` and `b` are null or hold at least `rows` f32s. The routine
+        // reads exactly those, writes `rows` f32s to `out` (its length),
+        // and saves the callee-saved registers it uses.
+        unsafe {
+            lstm_core_gemv8(w.as_ptr(), x.as_ptr(), r, blocks, out.as_mut_ptr(), a, b);
         }
+        return true;
     }
     false
 }
@@ -573,34 +565,34 @@ fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
     }
 }
 
-/// One step ([`cell::lstm_step`]) on the Cortex-M4F.
-pub(crate) fn step(
-    cell: &CellView<'_>,
+/// One layer step ([`cell::layer_step`]) on the Cortex-M4F.
+pub(crate) fn layer_step(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     h: &mut [f32],
     c: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step(CortexM4F, cell, x, h, c, gates);
+    cell::layer_step(CortexM4F, layer, x, h, c, scratch);
 }
 
-/// Units `rows` of one step ([`cell::lstm_step_rows`]) on the Cortex-M4F.
+/// Units `rows` of one layer step ([`cell::layer_step_rows`]) on the Cortex-M4F.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn step_rows(
-    cell: &CellView<'_>,
+pub(crate) fn layer_step_rows(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h_prev: &[f32],
     c: &mut [f32],
     h_next: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step_rows(CortexM4F, cell, x, rows, h_prev, c, h_next, gates);
+    cell::layer_step_rows(CortexM4F, layer, x, rows, h_prev, c, h_next, scratch);
 }
 
 /// The output layer ([`cell::logits`]) on the Cortex-M4F.
-pub(crate) fn logits(cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
-    cell::logits(CortexM4F, cell, h, out);
+pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
+    cell::logits(CortexM4F, output, h, out);
 }
 
 /// Softmax ([`cell::softmax`]) on the Cortex-M4F.

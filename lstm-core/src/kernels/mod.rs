@@ -1,10 +1,14 @@
-//! The only place the maths gets fast: the cell step, the output layer,
+//! The only place the maths gets fast: the cell steps, the output layer,
 //! softmax and dot products, on every architecture, with bit-identical results.
 //!
 //! # Layout
 //!
-//! - `cell`: the maths, written once — `lstm_step`, `lstm_step_rows`,
-//!   `logits`, `softmax` — generic over an architecture's primitives;
+//! - `cell`: the maths, written once — `layer_step` / `layer_step_rows`
+//!   (one body per cell kind: lstm, gru, tanh rnn; a rows-layout input, the
+//!   layer below's new h in a stack, goes through `gemv`), `logits`,
+//!   `softmax` — generic over an architecture's
+//!   primitives; the weights are read in one place there (its products
+//!   section), so a new dtype changes those functions, not the bodies;
 //! - `arch`: the trait `Arch` naming those primitives, each with its
 //!   contract (lengths, and the exact operations and their order), and its
 //!   scalar reference definition as the default method:
@@ -12,38 +16,35 @@
 //!   `j, j + 8, …` with fused multiply-adds in increasing index order, the
 //!   lanes reduced as `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))`,
 //!   the shape of an 8-wide register folded in halves); `gemv`; `gemv_add`
-//!   (product, then one-hot column plus bias); `sigmoid_in_place`,
+//!   (product, then input part plus bias); `sigmoid_in_place`,
 //!   `tanh_in_place` and `exp_shifted` (softmax numerators) over
 //!   [`crate::math::exp`]; `lstm_update` (`c = fma(f, c, i·g)`,
-//!   `h = o·tanh(c)`), written once per architecture;
+//!   `h = o·tanh(c)`) and `gru_update` (`h = fma(z, h − n, n)`), each
+//!   written once per architecture that has a faster version;
 //! - one module per architecture implementing `Arch`: `portable` (only
 //!   `fma`; every other method is the scalar default — the reference),
 //!   `x86_64` (AVX2 + FMA; its `#[target_feature]` entry points instantiate
 //!   the generic bodies so they inline with the features) and `cortex_m`
-//!   (the Cortex-M4F FPU's `VFMA` in `global_asm!` routines).
+//!   (the Cortex-M4F FPU's `VFMA` in `global_asm!` routines; `gru_update`
+//!   is the scalar default over `VFMA`).
 //!
 //! [`Kernel`] picks the architecture and checks every length before the
 //! generic body runs; the bodies and primitives `debug_assert!` them.
 //! Because every architecture keeps each primitive's contract, host and
 //! microcontroller generate the same text for the same weights and seed;
 //! the conformance suite (`tests/conformance.rs`, and the same cases on the
-//! Cortex-M4F under QEMU in `conformance-m4f/`) checks it bit for bit.
+//! Cortex-M4F under QEMU in `conformance-m4f/`) checks it bit for bit for
+//! every cell kind and for stacks of two and three layers.
 //!
-//! # Where the next cells and dtypes go
+//! # Where the next dtype goes
 //!
-//! - **GRU** (`r, z, n` with `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`)
-//!   and the **vanilla tanh RNN**: a new generic body in `cell`
-//!   (`gru_step_rows`, `rnn_step_rows`) over the same primitives — `gemv`,
-//!   `gemv_add`, the activations — plus, like `lstm_update`, one new
-//!   primitive for the GRU's state update (`h = (1 - z) ⊙ n + z ⊙ h`) with a
-//!   scalar default and optional vector versions; a view type beside
-//!   [`CellView`](crate::CellView) with its weights.
-//! - **int8 weights × Q15 state**: new primitives on `Arch`
-//!   (`gemv_i8`: int8 rows × Q15 hidden state accumulated exactly in `i32`,
-//!   then multiplied by the row's f32 scale), whose scalar default is the
-//!   reference and whose Cortex-M version uses the DSP extension's `SMLAD`;
-//!   exact integer sums make every order give the same bits. The cell bodies
-//!   then take the product primitive as their only dtype-dependent call.
+//! **int8 weights × Q15 state**: new primitives on `Arch` (`gemv_q8`: int8
+//! rows × Q15 hidden state accumulated exactly in `i32`, then multiplied by
+//! the row's f32 scale), whose scalar default is the reference and whose
+//! Cortex-M version uses the DSP extension's `SMLAD`; exact integer sums
+//! make every order give the same bits. The weight views then carry either
+//! dtype, and only `cell`'s product functions (`preact`,
+//! `input_plus_bias`, `recurrent`, `logits`) choose the primitive.
 
 #![allow(unsafe_code)]
 
@@ -61,7 +62,7 @@ pub(crate) use arch::Arch;
 pub(crate) use portable::Portable;
 
 use crate::Error;
-use crate::view::{CellView, Input};
+use crate::view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};
 
 /// Which kernel runs the maths. All give bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,19 +187,8 @@ impl Kernel {
         c: &mut [f32],
         gates: &mut [f32],
     ) -> Result<(), Error> {
-        check_len(h.len(), cell.n_h)?;
-        check_len(c.len(), cell.n_h)?;
         check_len(gates.len(), 4 * cell.n_h)?;
-        check_input(cell, x)?;
-        match self.usable() {
-            Kernel::Portable => cell::lstm_step(Portable, cell, x, h, c, gates),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
-            Kernel::Avx2Fma => unsafe { x86_64::step(cell, x, h, c, gates) },
-            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::step(cell, x, h, c, gates),
-        }
-        Ok(())
+        self.layer_step(&cell.layer(), x, h, c, gates)
     }
 
     /// Hidden units `rows` of one step: reads the whole previous hidden state
@@ -221,30 +211,120 @@ impl Kernel {
         h_next: &mut [f32],
         gates: &mut [f32],
     ) -> Result<(), Error> {
-        if rows.start > rows.end || rows.end > cell.n_h {
+        check_len(gates.len(), 4 * rows.len())?;
+        self.layer_step_rows(&cell.layer(), x, rows, h_prev, c, h_next, gates)
+    }
+
+    /// One step of a recurrent layer of any kind: updates `h` (`n_h`) and,
+    /// for lstm, `c` (`n_h`; empty for gru and rnn) in place; `scratch` has
+    /// at least [`RecurrentView::scratch_len`]`(n_h)` values.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths, a token out of range (or for a rows-layout
+    /// layer), or a dense input of the wrong length.
+    pub fn layer_step(
+        self,
+        layer: &RecurrentView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(h.len(), layer.n_h)?;
+        check_len(c.len(), layer.cell_state_len())?;
+        check_at_least(scratch.len(), layer.scratch_len(layer.n_h))?;
+        check_input(layer, x)?;
+        match self.usable() {
+            Kernel::Portable => cell::layer_step(Portable, layer, x, h, c, scratch),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::layer_step(layer, x, h, c, scratch) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::layer_step(layer, x, h, c, scratch),
+        }
+        Ok(())
+    }
+
+    /// Hidden units `rows` of one step of a layer of any kind: reads the
+    /// whole previous hidden state `h_prev` (`n_h`), updates those units'
+    /// cell state `c` (lstm: `rows.len()`; empty otherwise) and writes their
+    /// new hidden state `h_next` (`rows.len()`); `scratch` has at least
+    /// [`RecurrentView::scratch_len`]`(rows.len())` values. The units' bits
+    /// equal [`Kernel::layer_step`]'s.
+    ///
+    /// # Errors
+    /// As [`Kernel::layer_step`], and rows outside `0..n_h`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn layer_step_rows(
+        self,
+        layer: &RecurrentView<'_>,
+        x: Input<'_>,
+        rows: core::ops::Range<usize>,
+        h_prev: &[f32],
+        c: &mut [f32],
+        h_next: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        if rows.start > rows.end || rows.end > layer.n_h {
             return Err(Error::DimensionOutOfRange {
                 name: "rows",
                 value: rows.end,
-                max: cell.n_h,
+                max: layer.n_h,
             });
         }
         let m = rows.len();
-        check_len(h_prev.len(), cell.n_h)?;
-        check_len(c.len(), m)?;
+        check_len(h_prev.len(), layer.n_h)?;
+        check_len(c.len(), if layer.kind.has_cell_state() { m } else { 0 })?;
         check_len(h_next.len(), m)?;
-        check_len(gates.len(), 4 * m)?;
-        check_input(cell, x)?;
+        check_at_least(scratch.len(), layer.scratch_len(m))?;
+        check_input(layer, x)?;
         match self.usable() {
             Kernel::Portable => {
-                cell::lstm_step_rows(Portable, cell, x, rows, h_prev, c, h_next, gates)
+                cell::layer_step_rows(Portable, layer, x, rows, h_prev, c, h_next, scratch)
             }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
             Kernel::Avx2Fma => unsafe {
-                x86_64::step_rows(cell, x, rows, h_prev, c, h_next, gates)
+                x86_64::layer_step_rows(layer, x, rows, h_prev, c, h_next, scratch)
             },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::step_rows(cell, x, rows, h_prev, c, h_next, gates),
+            Kernel::CortexM4F => {
+                cortex_m::layer_step_rows(layer, x, rows, h_prev, c, h_next, scratch)
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of every layer of `net`, bottom first (layer `k > 0` takes
+    /// layer `k − 1`'s new h): `h` ([`NetworkView::state_len`]) and `c`
+    /// ([`NetworkView::cell_state_len`]) hold every layer's state, layer
+    /// after layer, updated in place; `scratch` has at least
+    /// [`NetworkView::scratch_len`] values.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths, a token out of range or a dense input of the wrong length.
+    pub fn network_step(
+        self,
+        net: &NetworkView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(h.len(), net.state_len())?;
+        check_len(c.len(), net.cell_state_len())?;
+        check_at_least(scratch.len(), net.scratch_len())?;
+        check_input(&net.layers[0], x)?;
+        let n_h = net.dims().n_h;
+        let c_len = net.layers[0].cell_state_len();
+        let mut below: &mut [f32] = &mut [];
+        let (mut h_rest, mut c_rest) = (h, c);
+        for (l, layer) in net.layers().iter().enumerate() {
+            let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
+            let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
+            let input = if l == 0 { x } else { Input::Dense(below) };
+            self.layer_step(layer, input, h_l, c_l, scratch)?;
+            (below, h_rest, c_rest) = (h_l, h_tail, c_tail);
         }
         Ok(())
     }
@@ -254,15 +334,28 @@ impl Kernel {
     /// # Errors
     /// Wrong buffer lengths.
     pub fn logits(self, cell: &CellView<'_>, h: &[f32], logits: &mut [f32]) -> Result<(), Error> {
-        check_len(h.len(), cell.n_h)?;
-        check_len(logits.len(), cell.n_y)?;
+        self.output_logits(&cell.output(), h, logits)
+    }
+
+    /// Output layer: `logits = W_y · h + b_y`, `h` the last layer's hidden state (`n_h`).
+    ///
+    /// # Errors
+    /// Wrong buffer lengths.
+    pub fn output_logits(
+        self,
+        output: &OutputView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(h.len(), output.n_h)?;
+        check_len(logits.len(), output.n_y)?;
         match self.usable() {
-            Kernel::Portable => cell::logits(Portable, cell, h, logits),
+            Kernel::Portable => cell::logits(Portable, output, h, logits),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` checked the CPU has AVX2 and FMA.
-            Kernel::Avx2Fma => unsafe { x86_64::logits(cell, h, logits) },
+            Kernel::Avx2Fma => unsafe { x86_64::logits(output, h, logits) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::logits(cell, h, logits),
+            Kernel::CortexM4F => cortex_m::logits(output, h, logits),
         }
         Ok(())
     }
@@ -295,18 +388,31 @@ impl Kernel {
     }
 }
 
-/// A token inside the vocabulary, or a dense input of `n_x` values.
-fn check_input(cell: &CellView<'_>, x: Input<'_>) -> Result<(), Error> {
+/// A token inside the vocabulary (for a gather-layout layer), or a dense
+/// input of `n_in` values.
+fn check_input(layer: &RecurrentView<'_>, x: Input<'_>) -> Result<(), Error> {
     match x {
-        Input::Token(t) if t >= cell.n_x => Err(Error::TokenOutOfRange {
+        Input::Token(_) if layer.layout == InputLayout::Rows => Err(Error::WrongInputKind),
+        Input::Token(t) if t >= layer.n_in => Err(Error::TokenOutOfRange {
             token: t,
-            vocab: cell.n_x,
+            vocab: layer.n_in,
         }),
-        Input::Dense(v) if v.len() != cell.n_x => Err(Error::InputLength {
-            expected: cell.n_x,
+        Input::Dense(v) if v.len() != layer.n_in => Err(Error::InputLength {
+            expected: layer.n_in,
             found: v.len(),
         }),
         _ => Ok(()),
+    }
+}
+
+fn check_at_least(found: usize, needed: usize) -> Result<(), Error> {
+    if found >= needed {
+        Ok(())
+    } else {
+        Err(Error::BufferTooSmall {
+            needed,
+            available: found,
+        })
     }
 }
 

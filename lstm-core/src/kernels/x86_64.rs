@@ -14,10 +14,10 @@
 use core::arch::x86_64::*;
 use core::ops::Range;
 
-use super::arch::{Arch, lstm_update_scalar, reduce8};
+use super::arch::{Arch, gru_update_scalar, lstm_update_scalar, reduce8, units};
 use super::cell;
 use crate::math::{expc, sigmoid_with, tanh_with};
-use crate::view::{CellView, Input};
+use crate::view::{Input, OutputView, RecurrentView};
 
 /// True if this CPU has AVX2 and FMA.
 pub(crate) fn supported() -> bool {
@@ -88,6 +88,12 @@ impl Arch for Avx2Fma {
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
         // SAFETY: as in `fma`.
         unsafe { lstm_update(self, i, f, g, o, c, h) }
+    }
+
+    #[inline(always)]
+    fn gru_update(self, z: &[f32], n: &[f32], h: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { gru_update(self, z, n, h) }
     }
 }
 
@@ -326,16 +332,7 @@ fn lstm_update(
     c: &mut [f32],
     h: &mut [f32],
 ) {
-    let len = c.len();
-    debug_assert!(
-        [i.len(), f.len(), g.len(), o.len(), h.len()]
-            .iter()
-            .all(|&l| l == len),
-        "lstm_update: lengths"
-    );
-    let len = [i.len(), f.len(), g.len(), o.len(), h.len()]
-        .into_iter()
-        .fold(len, usize::min);
+    let len = units(i, f, g, o, c, h);
     let n = len / 8 * 8;
     let mut k = 0;
     while k < n {
@@ -359,37 +356,64 @@ fn lstm_update(
     );
 }
 
-/// One step ([`cell::lstm_step`]) with AVX2 + FMA.
+/// [`Arch::gru_update`], eight units at a time; the tail by the scalar definition.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn step(
-    cell: &CellView<'_>,
+#[inline]
+fn gru_update(arch: Avx2Fma, z: &[f32], n: &[f32], h: &mut [f32]) {
+    debug_assert!(
+        z.len() == h.len() && n.len() == h.len(),
+        "gru_update: lengths"
+    );
+    let len = h.len().min(z.len()).min(n.len());
+    let end = len / 8 * 8;
+    let mut k = 0;
+    while k < end {
+        // SAFETY: k + 8 <= end <= every slice's length: eight f32s inside each.
+        unsafe {
+            let (zv, nv) = (
+                _mm256_loadu_ps(z.as_ptr().add(k)),
+                _mm256_loadu_ps(n.as_ptr().add(k)),
+            );
+            let hv = _mm256_loadu_ps(h.as_ptr().add(k));
+            let hn = _mm256_fmadd_ps(zv, _mm256_sub_ps(hv, nv), nv);
+            _mm256_storeu_ps(h.as_mut_ptr().add(k), hn);
+        }
+        k += 8;
+    }
+    gru_update_scalar(arch, &z[end..len], &n[end..len], &mut h[end..len]);
+}
+
+/// One layer step ([`cell::layer_step`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn layer_step(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     h: &mut [f32],
     c: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step(Avx2Fma(()), cell, x, h, c, gates);
+    cell::layer_step(Avx2Fma(()), layer, x, h, c, scratch);
 }
 
-/// Units `rows` of one step ([`cell::lstm_step_rows`]) with AVX2 + FMA.
+/// Units `rows` of one layer step ([`cell::layer_step_rows`]) with AVX2 + FMA.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn step_rows(
-    cell: &CellView<'_>,
+pub(crate) fn layer_step_rows(
+    layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h_prev: &[f32],
     c: &mut [f32],
     h_next: &mut [f32],
-    gates: &mut [f32],
+    scratch: &mut [f32],
 ) {
-    cell::lstm_step_rows(Avx2Fma(()), cell, x, rows, h_prev, c, h_next, gates);
+    cell::layer_step_rows(Avx2Fma(()), layer, x, rows, h_prev, c, h_next, scratch);
 }
 
 /// The output layer ([`cell::logits`]) with AVX2 + FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn logits(cell: &CellView<'_>, h: &[f32], out: &mut [f32]) {
-    cell::logits(Avx2Fma(()), cell, h, out);
+pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
+    cell::logits(Avx2Fma(()), output, h, out);
 }
 
 /// Softmax ([`cell::softmax`]) with AVX2 + FMA.
