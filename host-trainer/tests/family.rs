@@ -39,39 +39,88 @@ fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
     }
 }
 
-/// `sample` and `eval` run single-layer LSTM character models only (lstm-core's family inference is not
-/// merged yet): a GRU model is refused with a message naming the cell, non-zero exit.
-#[test]
-fn sample_and_eval_refuse_a_gru_model_naming_the_cell() {
+fn bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn write_model(
+    dir: &std::path::Path,
+    kind: CellKind,
+    layers: usize,
+    vocab: &str,
+    tokens: TokenKind,
+) -> String {
+    let n = tokens.symbols(vocab).count();
     let dims = Dims {
-        n_x: 3,
-        n_h: 4,
-        n_y: 3,
+        n_x: n,
+        n_h: 6,
+        n_y: n,
     };
-    let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 1, &mut Rng::new(2));
-    let bytes = encode_stack(&p, "abc", TokenKind::Chars).expect("encodes");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("gru.lstm");
+    let p = Stack::<f32>::init_uniform(kind, dims, layers, &mut Rng::new(layers as u64));
+    let bytes = encode_stack(&p, vocab, tokens).expect("encodes");
+    let path = dir.join(format!("{kind:?}{layers}.lstm"));
     std::fs::write(&path, &bytes).expect("write");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+/// `sample` runs GRU, RNN and stacked models through lstm-core's network: reproducible per seed, the
+/// prime first; a words model prints vocabulary tokens separated by one space.
+#[test]
+fn sample_runs_family_models_chars_and_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (kind, layers) in [(CellKind::Gru, 2), (CellKind::Rnn, 1), (CellKind::Lstm, 3)] {
+        let m = write_model(dir.path(), kind, layers, "abc\n", TokenKind::Chars);
+        let args = [
+            "sample", "--model", &m, "--prime", "ab", "--length", "20", "--seed", "3",
+        ];
+        let (a, b) = (bin(&args), bin(&args));
+        assert!(
+            a.status.success(),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+        assert_eq!(a.stdout, b.stdout);
+        let out = String::from_utf8_lossy(&a.stdout);
+        assert!(out.starts_with("ab"), "{out}");
+    }
+    let vocab = "the cat sat on a mat";
+    let m = write_model(dir.path(), CellKind::Gru, 2, vocab, TokenKind::Words);
+    let o = bin(&[
+        "sample", "--model", &m, "--prime", "the cat", "--length", "7", "--seed", "5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let text = out.lines().next().expect("a line");
+    let words: Vec<&str> = text.split(' ').collect();
+    assert_eq!(words.len(), 9, "{text:?}");
+    assert_eq!(&words[..2], &["the", "cat"]);
+    let known: Vec<&str> = vocab.split(' ').collect();
+    assert!(words.iter().all(|w| known.contains(w)), "{text:?}");
+    let o = bin(&["sample", "--model", &m, "--prime", "the dog"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--prime"));
+}
+
+/// `eval` runs single-layer LSTM character models only: a GRU model is refused with lstm-core's message
+/// naming the cell, non-zero exit.
+#[test]
+fn eval_refuses_a_gru_model_naming_the_cell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_model(dir.path(), CellKind::Gru, 1, "abc", TokenKind::Chars);
     let corpus = dir.path().join("c.txt");
     std::fs::write(&corpus, "abcabcabc\nabcabc\n").expect("write");
-    for args in [
-        vec!["sample", "--model", path.to_str().expect("utf-8")],
-        vec![
-            "eval",
-            "--model",
-            path.to_str().expect("utf-8"),
-            "--corpus",
-            corpus.to_str().expect("utf-8"),
-        ],
-    ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-            .args(&args)
-            .output()
-            .expect("runs");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("gru"), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
-    }
+    let o = bin(&[
+        "eval",
+        "--model",
+        &path,
+        "--corpus",
+        corpus.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("gru"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
