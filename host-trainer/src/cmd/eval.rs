@@ -6,10 +6,12 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::data::batch::Mode;
+use crate::data::corpus::Vocab;
 use crate::data::corpus::{self, Preprocess};
 use crate::data::prepare_eval;
-use crate::evaluate::evaluate;
-use crate::model_file::load_model;
+use crate::evaluate::{evaluate, evaluate_stack};
+use crate::model::{Params, Stack};
+use crate::model_file::{decode_stack, load_model};
 
 /// `eval` arguments.
 #[derive(Debug, Args)]
@@ -45,8 +47,25 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     if a.seq_len == 0 || a.batch == 0 {
         bail!("--seq-len and --batch must be at least 1");
     }
-    let (params, vocab) =
-        load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    let plain = lstm_core::format::decode(&bytes).is_ok();
+    // A plain 1-layer LSTM character model runs the training pass; any other kind through the stack.
+    let (model, vocab): (Result<Params<f32>, Stack<f32>>, Vocab) = if plain {
+        let (p, v) =
+            load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+        (Ok(p), v)
+    } else {
+        let (s, v, tokens) =
+            decode_stack(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
+        if tokens != lstm_core::format::TokenKind::Chars {
+            bail!(
+                "eval of word-token models is not supported yet ({})",
+                a.model.display()
+            );
+        }
+        (Err(s), Vocab::from_chars(v.chars().collect()))
+    };
     let raw = corpus::load(&a.corpus)?;
     let pre = Preprocess {
         lowercase: a.lowercase,
@@ -54,7 +73,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     };
     let data = prepare_eval(&raw, pre, a.mode, &vocab)
         .with_context(|| format!("encoding {}", a.corpus.display()))?;
-    let stats = evaluate(&params, &data, a.batch, a.seq_len);
+    let stats = match &model {
+        Ok(p) => evaluate(p, &data, a.batch, a.seq_len),
+        Err(s) => evaluate_stack(s, &data, a.batch, a.seq_len),
+    };
     if stats.count == 0 {
         bail!("corpus {} has nothing to evaluate", a.corpus.display());
     }
