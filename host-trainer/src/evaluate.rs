@@ -17,26 +17,7 @@ pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -
         count: 0,
     };
     let h = p.dims.n_h;
-    let (plan, batch, seq_len) = match data {
-        Dataset::Lines { lines, .. } => (
-            EpochPlan::Lines {
-                order: (0..lines.len() as u32).collect(),
-            },
-            batch,
-            seq_len,
-        ),
-        Dataset::Stream { tokens } => {
-            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
-            (
-                EpochPlan::Stream {
-                    offset: 0,
-                    tail: true,
-                },
-                b,
-                s,
-            )
-        }
-    };
+    let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
     let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
     for i in 0..data.num_batches(&plan, batch, seq_len) {
         data.fill(&plan, i, batch, seq_len, &mut buf);
@@ -71,26 +52,7 @@ pub fn evaluate_stack(
     };
     let (h, nl) = (p.dims.n_h, p.layers.len());
     let lstm = p.kind == CellKind::Lstm;
-    let (plan, batch, seq_len) = match data {
-        Dataset::Lines { lines, .. } => (
-            EpochPlan::Lines {
-                order: (0..lines.len() as u32).collect(),
-            },
-            batch,
-            seq_len,
-        ),
-        Dataset::Stream { tokens } => {
-            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
-            (
-                EpochPlan::Stream {
-                    offset: 0,
-                    tail: true,
-                },
-                b,
-                s,
-            )
-        }
-    };
+    let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
     let stream = matches!(data, Dataset::Stream { .. });
     let state = |rows: usize| vec![0.0f32; nl * rows * h];
     let mut hc = (state(batch), if lstm { state(batch) } else { Vec::new() });
@@ -114,4 +76,29 @@ pub fn evaluate_stack(
         total.count += stats.count;
     }
     total
+}
+
+/// The batches of an evaluation: every line once (lines), or sequential streams over the whole text
+/// (stream, with the batch shape [`eval_shape`] picks); returns the plan, batch size and sequence length.
+fn eval_plan(data: &Dataset, batch: usize, seq_len: usize) -> (EpochPlan, usize, usize) {
+    match data {
+        Dataset::Lines { lines, .. } => (
+            EpochPlan::Lines {
+                order: (0..lines.len() as u32).collect(),
+            },
+            batch,
+            seq_len,
+        ),
+        Dataset::Stream { tokens } => {
+            let (b, s) = eval_shape(tokens.len(), batch, seq_len);
+            (
+                EpochPlan::Stream {
+                    offset: 0,
+                    tail: true,
+                },
+                b,
+                s,
+            )
+        }
+    }
 }
