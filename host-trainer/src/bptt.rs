@@ -8,6 +8,8 @@
 
 use lstm_core::Dims;
 
+pub mod stack;
+
 use crate::cell::lstm;
 use crate::data::batch::BatchRef;
 use crate::linalg::{
@@ -145,7 +147,7 @@ pub fn forward<T: Float>(
     c0: &[T],
 ) -> ForwardStats {
     let s = p.dims;
-    let (h, y, nb, steps) = (s.n_h, s.n_y, batch.batch, batch.steps);
+    let (h, nb, steps) = (s.n_h, batch.batch, batch.steps);
     let g4 = 4 * h;
     let bh = nb * h;
     assert_eq!(batch.x.len(), steps * nb);
@@ -184,22 +186,47 @@ pub fn forward<T: Float>(
         || recur_forward(p, batch, hi, w_h, bufs_hi, scratch_hi),
     );
 
-    // Output layer over all T·B states at once: logits = H · w_yᵀ + b_y.
-    let tb = steps * nb;
     let hs_out = &ws.hs[bh..(steps + 1) * bh];
-    pack_b(MatRef::rm(&p.w_y, y, h).t(), &mut ws.w_yt_packed);
+    output_forward(
+        &p.w_y,
+        &p.b_y,
+        hs_out,
+        h,
+        batch,
+        &mut ws.probs,
+        &mut ws.w_yt_packed,
+        &mut ws.scratch,
+    )
+}
+
+/// The output layer over all `T·B` states at once: `probs = softmax(hs_out · w_yᵀ + b_y)` (`hs_out` is
+/// `[T·B][H]`), and the summed cross-entropy over the batch's unmasked targets.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn output_forward<T: Float>(
+    w_y: &[T],
+    b_y: &[T],
+    hs_out: &[T],
+    h: usize,
+    batch: &BatchRef<'_>,
+    probs: &mut [T],
+    packed: &mut Vec<T>,
+    scratch: &mut Vec<T>,
+) -> ForwardStats {
+    let y = b_y.len();
+    let tb = batch.steps * batch.batch;
+    pack_b(MatRef::rm(w_y, y, h).t(), packed);
     gemm_panels(
         MatRef::rm(hs_out, tb, h),
-        Panels::packed(&ws.w_yt_packed, h, y),
+        Panels::packed(packed, h, y),
         false,
-        &mut ws.probs[..tb * y],
-        &mut ws.scratch,
+        &mut probs[..tb * y],
+        scratch,
     );
     let mut loss_sum = 0.0f64;
     let mut count = 0usize;
     for r in 0..tb {
-        let row = &mut ws.probs[r * y..(r + 1) * y];
-        softmax_in_place(row, &p.b_y);
+        let row = &mut probs[r * y..(r + 1) * y];
+        softmax_in_place(row, b_y);
         if batch.mask.is_none_or(|m| m[r] != 0) {
             let target = batch.y[r] as usize;
             loss_sum -= row[target].to_f64().ln();
@@ -248,6 +275,59 @@ fn softmax_row<T: Float>(row: &mut [T], bias: &[T]) {
     }
 }
 
+/// The output layer backward: turns `probs` into ∂(scale·loss)/∂logits (0 on masked targets), writes
+/// ∂/∂w_y and ∂/∂b_y into `grads` (overwritten) and ∂/∂hs_out into `d_hs` (`[T·B][H]`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn output_backward<T: Float>(
+    w_y: &[T],
+    hs_out: &[T],
+    h: usize,
+    batch: &BatchRef<'_>,
+    scale: T,
+    probs: &mut [T],
+    grads: [&mut [T]; 2],
+    d_hs: &mut [T],
+    scratch: &mut Vec<T>,
+) {
+    let [g_w_y, g_b_y] = grads;
+    let y = g_b_y.len();
+    let tb = batch.steps * batch.batch;
+    // ∂/∂logits = scale·(probs − onehot(y)) where the target counts, 0 on padding.
+    for r in 0..tb {
+        let row = &mut probs[r * y..(r + 1) * y];
+        if batch.mask.is_none_or(|m| m[r] != 0) {
+            row[batch.y[r] as usize] -= T::ONE;
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
+        } else {
+            row.fill(T::ZERO);
+        }
+    }
+    let d_logits = &probs[..tb * y];
+    // dW_y = dLogitsᵀ · H ; db_y = Σ rows ; dH = dLogits · W_y.
+    gemm_panels(
+        MatRef::rm(d_logits, tb, y).t(),
+        Panels::rm(hs_out, tb, h),
+        false,
+        g_w_y,
+        scratch,
+    );
+    g_b_y.fill(T::ZERO);
+    for r in 0..tb {
+        for (g, &d) in g_b_y.iter_mut().zip(&d_logits[r * y..(r + 1) * y]) {
+            *g += d;
+        }
+    }
+    gemm_panels(
+        MatRef::rm(d_logits, tb, y),
+        Panels::rm(w_y, y, h),
+        false,
+        d_hs,
+        scratch,
+    );
+}
+
 /// Backpropagates through time after [`forward`] on the same batch, writing ∂(scale·loss_sum)/∂θ into `grads`
 /// (overwritten) and ∂/∂h0, ∂/∂c0 into `ws.dh0`, `ws.dc0`. Use `scale = 1/count` for the mean loss.
 pub fn backward<T: Float>(
@@ -258,7 +338,7 @@ pub fn backward<T: Float>(
     grads: &mut Grads<T>,
 ) {
     let s = p.dims;
-    let (h, y, nb, steps) = (s.n_h, s.n_y, batch.batch, batch.steps);
+    let (h, nb, steps) = (s.n_h, batch.batch, batch.steps);
     let g4 = 4 * h;
     let lda = da_stride(h);
     let bh = nb * h;
@@ -266,38 +346,15 @@ pub fn backward<T: Float>(
     assert_eq!(ws.steps, steps);
     assert_eq!(ws.batch, nb);
 
-    // ∂/∂logits = scale·(probs − onehot(y)) where the target counts, 0 on padding.
-    for r in 0..tb {
-        let row = &mut ws.probs[r * y..(r + 1) * y];
-        if batch.mask.is_none_or(|m| m[r] != 0) {
-            row[batch.y[r] as usize] -= T::ONE;
-            for v in row.iter_mut() {
-                *v *= scale;
-            }
-        } else {
-            row.fill(T::ZERO);
-        }
-    }
-    let d_logits = &ws.probs[..tb * y];
     let hs_out = &ws.hs[bh..(steps + 1) * bh];
-    // dW_y = dLogitsᵀ · H ; db_y = Σ rows ; dH = dLogits · W_y.
-    gemm_panels(
-        MatRef::rm(d_logits, tb, y).t(),
-        Panels::rm(hs_out, tb, h),
-        false,
-        &mut grads.w_y,
-        &mut ws.scratch,
-    );
-    grads.b_y.fill(T::ZERO);
-    for r in 0..tb {
-        for (g, &d) in grads.b_y.iter_mut().zip(&d_logits[r * y..(r + 1) * y]) {
-            *g += d;
-        }
-    }
-    gemm_panels(
-        MatRef::rm(d_logits, tb, y),
-        Panels::rm(&p.w_y, y, h),
-        false,
+    output_backward(
+        &p.w_y,
+        hs_out,
+        h,
+        batch,
+        scale,
+        &mut ws.probs,
+        [&mut grads.w_y, &mut grads.b_y],
         &mut ws.d_hs[..tb * h],
         &mut ws.scratch,
     );

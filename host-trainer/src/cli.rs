@@ -64,6 +64,40 @@ pub enum ConfigError {
     Conflict(String),
 }
 
+/// `--cell`: the recurrent cell kind (PyTorch's equations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CellArg {
+    /// `nn.LSTM` (gates i, f, g, o).
+    Lstm,
+    /// `nn.GRU` (gates r, z, n).
+    Gru,
+    /// `nn.RNN` with tanh.
+    Rnn,
+}
+
+impl From<CellArg> for lstm_core::format::CellKind {
+    fn from(c: CellArg) -> Self {
+        match c {
+            CellArg::Lstm => Self::Lstm,
+            CellArg::Gru => Self::Gru,
+            CellArg::Rnn => Self::Rnn,
+        }
+    }
+}
+
+/// `value` if it is a dropout probability, in `[0, 1)`.
+pub(crate) fn dropout(flag: &'static str, value: f64) -> Result<f64, ConfigError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::BadFloat {
+            flag,
+            value,
+            rule: "must be in [0, 1)",
+        })
+    }
+}
+
 /// `value` if it is in `min..=max`.
 pub(crate) fn range(
     flag: &'static str,

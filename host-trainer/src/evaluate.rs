@@ -2,7 +2,10 @@
 
 use crate::bptt::{ForwardStats, Workspace, forward};
 use crate::data::batch::{BatchBuf, Dataset, EpochPlan, eval_shape};
-use crate::model::Params;
+use lstm_core::format::CellKind;
+
+use crate::bptt::stack::{self, StackWorkspace};
+use crate::model::{Params, Stack};
 
 /// Mean loss of `p` over a whole dataset (lines: batches of `batch` lines; stream: sequential streams with
 /// carried state from zero).
@@ -14,7 +17,71 @@ pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -
         count: 0,
     };
     let h = p.dims.n_h;
-    let (plan, batch, seq_len) = match data {
+    let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
+    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
+    for i in 0..data.num_batches(&plan, batch, seq_len) {
+        data.fill(&plan, i, batch, seq_len, &mut buf);
+        let zero = vec![0.0f32; buf.batch * h];
+        let stats = if matches!(data, Dataset::Stream { .. }) {
+            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
+            hc.0.copy_from_slice(ws.h_last(h));
+            hc.1.copy_from_slice(ws.c_last(h));
+            s
+        } else {
+            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
+        };
+        total.loss_sum += stats.loss_sum;
+        total.count += stats.count;
+    }
+    total
+}
+
+/// [`evaluate`] for a model of any cell kind and layer count (dropout off), with the same batches and
+/// state carrying.
+pub fn evaluate_stack(
+    p: &Stack<f32>,
+    data: &Dataset,
+    batch: usize,
+    seq_len: usize,
+) -> ForwardStats {
+    let mut ws = StackWorkspace::new();
+    let mut buf = BatchBuf::default();
+    let mut total = ForwardStats {
+        loss_sum: 0.0,
+        count: 0,
+    };
+    let (h, nl) = (p.dims.n_h, p.layers.len());
+    let lstm = p.kind == CellKind::Lstm;
+    let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
+    let stream = matches!(data, Dataset::Stream { .. });
+    let state = |rows: usize| vec![0.0f32; nl * rows * h];
+    let mut hc = (state(batch), if lstm { state(batch) } else { Vec::new() });
+    for i in 0..data.num_batches(&plan, batch, seq_len) {
+        data.fill(&plan, i, batch, seq_len, &mut buf);
+        let rows = buf.batch;
+        let stats = if stream {
+            let s = stack::forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1, None);
+            for k in 0..nl {
+                hc.0[k * rows * h..(k + 1) * rows * h].copy_from_slice(ws.h_last(k));
+                if lstm {
+                    hc.1[k * rows * h..(k + 1) * rows * h].copy_from_slice(ws.c_last(k));
+                }
+            }
+            s
+        } else {
+            let zc = if lstm { state(rows) } else { Vec::new() };
+            stack::forward(p, &mut ws, &buf.as_ref(), &state(rows), &zc, None)
+        };
+        total.loss_sum += stats.loss_sum;
+        total.count += stats.count;
+    }
+    total
+}
+
+/// The batches of an evaluation: every line once (lines), or sequential streams over the whole text
+/// (stream, with the batch shape [`eval_shape`] picks); returns the plan, batch size and sequence length.
+fn eval_plan(data: &Dataset, batch: usize, seq_len: usize) -> (EpochPlan, usize, usize) {
+    match data {
         Dataset::Lines { lines, .. } => (
             EpochPlan::Lines {
                 order: (0..lines.len() as u32).collect(),
@@ -33,21 +100,5 @@ pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -
                 s,
             )
         }
-    };
-    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
-    for i in 0..data.num_batches(&plan, batch, seq_len) {
-        data.fill(&plan, i, batch, seq_len, &mut buf);
-        let zero = vec![0.0f32; buf.batch * h];
-        let stats = if matches!(data, Dataset::Stream { .. }) {
-            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
-            hc.0.copy_from_slice(ws.h_last(h));
-            hc.1.copy_from_slice(ws.c_last(h));
-            s
-        } else {
-            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
-        };
-        total.loss_sum += stats.loss_sum;
-        total.count += stats.count;
     }
-    total
 }

@@ -2,9 +2,10 @@
 //! the same code path the firmware runs, so both print the same text.
 
 use aligned_vec::{AVec, ConstAlign};
-use lstm_core::format::InputKind;
+use lstm_core::format::{FamilyView, InputKind, TokenKind};
 use lstm_core::{
-    CellView, Generator, GeneratorBuffers, Kernel, Sampler, SamplerConfig, StepRunner,
+    CellView, Generator, GeneratorBuffers, InlineStep, Kernel, NetworkView, Sampler, SamplerConfig,
+    StepRunner,
 };
 
 use crate::model_file::ModelFile;
@@ -58,6 +59,9 @@ pub enum GenerateError {
         /// The largest possible magnitude.
         bound: f64,
     },
+    /// A prime token (word) is not in the model's vocabulary.
+    #[error("--prime: {0}")]
+    Prime(lstm_core::Error),
     /// The model takes dense vectors, not characters.
     #[error("the model takes dense input vectors; it cannot generate text")]
     DenseModel,
@@ -80,8 +84,87 @@ pub struct Samples {
 /// # Errors
 /// A bad model, an unknown prime character, bad sampling settings.
 pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Samples, GenerateError> {
+    let family = lstm_core::format::decode_family(model_bytes).map_err(GenerateError::Model)?;
+    if family.plain().is_err() {
+        return sample_family(&family, opts);
+    }
     let model = ModelFile::from_bytes(model_bytes).map_err(GenerateError::Model)?;
     sample_model(&model, opts)
+}
+
+/// As [`sample_text`], for a model of any cell kind, layer count and token kind (f32), through
+/// lstm-core's [`NetworkView`]; a words model's samples are its tokens separated by one space.
+fn sample_family(family: &FamilyView<'_>, opts: &SampleOptions) -> Result<Samples, GenerateError> {
+    if family.header.input != InputKind::OneHot {
+        return Err(GenerateError::DenseModel);
+    }
+    let mut sampler =
+        Sampler::new(sampler_config(opts), opts.seed).map_err(GenerateError::Settings)?;
+    let mut storage = vec![0.0f32; NetworkView::storage_len(family)];
+    let net = NetworkView::from_family(family, &mut storage).map_err(GenerateError::Model)?;
+    let n_y = net.dims().n_y;
+    let (mut h, mut c) = (vec![0.0; net.state_len()], vec![0.0; net.cell_state_len()]);
+    let (mut gates, mut logits, mut order) = (
+        vec![0.0; net.scratch_len()],
+        vec![0.0; n_y],
+        vec![0u16; n_y],
+    );
+    let buffers = GeneratorBuffers {
+        h: &mut h,
+        c: &mut c,
+        gates: &mut gates,
+        logits: &mut logits,
+        order: &mut order,
+    };
+    let tokens = family.header.tokens;
+    let mut generator = Generator::for_network(
+        net,
+        tokens,
+        family.vocab,
+        Kernel::detect(),
+        buffers,
+        InlineStep,
+    )
+    .map_err(GenerateError::Model)?;
+    if tokens == TokenKind::Chars {
+        return run_samples(generator, &mut sampler, opts);
+    }
+    let stop = opts
+        .stop_at
+        .and_then(|ch| generator.symbol_index(&ch.to_string()).ok());
+    let mut texts = Vec::with_capacity(opts.count);
+    for _ in 0..opts.count {
+        let mut ids = Vec::new();
+        generator
+            .generate_symbols(&mut sampler, &opts.prime, opts.length, stop, |t| {
+                ids.push(t)
+            })
+            .map_err(|e| match e {
+                lstm_core::Error::UnknownSymbol { .. } | lstm_core::Error::UnknownWord { .. } => {
+                    GenerateError::Prime(e)
+                }
+                e => GenerateError::Model(e),
+            })?;
+        let words = ids
+            .iter()
+            .map(|&t| generator.symbol_text(t))
+            .collect::<Result<Vec<&str>, _>>()
+            .map_err(GenerateError::Model)?;
+        texts.push(words.join(" "));
+    }
+    Ok(Samples {
+        state_digest: generator.state_digest(),
+        texts,
+    })
+}
+
+/// The sampler settings of `opts`.
+fn sampler_config(opts: &SampleOptions) -> SamplerConfig {
+    SamplerConfig {
+        temperature: opts.temperature,
+        top_k: opts.top_k.unwrap_or(0),
+        top_p: opts.top_p.unwrap_or(1.0),
+    }
 }
 
 /// As [`sample_text`], for an already loaded model.
@@ -96,12 +179,8 @@ pub fn sample_model(model: &ModelFile, opts: &SampleOptions) -> Result<Samples, 
         return Err(GenerateError::UnknownChar { ch });
     }
     check_outputs_finite(model)?;
-    let config = SamplerConfig {
-        temperature: opts.temperature,
-        top_k: opts.top_k.unwrap_or(0),
-        top_p: opts.top_p.unwrap_or(1.0),
-    };
-    let mut sampler = Sampler::new(config, opts.seed).map_err(GenerateError::Settings)?;
+    let mut sampler =
+        Sampler::new(sampler_config(opts), opts.seed).map_err(GenerateError::Settings)?;
     let d = model.dims;
     let (mut h, mut c, mut gates) = (vec![0.0; d.n_h], vec![0.0; d.n_h], vec![0.0; 4 * d.n_h]);
     let (mut logits, mut order) = (vec![0.0; d.n_y], vec![0u16; d.n_y]);

@@ -2,15 +2,20 @@
 //! and for the initial state.
 
 use lstm_core::Dims;
+use lstm_core::format::CellKind;
 
-use crate::bptt::{Workspace, backward, forward};
+use crate::bptt::stack::{Dropout, StackWorkspace, backward, forward};
 use crate::data::batch::BatchRef;
-use crate::model::{Params, TENSOR_NAMES};
+use crate::model::Stack;
 use crate::rng::Rng;
 
 /// Sizes of the random problem to check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GradcheckSpec {
+    /// Cell kind.
+    pub cell: CellKind,
+    /// Layers (1–4).
+    pub layers: usize,
     /// Vocabulary size.
     pub vocab: usize,
     /// Hidden size.
@@ -19,6 +24,8 @@ pub struct GradcheckSpec {
     pub seq_len: usize,
     /// Sequences in the batch.
     pub batch: usize,
+    /// Dropout probability (the masks are fixed by the seed, so the loss stays a smooth function).
+    pub dropout: f64,
     /// RNG seed.
     pub seed: u64,
 }
@@ -26,8 +33,8 @@ pub struct GradcheckSpec {
 /// The worst disagreement found in one tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorCheck {
-    /// Tensor name (`w_x`, …, `h0`, `c0`).
-    pub name: &'static str,
+    /// Tensor name (`l0.w_x`, …, `w_y`, `b_y`, `h0`, `c0`).
+    pub name: String,
     /// Elements checked.
     pub count: usize,
     /// Largest `|analytic − numeric| / max(|analytic|, |numeric|, FLOOR)`.
@@ -46,7 +53,8 @@ pub const EPS: f64 = 1e-3;
 /// Largest relative error accepted.
 pub const MAX_REL: f64 = 1e-6;
 
-/// Runs the check on a random model with random inputs, targets, a padding mask and a non-zero initial state.
+/// Runs the check on a random model with random inputs, targets, a padding mask and a non-zero initial
+/// state (every layer's), for every tensor of the model and the initial states.
 pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
     let mut rng = Rng::new(spec.seed);
     let shape = Dims {
@@ -54,7 +62,7 @@ pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
         n_h: spec.hidden,
         n_y: spec.vocab,
     };
-    let mut p = Params::<f64>::init_uniform(shape, &mut rng);
+    let mut p = Stack::<f64>::init_uniform(spec.cell, shape, spec.layers, &mut rng);
     // Larger weights than the default init so every gate is exercised away from its linear regime.
     for t in p.tensors_mut() {
         for v in t.iter_mut() {
@@ -66,9 +74,13 @@ pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
     let y: Vec<u32> = (0..n).map(|_| rng.below(spec.vocab) as u32).collect();
     let mut mask: Vec<u8> = (0..n).map(|_| u8::from(rng.next_f64() > 0.2)).collect();
     mask[0] = 1;
-    let bh = spec.batch * spec.hidden;
+    let bh = spec.layers * spec.batch * spec.hidden;
     let h0: Vec<f64> = (0..bh).map(|_| rng.uniform(-0.5, 0.5)).collect();
-    let c0: Vec<f64> = (0..bh).map(|_| rng.uniform(-0.5, 0.5)).collect();
+    let c0: Vec<f64> = if spec.cell == CellKind::Lstm {
+        (0..bh).map(|_| rng.uniform(-0.5, 0.5)).collect()
+    } else {
+        Vec::new()
+    };
     let batch = BatchRef {
         steps: spec.seq_len,
         batch: spec.batch,
@@ -76,17 +88,22 @@ pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
         y: &y,
         mask: Some(&mask),
     };
+    let dropout = (spec.dropout > 0.0).then_some(Dropout {
+        p: spec.dropout,
+        seed: spec.seed ^ 0x5eed,
+    });
 
-    let mut ws = Workspace::new();
-    let mut grads = Params::zeros(shape);
-    forward(&p, &mut ws, &batch, &h0, &c0);
+    let mut ws = StackWorkspace::new();
+    let mut grads = Stack::zeros(spec.cell, shape, spec.layers);
+    forward(&p, &mut ws, &batch, &h0, &c0, dropout);
     backward(&p, &mut ws, &batch, 1.0, &mut grads);
     let (dh0, dc0) = (ws.dh0.clone(), ws.dc0.clone());
 
-    let mut loss =
-        |p: &Params<f64>, h0: &[f64], c0: &[f64]| forward(p, &mut ws, &batch, h0, c0).loss_sum;
+    let mut loss = |p: &Stack<f64>, h0: &[f64], c0: &[f64]| {
+        forward(p, &mut ws, &batch, h0, c0, dropout).loss_sum
+    };
     let mut out = Vec::new();
-    for (ti, name) in TENSOR_NAMES.iter().enumerate() {
+    for (ti, name) in p.tensor_names().into_iter().enumerate() {
         let analytic = grads.tensors()[ti].to_vec();
         let mut check = TensorCheck {
             name,
@@ -107,8 +124,11 @@ pub fn run(spec: &GradcheckSpec) -> Vec<TensorCheck> {
         out.push(check);
     }
     for (name, analytic, is_h) in [("h0", &dh0, true), ("c0", &dc0, false)] {
+        if analytic.is_empty() {
+            continue;
+        }
         let mut check = TensorCheck {
-            name,
+            name: name.to_owned(),
             count: analytic.len(),
             max_rel: 0.0,
             max_abs: 0.0,
@@ -148,24 +168,60 @@ fn record(check: &mut TensorCheck, analytic: f64, numeric: f64) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn analytic_gradients_match_central_differences() {
-        let spec = GradcheckSpec {
+    fn spec(cell: CellKind, layers: usize, dropout: f64) -> GradcheckSpec {
+        GradcheckSpec {
+            cell,
+            layers,
             vocab: 5,
             hidden: 4,
             seq_len: 5,
             batch: 3,
+            dropout,
             seed: 11,
-        };
-        let checks = run(&spec);
-        assert_eq!(checks.len(), 7);
+        }
+    }
+
+    fn assert_passes(s: &GradcheckSpec, tensors: usize) {
+        let checks = run(s);
+        assert_eq!(checks.len(), tensors, "{s:?}");
         for c in &checks {
+            assert!(c.count > 0);
             assert!(
                 c.max_rel < MAX_REL,
-                "{}: relative error {:e}",
+                "{s:?} {}: relative error {:e}",
                 c.name,
                 c.max_rel
             );
+        }
+    }
+
+    #[test]
+    fn lstm_gradients_match_central_differences() {
+        // 3 tensors per layer + w_y, b_y + h0, c0.
+        assert_passes(&spec(CellKind::Lstm, 1, 0.0), 7);
+        assert_passes(&spec(CellKind::Lstm, 2, 0.0), 10);
+    }
+
+    #[test]
+    fn gru_gradients_match_central_differences() {
+        // 4 tensors per layer (b_hn) + w_y, b_y + h0.
+        assert_passes(&spec(CellKind::Gru, 1, 0.0), 7);
+        assert_passes(&spec(CellKind::Gru, 2, 0.0), 11);
+    }
+
+    #[test]
+    fn rnn_gradients_match_central_differences() {
+        assert_passes(&spec(CellKind::Rnn, 1, 0.0), 6);
+        assert_passes(&spec(CellKind::Rnn, 3, 0.0), 12);
+    }
+
+    #[test]
+    fn gradients_with_dropout_match_central_differences() {
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            let s = spec(cell, 2, 0.3);
+            let n = if cell == CellKind::Gru { 4 } else { 3 };
+            let states = if cell == CellKind::Lstm { 2 } else { 1 };
+            assert_passes(&s, 2 * n + 2 + states);
         }
     }
 }

@@ -13,6 +13,11 @@
 //! The trainer's rows make a one-hot input a contiguous row (a gather) and `H_prev · w_h` one GEMM over
 //! the batch. The biases are `[4H]`, `g·H + k`, everywhere; PyTorch's two are summed by [`merged_bias`].
 
+use lstm_core::format::CellKind;
+
+use crate::model::Layer;
+use crate::scalar::Float;
+
 /// Where a weight matrix is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -34,13 +39,29 @@ pub enum Matrix {
 }
 
 impl Layout {
-    /// The position of the weight of gate `g`, hidden unit `k`, input column `x`.
+    /// The position of the weight of gate `g`, hidden unit `k`, input column `x` (four gates: the LSTM).
     #[inline]
     pub fn index(self, m: Matrix, n_in: usize, n_h: usize, g: usize, k: usize, x: usize) -> usize {
+        self.index_g(4, m, n_in, n_h, g, k, x)
+    }
+
+    /// [`Layout::index`] for a cell of `gates` gate blocks (4 LSTM, 3 GRU, 1 RNN).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn index_g(
+        self,
+        gates: usize,
+        m: Matrix,
+        n_in: usize,
+        n_h: usize,
+        g: usize,
+        k: usize,
+        x: usize,
+    ) -> usize {
         match (self, m) {
             (Layout::PyTorch, _) | (Layout::File, Matrix::Recurrent) => (g * n_h + k) * n_in + x,
             (Layout::File, Matrix::Input) => (g * n_in + x) * n_h + k,
-            (Layout::Trainer, _) => x * 4 * n_h + g * n_h + k,
+            (Layout::Trainer, _) => x * gates * n_h + g * n_h + k,
         }
     }
 }
@@ -57,16 +78,83 @@ pub fn convert<T: Copy>(
     from: Layout,
     to: Layout,
 ) -> Vec<T> {
-    assert_eq!(src.len(), 4 * n_h * n_in, "layout::convert: wrong length");
+    convert_g(src, 4, m, n_in, n_h, from, to)
+}
+
+/// [`convert`] for a cell of `gates` gate blocks.
+///
+/// # Panics
+/// If `src` does not hold `gates·n_h·n_in` values (a programming error).
+pub fn convert_g<T: Copy>(
+    src: &[T],
+    gates: usize,
+    m: Matrix,
+    n_in: usize,
+    n_h: usize,
+    from: Layout,
+    to: Layout,
+) -> Vec<T> {
+    assert_eq!(
+        src.len(),
+        gates * n_h * n_in,
+        "layout::convert: wrong length"
+    );
     let mut out = src.to_vec();
-    for g in 0..4 {
+    for g in 0..gates {
         for k in 0..n_h {
             for x in 0..n_in {
-                out[to.index(m, n_in, n_h, g, k, x)] = src[from.index(m, n_in, n_h, g, k, x)];
+                out[to.index_g(gates, m, n_in, n_h, g, k, x)] =
+                    src[from.index_g(gates, m, n_in, n_h, g, k, x)];
             }
         }
     }
     out
+}
+
+/// One PyTorch layer (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`) of a `kind`
+/// cell as a trainer [`Layer`]: the biases merged, except a GRU's n block (`b_in` in `b`, `b_hn` apart).
+pub fn layer_from_pytorch<T: Float>(
+    kind: CellKind,
+    n_in: usize,
+    n_h: usize,
+    [w_ih, w_hh, b_ih, b_hh]: [&[T]; 4],
+) -> Layer<T> {
+    let gates = kind.gates();
+    let (from, to) = (Layout::PyTorch, Layout::Trainer);
+    let mut b = merged_bias(b_ih, b_hh);
+    let mut b_hn = Vec::new();
+    if kind == CellKind::Gru {
+        b[2 * n_h..].copy_from_slice(&b_ih[2 * n_h..]);
+        b_hn = b_hh[2 * n_h..].to_vec();
+    }
+    Layer {
+        w_x: convert_g(w_ih, gates, Matrix::Input, n_in, n_h, from, to),
+        w_h: convert_g(w_hh, gates, Matrix::Recurrent, n_h, n_h, from, to),
+        b,
+        b_hn,
+    }
+}
+
+/// A trainer [`Layer`] as PyTorch's four tensors: `bias_ih` = the merged bias, `bias_hh` = zero except a
+/// GRU's n block (`b_hn`). The inverse of [`layer_from_pytorch`] up to how the biases are split.
+pub fn layer_to_pytorch<T: Float>(
+    kind: CellKind,
+    n_in: usize,
+    n_h: usize,
+    l: &Layer<T>,
+) -> [Vec<T>; 4] {
+    let gates = kind.gates();
+    let (from, to) = (Layout::Trainer, Layout::PyTorch);
+    let mut b_hh = vec![T::ZERO; l.b.len()];
+    if kind == CellKind::Gru {
+        b_hh[2 * n_h..].copy_from_slice(&l.b_hn);
+    }
+    [
+        convert_g(&l.w_x, gates, Matrix::Input, n_in, n_h, from, to),
+        convert_g(&l.w_h, gates, Matrix::Recurrent, n_h, n_h, from, to),
+        l.b.clone(),
+        b_hh,
+    ]
 }
 
 /// PyTorch's two gate biases as one (`b_ih + b_hh`); adding a zero is skipped so that a `-0.0` bias

@@ -8,8 +8,8 @@ use lstm_core::{CellView, Dims};
 
 use crate::data::corpus::Vocab;
 use crate::files::{FileError, write_atomic};
-use crate::layout::{Layout, Matrix, convert};
-use crate::model::Params;
+use crate::layout::{Layout, Matrix, convert, convert_g};
+use crate::model::{Layer, Params, Stack};
 
 /// Why a model could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -236,5 +236,178 @@ mod tests {
         let f = ModelFile::from_params(&p, &Vocab::from_text("ab", &[]));
         assert_eq!(f.w_ih[(2 * 2 + 1) * 3 + 1], 7.0);
         assert_eq!(f.w_hh[(3 * 3) * 3 + 2], 5.0);
+    }
+}
+
+/// Where a layer's input weights sit in the file: gate-transposed on layer 0 (one-hot input), dense
+/// `[G·n_h][n_h]` (PyTorch's rows) on the layers above.
+fn file_input_matrix(k: usize) -> Matrix {
+    if k == 0 {
+        Matrix::Input
+    } else {
+        Matrix::Recurrent
+    }
+}
+
+/// Writes a model of any cell kind and layer count as a format-version-2 file (f32 weights, one-hot
+/// input); `vocab` is the symbols in index order (chars concatenated, or words joined by single spaces).
+///
+/// # Errors
+/// lstm-core rejects the model (sizes, vocabulary, non-finite values).
+pub fn encode_stack(
+    p: &Stack<f32>,
+    vocab: &str,
+    tokens: format::TokenKind,
+) -> Result<Vec<u8>, ExportError> {
+    let Dims { n_x, n_h, .. } = p.dims;
+    let gates = p.kind.gates();
+    let (from, to) = (Layout::Trainer, Layout::File);
+    let mats: Vec<[Vec<f32>; 2]> = p
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            let n_in = if k == 0 { n_x } else { n_h };
+            [
+                convert_g(&l.w_x, gates, file_input_matrix(k), n_in, n_h, from, to),
+                convert_g(&l.w_h, gates, Matrix::Recurrent, n_h, n_h, from, to),
+            ]
+        })
+        .collect();
+    let layers: Vec<format::LayerParts<'_>> = p
+        .layers
+        .iter()
+        .zip(&mats)
+        .map(|(l, [w_ih, w_hh])| format::LayerParts {
+            w_ih: format::WeightParts::F32(w_ih),
+            w_hh: format::WeightParts::F32(w_hh),
+            b: &l.b,
+            b_hn: &l.b_hn,
+        })
+        .collect();
+    let parts = format::FamilyParts {
+        header: format::Header {
+            cell: p.kind,
+            dtype: format::Dtype::F32,
+            input: InputKind::OneHot,
+            tokens,
+            dims: p.dims,
+            n_layers: p.layers.len(),
+        },
+        vocab,
+        layers: &layers,
+        w_y: format::WeightParts::F32(&p.w_y),
+        b_y: &p.b_y,
+    };
+    let err = |source| ExportError::Format {
+        context: "encoding the model (format version 2)".into(),
+        source,
+    };
+    let mut out = vec![0u8; format::encoded_len_family(&parts).map_err(err)?];
+    let n = format::encode_family(&parts, &mut out).map_err(err)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Reads a model file of either version as a trainer [`Stack`], its vocabulary string and token kind.
+///
+/// # Errors
+/// Invalid bytes, a dense-input model, or q8 weights (the trainer trains f32).
+pub fn decode_stack(bytes: &[u8]) -> Result<(Stack<f32>, String, format::TokenKind), ExportError> {
+    let view = format::decode_family(bytes).map_err(|source| ExportError::Format {
+        context: "decoding the model".into(),
+        source,
+    })?;
+    let h = view.header;
+    if h.input != InputKind::OneHot {
+        return Err(ExportError::Unsupported(
+            "a dense-input model (the trainer handles one-hot models only)".into(),
+        ));
+    }
+    let f32s = |w: format::Weights<'_>| {
+        w.as_f32()
+            .map(|t| t.iter().collect::<Vec<f32>>())
+            .ok_or_else(|| {
+                ExportError::Unsupported("q8 weights (the trainer reads f32 models only)".into())
+            })
+    };
+    let Dims { n_x, n_h, .. } = h.dims;
+    let gates = h.cell.gates();
+    let (from, to) = (Layout::File, Layout::Trainer);
+    let mut layers = Vec::new();
+    for (k, l) in view.layers().iter().enumerate() {
+        let n_in = if k == 0 { n_x } else { n_h };
+        layers.push(Layer {
+            w_x: convert_g(
+                &f32s(l.w_ih)?,
+                gates,
+                file_input_matrix(k),
+                n_in,
+                n_h,
+                from,
+                to,
+            ),
+            w_h: convert_g(&f32s(l.w_hh)?, gates, Matrix::Recurrent, n_h, n_h, from, to),
+            b: l.b.iter().collect(),
+            b_hn: l.b_hn.iter().collect(),
+        });
+    }
+    let stack = Stack {
+        kind: h.cell,
+        dims: h.dims,
+        layers,
+        w_y: f32s(view.w_y)?,
+        b_y: view.b_y.iter().collect(),
+    };
+    Ok((stack, view.vocab.to_owned(), h.tokens))
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::*;
+    use crate::rng::Rng;
+    use lstm_core::format::{CellKind, TokenKind};
+
+    /// Every kind, 1–3 layers, chars and words: Stack → version-2 bytes → the same Stack, bit for bit.
+    #[test]
+    fn every_kind_and_layer_count_round_trips_through_format_v2() {
+        let dims = Dims {
+            n_x: 3,
+            n_h: 4,
+            n_y: 3,
+        };
+        for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            for layers in 1..=3 {
+                let mut rng = Rng::new(layers as u64);
+                let p = Stack::<f32>::init_uniform(kind, dims, layers, &mut rng);
+                for (vocab, tokens) in
+                    [("abc", TokenKind::Chars), ("the cat sat", TokenKind::Words)]
+                {
+                    let bytes = encode_stack(&p, vocab, tokens).expect("encodes");
+                    let view = format::decode_family(&bytes).expect("decodes");
+                    assert_eq!(view.header.cell, kind);
+                    assert_eq!(view.header.n_layers, layers);
+                    let (back, v, t) = decode_stack(&bytes).expect("reads back");
+                    assert_eq!(back, p, "{kind:?} {layers}");
+                    assert_eq!((v.as_str(), t), (vocab, tokens));
+                }
+            }
+        }
+    }
+
+    /// A version-1 file reads as the one-layer LSTM stack of the same parameters.
+    #[test]
+    fn version_one_file_reads_as_a_one_layer_lstm_stack() {
+        let dims = Dims {
+            n_x: 3,
+            n_h: 2,
+            n_y: 3,
+        };
+        let p = Params::<f32>::init_uniform(dims, &mut Rng::new(4));
+        let vocab = Vocab::from_text("abc", &[]);
+        let bytes = encode_model(&p, &vocab).expect("v1 encodes");
+        let (s, v, t) = decode_stack(&bytes).expect("reads");
+        assert_eq!(s, Stack::from_params(&p));
+        assert_eq!((v.as_str(), t), ("abc", TokenKind::Chars));
     }
 }

@@ -423,3 +423,37 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
         "--cores-per-step",
     );
 }
+
+#[test]
+fn gradcheck_covers_every_cell_kind_and_layer_count() {
+    for (cell, layers, names) in [
+        ("gru", "2", &["l1.b_hn", "h0"][..]),
+        ("rnn", "3", &["l2.w_x", "h0"][..]),
+        ("lstm", "2", &["l1.w_h", "c0"][..]),
+    ] {
+        let o = run(&[
+            "gradcheck",
+            "--cell",
+            cell,
+            "--layers",
+            layers,
+            "--dropout",
+            "0.25",
+        ]);
+        assert!(o.status.success(), "{cell}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("ok: worst relative error"), "{out}");
+        for n in names {
+            assert!(out.contains(n), "{n} missing in {out}");
+        }
+    }
+    let o = run(&["gradcheck", "--layers", "0"]);
+    assert_user_error(&o, "--layers 0");
+    let o = run(&["gradcheck", "--layers", "5"]);
+    assert_user_error(&o, "--layers 5");
+    let o = run(&["gradcheck", "--dropout", "1"]);
+    assert_user_error(&o, "--dropout 1");
+    let o = run(&["gradcheck", "--cell", "lru"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("lru"), "{}", stderr(&o));
+}

@@ -1,4 +1,5 @@
-//! Golden parity with PyTorch `nn.LSTM` on the reference cases in the workspace's `testdata/golden/`.
+//! Golden parity with PyTorch on the reference cases in the workspace's `testdata/golden/`: `nn.LSTM`
+//! (`lstm-golden/1`) and stacked LSTM / GRU / RNN (`rnn-golden/2`, in `v2/`).
 
 use std::path::PathBuf;
 
@@ -96,4 +97,107 @@ fn rejects_malformed_golden_files() {
         golden::load(&bad),
         Err(golden::GoldenError::Json { .. })
     ));
+}
+
+/// The `rnn-golden/2` cases (stacked LSTM, GRU, tanh RNN) copied from the shared golden v2 folder.
+fn cases_v2() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/v2");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("testdata/golden/v2 exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "index.json"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        5,
+        "expected the five v2 cases in {}",
+        dir.display()
+    );
+    files
+}
+
+#[test]
+fn v2_f64_forward_and_gradients_match_pytorch_for_every_cell_and_layer_count() {
+    let mut kinds = Vec::new();
+    for path in cases_v2() {
+        let case = golden::load2(&path).expect("v2 golden file loads");
+        kinds.push((case.kind, case.layers));
+        let rows = golden::check2_f64(&case);
+        // Every forward field and every gradient of the file is compared.
+        assert_eq!(rows.len(), case.forward.len() + case.grads.len());
+        for c in rows {
+            assert!(
+                c.pass,
+                "{}: {} f64 abs {:e}",
+                path.display(),
+                c.name,
+                c.max_abs
+            );
+        }
+    }
+    use lstm_core::format::CellKind;
+    for want in [(CellKind::Gru, 2), (CellKind::Rnn, 1), (CellKind::Lstm, 3)] {
+        assert!(kinds.contains(&want), "{want:?} not covered");
+    }
+}
+
+#[test]
+fn v2_f32_forward_and_gradients_match_pytorch_within_schema_bound() {
+    for path in cases_v2() {
+        let case = golden::load2(&path).expect("v2 golden file loads");
+        for c in golden::check2_f32(&case) {
+            assert!(
+                c.pass,
+                "{}: {} f32 abs {:e}",
+                path.display(),
+                c.name,
+                c.max_abs
+            );
+        }
+    }
+}
+
+/// The comparison can fail: merging a GRU's `b_hn` into `b_in` (a different model) is caught.
+#[test]
+fn v2_detects_a_merged_gru_n_bias() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/golden/v2/gru2_tiny_nx3_nh2_T3_m1_seed24.json");
+    let mut case = golden::load2(&path).expect("loads");
+    let h = case.dims.n_h;
+    // bias_ih_l0 += bias_hh_l0 on the n block, bias_hh_l0's n block = 0.
+    let b_hn: Vec<f64> = case.params[3].1.drain(2 * h..).collect();
+    case.params[3].1.extend(vec![0.0; h]);
+    for (b, hn) in case.params[2].1[2 * h..].iter_mut().zip(b_hn) {
+        *b += hn;
+    }
+    let rows = golden::check2_f64(&case);
+    assert!(rows.iter().any(|c| !c.pass && c.name == "h"), "{rows:?}");
+}
+
+#[test]
+fn any_schema_loader_reads_both_and_refuses_bad_v2() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
+    assert!(matches!(
+        golden::load_any(&dir.join("tiny_nx3_nh2_T2_m1_seed1.json")),
+        Ok(golden::AnyCase::V1(_))
+    ));
+    assert!(matches!(
+        golden::load_any(&dir.join("v2/rnn1_small_nx27_nh16_T5_m2_seed23.json")),
+        Ok(golden::AnyCase::V2(_))
+    ));
+    assert!(matches!(
+        golden::load_any(&dir.join("v2/index.json")),
+        Err(golden::GoldenError::Index { .. })
+    ));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        "{\"schema\": \"rnn-golden/2\", \"cell\": \"rnn_relu\"}",
+    )
+    .expect("write");
+    let e = golden::load_any(&bad).expect_err("relu RNN refused");
+    assert!(e.to_string().contains("rnn_relu"), "{e}");
 }

@@ -6,6 +6,8 @@
 //!   keeping what the backward pass needs;
 //! - `backward(cached, ∂state, …)`: ∂loss/∂pre-activations and ∂loss/∂previous state for that row.
 //!
-//! Today there is one kind, [`lstm`]; a GRU or plain RNN cell goes beside it as `gru.rs` / `rnn.rs`.
+//! The kinds: [`lstm`], [`gru`], [`rnn`] (tanh), with PyTorch's equations.
 
+pub mod gru;
 pub mod lstm;
+pub mod rnn;

@@ -12,9 +12,9 @@ use crate::data::batch::Mode;
 use crate::data::corpus::Vocab;
 use crate::data::corpus::{self, Preprocess};
 use crate::data::{prepare, prepare_eval};
-use crate::evaluate::evaluate;
-use crate::model::Params;
-use crate::model_file::load_model;
+use crate::evaluate::{evaluate, evaluate_stack};
+use crate::model::{Params, Stack};
+use crate::model_file::{decode_stack, load_model};
 
 /// `eval` arguments.
 #[derive(Debug, Args)]
@@ -64,10 +64,30 @@ pub enum SplitPart {
 /// Bad arguments, an unreadable model or corpus, a corpus outside the model's vocabulary.
 pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let (batch, seq_len) = batch_shape(a.batch, a.seq_len)?;
-    let (params, vocab) =
-        load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    let plain = lstm_core::format::decode(&bytes).is_ok();
+    // A plain 1-layer LSTM character model runs the training pass; any other kind through the stack.
+    let (model, vocab): (Result<Params<f32>, Stack<f32>>, Vocab) = if plain {
+        let (p, v) =
+            load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+        (Ok(p), v)
+    } else {
+        let (s, v, tokens) =
+            decode_stack(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
+        if tokens != lstm_core::format::TokenKind::Chars {
+            bail!(
+                "eval of word-token models is not supported yet ({})",
+                a.model.display()
+            );
+        }
+        (Err(s), Vocab::from_chars(v.chars().collect()))
+    };
     if let Some(ckpt) = &a.checkpoint {
-        return eval_split(a, ckpt, &params, vocab);
+        let Ok(params) = &model else {
+            bail!("eval --checkpoint takes the 1-layer LSTM models train writes");
+        };
+        return eval_split(a, ckpt, params, vocab);
     }
     let Some(corpus_path) = &a.corpus else {
         bail!("--corpus is required without --checkpoint");
@@ -79,7 +99,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     };
     let data = prepare_eval(&raw, pre, a.mode, &vocab)
         .with_context(|| format!("encoding {}", corpus_path.display()))?;
-    let stats = evaluate(&params, &data, batch, seq_len);
+    let stats = match &model {
+        Ok(p) => evaluate(p, &data, batch, seq_len),
+        Err(s) => evaluate_stack(s, &data, batch, seq_len),
+    };
     if stats.count == 0 {
         bail!("corpus {} has nothing to evaluate", corpus_path.display());
     }

@@ -1,4 +1,4 @@
-//! `host-trainer golden`: forward values and gradients against PyTorch reference files (lstm-golden/1).
+//! `host-trainer golden`: forward values and gradients against PyTorch reference files (lstm-golden/1 and rnn-golden/2).
 
 use std::path::PathBuf;
 
@@ -10,7 +10,7 @@ use crate::golden;
 /// `golden` arguments.
 #[derive(Debug, Args)]
 pub struct GoldenArgs {
-    /// Reference files (lstm-golden/1 JSON).
+    /// Reference files (lstm-golden/1 or rnn-golden/2 JSON).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -23,7 +23,7 @@ pub fn run(a: &GoldenArgs) -> anyhow::Result<()> {
     let mut failed = Vec::new();
     let mut checked = 0;
     for path in &a.files {
-        let case = match golden::load(path) {
+        let case = match golden::load_any(path) {
             Ok(c) => c,
             Err(golden::GoldenError::Index { .. }) => {
                 println!("{}: index of golden files, skipped", path.display());
@@ -32,25 +32,17 @@ pub fn run(a: &GoldenArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         };
         checked += 1;
+        println!("{} ({})", path.display(), case.describe());
+        let f64_rows = case.check_f64();
+        let f32_rows = case.check_f32();
         println!(
-            "{} ({}: n_x {} n_h {} T {} m {})",
-            path.display(),
-            case.case,
-            case.dims.n_x,
-            case.dims.n_h,
-            case.steps,
-            case.batch
-        );
-        let f64_rows = golden::check_f64(&case);
-        let f32_rows = golden::check_f32(&case);
-        println!(
-            "  {:<16} {:>10} {:>10}   {:>10} {:>10}",
+            "  {:<18} {:>10} {:>10}   {:>10} {:>10}",
             "quantity", "f64 abs", "f64 rel", "f32 abs", "f32 rel"
         );
         let mut ok = true;
         for (r, r32) in f64_rows.iter().zip(&f32_rows) {
             println!(
-                "  {:<16} {:>10.2e} {:>10.2e}   {:>10.2e} {:>10.2e}{}{}",
+                "  {:<18} {:>10.2e} {:>10.2e}   {:>10.2e} {:>10.2e}{}{}",
                 r.name,
                 r.max_abs,
                 r.max_rel,

@@ -3,12 +3,22 @@
 use anyhow::bail;
 use clap::Args;
 
-use crate::cli::{ConfigError, range};
+use crate::cli::{CellArg, ConfigError, dropout, range};
 use crate::gradcheck::{self, GradcheckSpec};
+use crate::model::MAX_LAYERS;
 
 /// `gradcheck` arguments.
 #[derive(Debug, Args)]
 pub struct GradcheckArgs {
+    /// Cell kind.
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    pub cell: CellArg,
+    /// Layers (1–4).
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    /// Dropout between layers and before the output (the masks fixed by the seed).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
     /// Vocabulary size.
     #[arg(long, default_value_t = 5)]
     pub vocab: usize,
@@ -33,6 +43,9 @@ impl GradcheckArgs {
     /// Out-of-range sizes.
     pub fn to_spec(&self) -> Result<GradcheckSpec, ConfigError> {
         Ok(GradcheckSpec {
+            cell: self.cell.into(),
+            layers: range("layers", self.layers, 1, MAX_LAYERS)?,
+            dropout: dropout("dropout", self.dropout)?,
             vocab: range("vocab", self.vocab, 1, 64)?,
             hidden: range("hidden", self.hidden, 1, 64)?,
             seq_len: range("seq-len", self.seq_len, 1, 64)?,
@@ -50,7 +63,10 @@ pub fn run(a: &GradcheckArgs) -> anyhow::Result<()> {
     let spec = a.to_spec()?;
     let checks = gradcheck::run(&spec);
     println!(
-        "gradcheck: vocab {}, hidden {}, seq-len {}, batch {}, seed {} (f64, eps {:e})",
+        "gradcheck: cell {:?}, layers {}, dropout {}, vocab {}, hidden {}, seq-len {}, batch {}, seed {} (f64, eps {:e})",
+        spec.cell,
+        spec.layers,
+        spec.dropout,
         spec.vocab,
         spec.hidden,
         spec.seq_len,
@@ -61,7 +77,7 @@ pub fn run(a: &GradcheckArgs) -> anyhow::Result<()> {
     let mut worst = 0.0f64;
     for c in &checks {
         println!(
-            "  {:<4} {:>6} values  max rel {:.2e}  max abs {:.2e}",
+            "  {:<7} {:>6} values  max rel {:.2e}  max abs {:.2e}",
             c.name, c.count, c.max_rel, c.max_abs
         );
         worst = worst.max(c.max_rel);

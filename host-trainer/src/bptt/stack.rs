@@ -1,0 +1,580 @@
+//! Stacked layers of any cell kind (LSTM, GRU, tanh RNN; PyTorch's equations), with inverted dropout
+//! between layers and before the output layer: batched forward with cache and backpropagation through
+//! time and through the layers, generic over `f32`/`f64`.
+//!
+//! Layer by layer, for the whole batch: the input pre-activations `A_x` of all `T·B` rows at once (a row
+//! gather of `w_x` on layer 0, one GEMM of the layer below's output on the others), then step by step the
+//! recurrent product `H_prev · w_h` and the cell. The output layer reads the top layer's (dropped-out)
+//! states. Backward runs the layers top first; in each, time last step first, then the weight gradients
+//! as GEMMs over the whole sequence, and ∂/∂input for the layer below. Every product is a
+//! [`crate::linalg`] GEMM, whose bits do not depend on the thread count; the dropout masks are drawn on
+//! one thread from their seed, so a pass gives the same bits on any number of threads.
+
+use lstm_core::format::CellKind;
+
+use super::{ForwardStats, output_backward, output_forward};
+use crate::cell::{gru, lstm, rnn};
+use crate::data::batch::BatchRef;
+use crate::linalg::{MatRef, Panels, gemm_panels, pack_b};
+use crate::model::Stack;
+use crate::rng::Rng;
+use crate::scalar::Float;
+
+/// Inverted dropout on every layer's output (the input of the layer above, and of the output layer):
+/// each value is zeroed with probability `p`, the others scaled by `1/(1 − p)`. Training only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// Probability of zeroing a value, in `[0, 1)`.
+    pub p: f64,
+    /// Seed of this pass's masks.
+    pub seed: u64,
+}
+
+/// What one layer's forward pass keeps for the backward pass.
+#[derive(Debug, Clone, Default)]
+struct LayerCache<T> {
+    /// Hidden states `[(T+1)][B][H]`; block 0 is the initial state.
+    hs: Vec<T>,
+    /// Cell states `[(T+1)][B][H]` (LSTM only).
+    cs: Vec<T>,
+    /// Activations `[T][B][G·H]` (LSTM i, f, g, o; GRU r, z, n; RNN h).
+    act: Vec<T>,
+    /// LSTM `tanh(c)`, GRU `W_hn h + b_hn`: `[T][B][H]`.
+    aux: Vec<T>,
+    /// GRU input pre-activations `[T][B][G·H]`.
+    ax: Vec<T>,
+    /// The output after dropout, `[T][B][H]` (when `dropped`).
+    out: Vec<T>,
+    /// Dropout multipliers (0 or `1/(1 − p)`), `[T][B][H]` (when `dropped`).
+    mask: Vec<T>,
+    /// Whether dropout was applied to this layer's output.
+    dropped: bool,
+}
+
+impl<T> LayerCache<T> {
+    /// The layer's output over all steps, `[T][B][H]` (`bh = B·H`, `tbh = T·B·H`).
+    fn output(&self, bh: usize, tbh: usize) -> &[T] {
+        if self.dropped {
+            &self.out[..tbh]
+        } else {
+            &self.hs[bh..bh + tbh]
+        }
+    }
+}
+
+/// Preallocated buffers for one stacked forward/backward pass; reused across steps.
+#[derive(Debug, Clone, Default)]
+pub struct StackWorkspace<T> {
+    steps: usize,
+    batch: usize,
+    layers: Vec<LayerCache<T>>,
+    /// Probabilities `[T][B][Y]` after forward; overwritten by ∂loss/∂logits in backward.
+    pub probs: Vec<T>,
+    ah: Vec<T>,
+    d_out: Vec<T>,
+    d_ax: Vec<T>,
+    d_ah: Vec<T>,
+    dh_next: Vec<T>,
+    dc: Vec<T>,
+    direct: Vec<T>,
+    packed: Vec<T>,
+    scratch: Vec<T>,
+    /// ∂loss/∂h0 after [`backward`], `[L][B][H]`.
+    pub dh0: Vec<T>,
+    /// ∂loss/∂c0 after [`backward`], `[L][B][H]` (LSTM only).
+    pub dc0: Vec<T>,
+}
+
+impl<T: Float> StackWorkspace<T> {
+    /// An empty workspace; buffers grow on first use and are then reused.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn prepare(&mut self, p: &Stack<T>, steps: usize, batch: usize) {
+        let (h, y) = (p.dims.n_h, p.dims.n_y);
+        let g = p.kind.gates() * h;
+        let (tb, bh, nl) = (steps * batch, batch * h, p.layers.len());
+        self.steps = steps;
+        self.batch = batch;
+        self.layers.resize_with(nl, LayerCache::default);
+        let lstm = p.kind == CellKind::Lstm;
+        let gru = p.kind == CellKind::Gru;
+        for lc in &mut self.layers {
+            lc.hs.resize((steps + 1) * bh, T::ZERO);
+            lc.cs
+                .resize(if lstm { (steps + 1) * bh } else { 0 }, T::ZERO);
+            lc.act.resize(tb * g, T::ZERO);
+            lc.aux.resize(tb * h, T::ZERO);
+            lc.ax.resize(if gru { tb * g } else { 0 }, T::ZERO);
+            lc.dropped = false;
+        }
+        self.probs.resize(tb * y, T::ZERO);
+        self.ah.resize(batch * g, T::ZERO);
+        self.d_out.resize(tb * h, T::ZERO);
+        self.d_ax.resize(tb * g, T::ZERO);
+        self.d_ah.resize(if gru { tb * g } else { 0 }, T::ZERO);
+        self.dh_next.resize(bh, T::ZERO);
+        self.dc.resize(bh, T::ZERO);
+        self.direct.resize(bh, T::ZERO);
+        self.dh0.resize(nl * bh, T::ZERO);
+        self.dc0.resize(if lstm { nl * bh } else { 0 }, T::ZERO);
+    }
+
+    /// Layer `k`'s hidden states after each step, `[T][B][H]`.
+    pub fn h(&self, k: usize) -> &[T] {
+        let hs = &self.layers[k].hs;
+        &hs[hs.len() / (self.steps + 1)..]
+    }
+
+    /// Layer `k`'s cell states after each step, `[T][B][H]` (empty unless LSTM).
+    pub fn c(&self, k: usize) -> &[T] {
+        let cs = &self.layers[k].cs;
+        if cs.is_empty() {
+            cs
+        } else {
+            &cs[cs.len() / (self.steps + 1)..]
+        }
+    }
+
+    /// Layer `k`'s activations, `[T][B][G·H]` (LSTM i, f, g, o; GRU r, z, n; RNN h).
+    pub fn gates(&self, k: usize) -> &[T] {
+        &self.layers[k].act
+    }
+
+    /// Layer `k`'s hidden state after the last step, `[B][H]`.
+    pub fn h_last(&self, k: usize) -> &[T] {
+        let hs = &self.layers[k].hs;
+        let n = hs.len() / (self.steps + 1);
+        &hs[self.steps * n..]
+    }
+
+    /// Layer `k`'s cell state after the last step, `[B][H]` (empty unless LSTM).
+    pub fn c_last(&self, k: usize) -> &[T] {
+        let cs = &self.layers[k].cs;
+        let n = cs.len() / (self.steps + 1);
+        &cs[self.steps * n..]
+    }
+}
+
+/// Runs the batch forward from the initial states `h0` (`[L][B][H]`) and, for an LSTM, `c0` (same shape;
+/// ignored for the other kinds), with `dropout` if given, caching what [`backward`] needs.
+///
+/// # Panics
+/// If a slice length disagrees with the model or batch, or an index is outside the vocabulary (callers
+/// build both).
+pub fn forward<T: Float>(
+    p: &Stack<T>,
+    ws: &mut StackWorkspace<T>,
+    batch: &BatchRef<'_>,
+    h0: &[T],
+    c0: &[T],
+    dropout: Option<Dropout>,
+) -> ForwardStats {
+    let kind = p.kind;
+    let h = p.dims.n_h;
+    let g = kind.gates() * h;
+    let (nb, steps, nl) = (batch.batch, batch.steps, p.layers.len());
+    let (bh, tb) = (nb * h, steps * nb);
+    assert_eq!(batch.x.len(), tb);
+    assert_eq!(batch.y.len(), tb);
+    assert_eq!(h0.len(), nl * bh);
+    if kind == CellKind::Lstm {
+        assert_eq!(c0.len(), nl * bh);
+    }
+    ws.prepare(p, steps, nb);
+    let mut rng = dropout
+        .filter(|d| d.p > 0.0)
+        .map(|d| (d.p, Rng::new(d.seed)));
+    let StackWorkspace {
+        layers,
+        ah,
+        packed,
+        scratch,
+        probs,
+        ..
+    } = ws;
+    for k in 0..nl {
+        let (below, rest) = layers.split_at_mut(k);
+        let lc = &mut rest[0];
+        let layer = &p.layers[k];
+        lc.hs[..bh].copy_from_slice(&h0[k * bh..(k + 1) * bh]);
+        if kind == CellKind::Lstm {
+            lc.cs[..bh].copy_from_slice(&c0[k * bh..(k + 1) * bh]);
+        }
+        // Input pre-activations of all T·B rows: into `act` (LSTM, RNN: the recurrent product is added
+        // there) or `ax` (GRU: kept apart, `r` multiplies only the recurrent part of n).
+        let ax = if kind == CellKind::Gru {
+            &mut lc.ax[..tb * g]
+        } else {
+            &mut lc.act[..tb * g]
+        };
+        if k == 0 {
+            // W_x · one-hot(x) is row x of w_x: a gather, not a product.
+            for (r, dst) in ax.chunks_exact_mut(g).enumerate() {
+                let xi = batch.x[r] as usize;
+                let row = &layer.w_x[xi * g..(xi + 1) * g];
+                for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&layer.b) {
+                    *d = w + bias;
+                }
+            }
+        } else {
+            let input = below[k - 1].output(bh, tb * h);
+            gemm_panels(
+                MatRef::rm(input, tb, h),
+                Panels::rm(&layer.w_x, h, g),
+                false,
+                ax,
+                scratch,
+            );
+            for dst in ax.chunks_exact_mut(g) {
+                for (d, &bias) in dst.iter_mut().zip(&layer.b) {
+                    *d += bias;
+                }
+            }
+        }
+        pack_b(MatRef::rm(&layer.w_h, h, g), packed);
+        let w_h = Panels::packed(packed, h, g);
+        for t in 0..steps {
+            let (hs_prev, hs_next) = lc.hs.split_at_mut((t + 1) * bh);
+            let h_prev = &hs_prev[t * bh..];
+            let h_next = &mut hs_next[..bh];
+            let act = &mut lc.act[t * nb * g..(t + 1) * nb * g];
+            let aux = &mut lc.aux[t * bh..(t + 1) * bh];
+            match kind {
+                CellKind::Lstm | CellKind::Rnn => {
+                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, true, act, scratch);
+                    for b in 0..nb {
+                        let (a, hb) = (&mut act[b * g..(b + 1) * g], b * h..(b + 1) * h);
+                        if kind == CellKind::Rnn {
+                            rnn::forward_row(a, &mut h_next[hb]);
+                        } else {
+                            let (cs_prev, cs_next) = lc.cs.split_at_mut((t + 1) * bh);
+                            lstm::forward(
+                                a,
+                                &cs_prev[t * bh + b * h..t * bh + (b + 1) * h],
+                                &mut cs_next[hb.clone()],
+                                &mut aux[hb.clone()],
+                                &mut h_next[hb],
+                            );
+                        }
+                    }
+                }
+                CellKind::Gru => {
+                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, false, ah, scratch);
+                    let ax = &lc.ax[t * nb * g..(t + 1) * nb * g];
+                    for b in 0..nb {
+                        let (gb, hb) = (b * g..(b + 1) * g, b * h..(b + 1) * h);
+                        gru::forward_row(
+                            &ax[gb.clone()],
+                            &ah[gb.clone()],
+                            &layer.b_hn,
+                            &h_prev[hb.clone()],
+                            &mut act[gb],
+                            &mut aux[hb.clone()],
+                            &mut h_next[hb],
+                        );
+                    }
+                }
+            }
+        }
+        if let Some((pd, rng)) = rng.as_mut() {
+            let keep = T::from_f64(1.0 / (1.0 - *pd));
+            lc.mask.resize(tb * h, T::ZERO);
+            lc.out.resize(tb * h, T::ZERO);
+            for ((m, o), &v) in lc.mask.iter_mut().zip(&mut lc.out).zip(&lc.hs[bh..]) {
+                *m = if rng.next_f64() < *pd { T::ZERO } else { keep };
+                *o = v * *m;
+            }
+            lc.dropped = true;
+        }
+    }
+    let top = layers[nl - 1].output(bh, tb * h);
+    output_forward(&p.w_y, &p.b_y, top, h, batch, probs, packed, scratch)
+}
+
+/// Backpropagates through time and the layers after [`forward`] on the same batch (and dropout masks),
+/// writing ∂(scale·loss_sum)/∂θ into `grads` (overwritten) and ∂/∂h0, ∂/∂c0 into `ws.dh0`, `ws.dc0`.
+///
+/// # Panics
+/// If `ws` does not hold a forward pass of this batch, or `grads` has other sizes than `p`.
+pub fn backward<T: Float>(
+    p: &Stack<T>,
+    ws: &mut StackWorkspace<T>,
+    batch: &BatchRef<'_>,
+    scale: T,
+    grads: &mut Stack<T>,
+) {
+    let kind = p.kind;
+    let h = p.dims.n_h;
+    let g = kind.gates() * h;
+    let (nb, steps, nl) = (batch.batch, batch.steps, p.layers.len());
+    let (bh, tb) = (nb * h, steps * nb);
+    assert_eq!((ws.steps, ws.batch), (steps, nb));
+    assert_eq!(grads.layers.len(), nl);
+    let gru = kind == CellKind::Gru;
+    let StackWorkspace {
+        layers,
+        probs,
+        d_out,
+        d_ax,
+        d_ah,
+        dh_next,
+        dc,
+        direct,
+        packed,
+        scratch,
+        dh0,
+        dc0,
+        ..
+    } = ws;
+    let top = layers[nl - 1].output(bh, tb * h);
+    output_backward(
+        &p.w_y,
+        top,
+        h,
+        batch,
+        scale,
+        probs,
+        [&mut grads.w_y, &mut grads.b_y],
+        &mut d_out[..tb * h],
+        scratch,
+    );
+    for k in (0..nl).rev() {
+        let lc = &layers[k];
+        let layer = &p.layers[k];
+        let gl = &mut grads.layers[k];
+        if lc.dropped {
+            for (d, &m) in d_out.iter_mut().zip(&lc.mask) {
+                *d *= m;
+            }
+        }
+        dh_next.fill(T::ZERO);
+        dc.fill(T::ZERO);
+        pack_b(MatRef::rm(&layer.w_h, h, g).t(), packed);
+        let w_ht = Panels::packed(packed, g, h);
+        for t in (0..steps).rev() {
+            for b in 0..nb {
+                let r = t * nb + b;
+                let (hr, gr, br) = (r * h..(r + 1) * h, r * g..(r + 1) * g, b * h..(b + 1) * h);
+                let h_prev = &lc.hs[t * bh + b * h..t * bh + (b + 1) * h];
+                match kind {
+                    CellKind::Lstm => lstm::backward(
+                        &lc.act[gr.clone()],
+                        &lc.aux[hr.clone()],
+                        &lc.cs[t * bh + b * h..t * bh + (b + 1) * h],
+                        &d_out[hr],
+                        &dh_next[br.clone()],
+                        &mut dc[br],
+                        &mut d_ax[gr],
+                    ),
+                    CellKind::Rnn => rnn::backward_row(
+                        &lc.hs[bh + r * h..bh + (r + 1) * h],
+                        &d_out[hr],
+                        &dh_next[br],
+                        &mut d_ax[gr],
+                    ),
+                    CellKind::Gru => gru::backward_row(
+                        &lc.act[gr.clone()],
+                        &lc.aux[hr.clone()],
+                        h_prev,
+                        &d_out[hr],
+                        &dh_next[br.clone()],
+                        &mut d_ax[gr.clone()],
+                        &mut d_ah[gr],
+                        &mut direct[br],
+                    ),
+                }
+            }
+            // dH_prev = dA_h,t · w_hᵀ (B×G·H · G·H×H), plus a GRU's direct z ⊙ ∂h.
+            let d_rec = if gru { &d_ah[..] } else { &d_ax[..] };
+            gemm_panels(
+                MatRef::rm(&d_rec[t * nb * g..(t + 1) * nb * g], nb, g),
+                w_ht,
+                false,
+                dh_next,
+                scratch,
+            );
+            if gru {
+                for (d, &v) in dh_next.iter_mut().zip(direct.iter()) {
+                    *d += v;
+                }
+            }
+        }
+        dh0[k * bh..(k + 1) * bh].copy_from_slice(dh_next);
+        if kind == CellKind::Lstm {
+            dc0[k * bh..(k + 1) * bh].copy_from_slice(dc);
+        }
+        // dW_h = H_prevᵀ · dA_h over all steps at once; H_prev is hs blocks 0..T.
+        let d_rec = if gru {
+            &d_ah[..tb * g]
+        } else {
+            &d_ax[..tb * g]
+        };
+        gemm_panels(
+            MatRef::rm(&lc.hs[..tb * h], tb, h).t(),
+            Panels::rm(d_rec, tb, g),
+            false,
+            &mut gl.w_h,
+            scratch,
+        );
+        gl.b.fill(T::ZERO);
+        gl.b_hn.fill(T::ZERO);
+        for r in 0..tb {
+            for (gb, &d) in gl.b.iter_mut().zip(&d_ax[r * g..(r + 1) * g]) {
+                *gb += d;
+            }
+            if gru {
+                for (gb, &d) in gl.b_hn.iter_mut().zip(&d_ah[r * g + 2 * h..(r + 1) * g]) {
+                    *gb += d;
+                }
+            }
+        }
+        if k == 0 {
+            gl.w_x.fill(T::ZERO);
+            for r in 0..tb {
+                let xi = batch.x[r] as usize;
+                for (gx, &d) in gl.w_x[xi * g..(xi + 1) * g]
+                    .iter_mut()
+                    .zip(&d_ax[r * g..(r + 1) * g])
+                {
+                    *gx += d;
+                }
+            }
+        } else {
+            let input = layers[k - 1].output(bh, tb * h);
+            gemm_panels(
+                MatRef::rm(input, tb, h).t(),
+                Panels::rm(&d_ax[..tb * g], tb, g),
+                false,
+                &mut gl.w_x,
+                scratch,
+            );
+            // ∂/∂(the layer below's output) = dA_x · w_xᵀ.
+            pack_b(MatRef::rm(&layer.w_x, h, g).t(), packed);
+            gemm_panels(
+                MatRef::rm(&d_ax[..tb * g], tb, g),
+                Panels::packed(packed, g, h),
+                false,
+                &mut d_out[..tb * h],
+                scratch,
+            );
+        }
+    }
+}
+
+/// Forward and backward in one call with the mean loss; returns the forward statistics.
+pub fn loss_and_grads<T: Float>(
+    p: &Stack<T>,
+    ws: &mut StackWorkspace<T>,
+    batch: &BatchRef<'_>,
+    state: [&[T]; 2],
+    dropout: Option<Dropout>,
+    grads: &mut Stack<T>,
+) -> ForwardStats {
+    let stats = forward(p, ws, batch, state[0], state[1], dropout);
+    let scale = if stats.count == 0 {
+        T::ZERO
+    } else {
+        T::from_f64(1.0 / stats.count as f64)
+    };
+    backward(p, ws, batch, scale, grads);
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bptt::{self, Workspace};
+    use crate::model::Params;
+    use lstm_core::Dims;
+
+    fn problem(nb: usize, steps: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
+        let mut rng = Rng::new(seed);
+        let x = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
+        let y = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
+        let mask = (0..steps * nb).map(|i| u8::from(i % 4 != 2)).collect();
+        (x, y, mask)
+    }
+
+    /// A one-layer LSTM stack computes exactly what the single-layer LSTM pass does (same bits).
+    #[test]
+    fn one_layer_lstm_matches_the_single_layer_pass() {
+        let dims = Dims {
+            n_x: 7,
+            n_h: 5,
+            n_y: 7,
+        };
+        let (nb, steps) = (3, 6);
+        let mut rng = Rng::new(3);
+        let p = Params::<f64>::init_uniform(dims, &mut rng);
+        let h0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
+        let c0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
+        let (x, y, mask) = problem(nb, steps, 9);
+        let batch = BatchRef {
+            steps,
+            batch: nb,
+            x: &x,
+            y: &y,
+            mask: Some(&mask),
+        };
+        let mut ws = Workspace::new();
+        let mut g = Params::zeros(dims);
+        let s1 = bptt::loss_and_grads(&p, &mut ws, &batch, &h0, &c0, &mut g);
+        let sp = Stack::from_params(&p);
+        let mut sws = StackWorkspace::new();
+        let mut sg = Stack::zeros(CellKind::Lstm, dims, 1);
+        let s2 = loss_and_grads(&sp, &mut sws, &batch, [&h0, &c0], None, &mut sg);
+        assert_eq!(s1, s2);
+        assert_eq!(sg, Stack::from_params(&g));
+        assert_eq!(sws.dh0, ws.dh0[..nb * 5]);
+        assert_eq!(sws.dc0, ws.dc0[..nb * 5]);
+    }
+
+    /// Dropout: the same seed gives the same bits on one and two threads; another seed, another loss;
+    /// `p = 0` is no dropout at all.
+    #[test]
+    fn dropout_is_seeded_and_thread_independent() {
+        let dims = Dims {
+            n_x: 7,
+            n_h: 96,
+            n_y: 7,
+        };
+        let (nb, steps) = (64, 5);
+        let (x, y, mask) = problem(nb, steps, 4);
+        let batch = BatchRef {
+            steps,
+            batch: nb,
+            x: &x,
+            y: &y,
+            mask: Some(&mask),
+        };
+        let run = |threads: usize, drop: Option<Dropout>| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut rng = Rng::new(8);
+                let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 3, &mut rng);
+                let h0 = vec![0.1f32; 3 * nb * 96];
+                let mut ws = StackWorkspace::new();
+                let mut g = Stack::zeros(CellKind::Gru, dims, 3);
+                let s = loss_and_grads(&p, &mut ws, &batch, [&h0, &[]], drop, &mut g);
+                (s, g, ws.dh0.clone())
+            })
+        };
+        let d = Some(Dropout { p: 0.4, seed: 17 });
+        let one = run(1, d);
+        let two = run(2, d);
+        assert_eq!(one.0, two.0);
+        assert_eq!(one.1, two.1);
+        assert_eq!(one.2, two.2);
+        let other = run(1, Some(Dropout { p: 0.4, seed: 18 }));
+        assert_ne!(one.0, other.0);
+        let none = run(1, None);
+        let zero = run(1, Some(Dropout { p: 0.0, seed: 17 }));
+        assert_eq!(none.0, zero.0);
+        assert_ne!(none.0, one.0);
+    }
+}
