@@ -26,7 +26,10 @@
 //!   `x86_64` (AVX2 + FMA; its `#[target_feature]` entry points instantiate
 //!   the generic bodies so they inline with the features) and `cortex_m`
 //!   (the Cortex-M4F FPU's `VFMA` in `global_asm!` routines; `gru_update`
-//!   is the scalar default over `VFMA`).
+//!   is the scalar default over `VFMA`);
+//! - `q8`: the q8 dtype's dispatch ([`Kernel::gemv_q8`] & co., [`Q8Impl`]);
+//! - `split_step` (`std` feature): `SplitStep`, one step split between two
+//!   cores (here because it needs `unsafe`).
 //!
 //! [`Kernel`] picks the architecture and checks every length before the
 //! generic body runs; the bodies and primitives `debug_assert!` them.
