@@ -101,7 +101,7 @@ impl Header {
         }
     }
 
-    /// True for a model version 1 can hold (and [`ModelView`] can show): one f32 LSTM layer over characters.
+    /// True for a model version 1 can hold (and [`ModelView`](super::ModelView) can show): one f32 LSTM layer over characters.
     pub const fn is_plain(&self) -> bool {
         matches!(self.cell, CellKind::Lstm)
             && matches!(self.dtype, Dtype::F32)
