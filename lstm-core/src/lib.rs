@@ -75,19 +75,17 @@ pub mod math;
 mod model;
 pub mod quant;
 mod sample;
-#[cfg(feature = "std")]
-mod split_step;
 pub mod text;
 mod view;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};
 pub use kernels::Kernel;
+#[cfg(feature = "std")]
+pub use kernels::split_step::{SplitStep, with_split_step};
 pub use model::{GateWeights, Lstm, OwnedLstm, State};
 pub use sample::{
     Generator, GeneratorBuffers, InlineStep, Sampler, SamplerConfig, StepRunner, sample_argmax,
     sample_multinomial, sample_truncated,
 };
-#[cfg(feature = "std")]
-pub use split_step::{SplitStep, with_split_step};
 pub use view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};

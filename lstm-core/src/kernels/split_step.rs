@@ -12,8 +12,6 @@
 //! --cores-per-step 2` runs at hidden 256); a stacked, gru or rnn network
 //! given to a [`SplitStep`] runs whole on the calling thread.
 
-#![allow(unsafe_code)]
-
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
