@@ -665,3 +665,25 @@ fn firmware_runs_gru_and_rnn_family_models_like_the_host() {
         );
     }
 }
+
+/// `cd firmware-example && cargo run --release` with no settings: the shipped
+/// model's final state is pinned, so a change to any kernel's bits, the
+/// sampler or the default settings shows here (recorded before the kernels
+/// became one generic body; unchanged by it and by the model family).
+#[test]
+fn shipped_model_digest_is_pinned() {
+    require_qemu();
+    let _lock = firmware_lock();
+    let run = firmware_cargo("run", &[], Duration::from_secs(900));
+    assert!(
+        run.status.success(),
+        "firmware run under QEMU failed:\n{}",
+        run.both()
+    );
+    assert_eq!(
+        firmware_digest(&firmware_report(&run)),
+        "0x656b0f99",
+        "the shipped model's state digest changed:\n{}",
+        run.both()
+    );
+}
