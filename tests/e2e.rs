@@ -687,3 +687,32 @@ fn shipped_model_digest_is_pinned() {
         run.both()
     );
 }
+
+/// `cargo xtask demo`, the README's first command, end to end: it trains on
+/// the shipped corpus, samples on the host and under QEMU, checks both agree,
+/// and the final state it reports is pinned — the demo's text cannot change
+/// without this test noticing (recorded after the one deliberate change of
+/// the trainer's arithmetic, when its activations became lstm-core's).
+#[test]
+fn demo_runs_end_to_end_and_its_digest_is_pinned() {
+    require_qemu();
+    let _lock = firmware_lock();
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.current_dir(lstm_e2e::workspace_root())
+        .args(["xtask", "demo"]);
+    let out = lstm_e2e::run(cmd, "cargo xtask demo", Duration::from_secs(1800));
+    assert!(
+        out.status.success(),
+        "cargo xtask demo failed:\n{}",
+        out.both()
+    );
+    let both = out.both();
+    let checked = both
+        .lines()
+        .find(|l| l.starts_with("Checked: the firmware printed the host's text"))
+        .unwrap_or_else(|| panic!("the demo did not check firmware against host:\n{both}"));
+    assert!(
+        checked.contains("(0x780d30ce)"),
+        "the demo's final state changed: {checked}"
+    );
+}
