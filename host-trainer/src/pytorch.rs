@@ -575,6 +575,12 @@ pub fn import_any(
         .iter()
         .filter_map(|n| lstm_param(n.strip_prefix(p.as_str())?).map(|(_, l, _)| l))
         .collect();
+    if present.is_empty() {
+        return Err(PytorchError::MissingTensor {
+            name: format!("{p}weight_ih_l0"),
+            hint: missing_hint(&names, "weight_ih_l0", "--lstm-prefix", &p),
+        });
+    }
     let top = present.iter().copied().max().unwrap_or(0);
     let n_layers = top + 1;
     if n_layers > MAX_LAYERS {
