@@ -22,6 +22,10 @@ pub struct PrefixArgs {
     /// Prefix of the output nn.Linear's tensors (`{prefix}weight`, `{prefix}bias`).
     #[arg(long, default_value = crate::pytorch::DEFAULT_LINEAR_PREFIX)]
     pub linear_prefix: String,
+    /// Prefix of the nn.LSTM / nn.GRU / nn.RNN's tensors (default: whichever of `lstm.`, `gru.`,
+    /// `rnn.` the file has; a non-default --lstm-prefix counts as this).
+    #[arg(long)]
+    pub rnn_prefix: Option<String>,
 }
 
 impl PrefixArgs {
@@ -31,6 +35,14 @@ impl PrefixArgs {
             lstm: self.lstm_prefix.clone(),
             linear: self.linear_prefix.clone(),
         }
+    }
+
+    /// The recurrent module's prefix if one was given (`None`: detect it).
+    pub fn rnn_prefix(&self) -> Option<&str> {
+        self.rnn_prefix.as_deref().or_else(|| {
+            (self.lstm_prefix != crate::pytorch::DEFAULT_LSTM_PREFIX)
+                .then_some(self.lstm_prefix.as_str())
+        })
     }
 }
 

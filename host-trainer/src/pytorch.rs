@@ -18,8 +18,11 @@ use std::collections::HashMap;
 use lstm_core::format::{Dims, InputKind};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::layout::{Layout, Matrix, convert, merged_bias};
-use crate::model_file::ModelFile;
+use lstm_core::format::{CellKind, TokenKind};
+
+use crate::layout::{Layout, Matrix, convert, layer_from_pytorch, layer_to_pytorch, merged_bias};
+use crate::model::{MAX_LAYERS, Stack};
+use crate::model_file::{ExportError, ModelFile, encode_stack};
 
 /// Tensor-name prefixes of the LSTM and of the output layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +112,19 @@ pub enum PytorchError {
     /// lstm-core rejected the weights or vocabulary (e.g. a NaN, a repeated symbol).
     #[error("lstm-core rejects the model: {0}")]
     Model(lstm_core::Error),
+    /// A layer below the top one has no tensors.
+    #[error("layer {layer} is missing: no {name:?}, but the file has layers up to {top}")]
+    MissingLayer {
+        /// The missing layer's index.
+        layer: usize,
+        /// Its `weight_ih` tensor's name.
+        name: String,
+        /// The highest layer index present.
+        top: usize,
+    },
+    /// Encoding the imported model, or decoding the one to export, failed.
+    #[error("{0}")]
+    Stack(ExportError),
 }
 
 // No `#[from]`: the messages already include the cause, and a `source` would
@@ -446,6 +462,359 @@ pub fn export(model: &ModelFile, prefixes: &Prefixes) -> Result<Vec<u8>, Pytorch
     // What `safetensors.torch.save_file` writes.
     meta.insert("format".to_string(), "pt".to_string());
     meta.insert("producer".to_string(), "host-trainer".to_string());
+    Ok(safetensors::serialize(views, Some(meta))?)
+}
+
+/// The recurrent-module prefixes [`import_any`] looks for when none is given.
+pub const RNN_PREFIXES: [&str; 3] = ["lstm.", "gru.", "rnn."];
+
+/// A model read from PyTorch: a single-layer LSTM (format version 1) or any other stack (version 2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Imported {
+    /// A single-layer `nn.LSTM`, written as a version-1 file.
+    Plain(ModelFile),
+    /// Any cell kind and 1–4 layers, written as a version-2 file; with its vocabulary.
+    Stack(Stack<f32>, String),
+}
+
+impl Imported {
+    /// The model-file bytes (version 1 for [`Imported::Plain`], 2 otherwise).
+    ///
+    /// # Errors
+    /// lstm-core rejects the model.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, PytorchError> {
+        match self {
+            Imported::Plain(m) => Ok(m.to_bytes()?),
+            Imported::Stack(s, vocab) => {
+                encode_stack(s, vocab, TokenKind::Chars).map_err(PytorchError::Stack)
+            }
+        }
+    }
+}
+
+/// The conventional prefix of a cell kind's module (`lstm.`, `gru.`, `rnn.`).
+pub fn default_rnn_prefix(kind: CellKind) -> &'static str {
+    match kind {
+        CellKind::Lstm => "lstm.",
+        CellKind::Gru => "gru.",
+        CellKind::Rnn => "rnn.",
+    }
+}
+
+/// The cell kind of `gates` gate blocks.
+fn kind_of_gates(gates: usize) -> Option<CellKind> {
+    [CellKind::Lstm, CellKind::Gru, CellKind::Rnn]
+        .into_iter()
+        .find(|k| k.gates() == gates)
+}
+
+/// Refuses a relu RNN named by the safetensors metadata (its tensors look like a tanh RNN's).
+fn check_metadata(bytes: &[u8]) -> Result<(), PytorchError> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)?;
+    if let Some(m) = meta.metadata() {
+        let relu = m.get("cell").is_some_and(|c| c.contains("relu"))
+            || m.get("nonlinearity").is_some_and(|n| n == "relu");
+        if relu {
+            return Err(PytorchError::Unsupported(
+                "nn.RNN with nonlinearity='relu' (metadata); only the tanh RNN is supported".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The recurrent module's prefix: `given`, or the one of [`RNN_PREFIXES`] the file has.
+fn find_rnn_prefix(names: &[&str], given: Option<&str>) -> Result<String, PytorchError> {
+    if let Some(p) = given {
+        return Ok(p.to_string());
+    }
+    let found: Vec<&str> = RNN_PREFIXES
+        .into_iter()
+        .filter(|p| {
+            names
+                .iter()
+                .any(|n| n.strip_prefix(p).is_some_and(|r| lstm_param(r).is_some()))
+        })
+        .collect();
+    match found[..] {
+        [p] => Ok(p.to_string()),
+        [] => Err(PytorchError::MissingTensor {
+            name: "lstm.weight_ih_l0 (or gru., rnn.)".into(),
+            hint: format!(
+                "the file has {}; set the prefix with --rnn-prefix",
+                list_names(names)
+            ),
+        }),
+        _ => Err(PytorchError::Unsupported(format!(
+            "tensors of two recurrent modules ({}); one model has one, choose it with --rnn-prefix",
+            found.join(", ")
+        ))),
+    }
+}
+
+/// Reads a safetensors `nn.LSTM`, `nn.GRU` or tanh `nn.RNN` of 1–4 layers plus an `nn.Linear`, with a
+/// vocabulary; the cell kind and layer count come from the tensors. `rnn_prefix` `None` looks for
+/// `lstm.`, `gru.` and `rnn.`. A single-layer LSTM is imported exactly as [`import`] does.
+///
+/// # Errors
+/// What [`import`] refuses, and a bidirectional, projected or relu model, a missing layer, layers of
+/// different cell kinds, two recurrent modules, more than [`MAX_LAYERS`] layers.
+pub fn import_any(
+    bytes: &[u8],
+    vocab: &str,
+    rnn_prefix: Option<&str>,
+    linear: &str,
+) -> Result<Imported, PytorchError> {
+    let st = SafeTensors::deserialize(bytes)?;
+    check_metadata(bytes)?;
+    let mut names = st.names();
+    names.sort_unstable();
+    let p = find_rnn_prefix(&names, rnn_prefix)?;
+    check_bidirectional_proj(&names, &p)?;
+    let present: Vec<usize> = names
+        .iter()
+        .filter_map(|n| lstm_param(n.strip_prefix(p.as_str())?).map(|(_, l, _)| l))
+        .collect();
+    if present.is_empty() {
+        return Err(PytorchError::MissingTensor {
+            name: format!("{p}weight_ih_l0"),
+            hint: missing_hint(&names, "weight_ih_l0", "--lstm-prefix", &p),
+        });
+    }
+    let top = present.iter().copied().max().unwrap_or(0);
+    let n_layers = top + 1;
+    if n_layers > MAX_LAYERS {
+        return Err(PytorchError::Unsupported(format!(
+            "{n_layers} layers (num_layers={n_layers}); at most {MAX_LAYERS} layers are supported"
+        )));
+    }
+    if let Some(layer) = (0..n_layers).find(|k| !present.contains(k)) {
+        return Err(PytorchError::MissingLayer {
+            layer,
+            name: format!("{p}weight_ih_l{layer}"),
+            top,
+        });
+    }
+    let get = |name: &str, suffix: &str| -> Result<(Vec<usize>, Vec<f32>), PytorchError> {
+        let t = st.tensor(name).map_err(|_| PytorchError::MissingTensor {
+            name: name.into(),
+            hint: missing_hint(&names, suffix, "--rnn-prefix", &p),
+        })?;
+        Ok((t.shape().to_vec(), to_f32(name, &t)?))
+    };
+    // Layer 0's recurrent matrix fixes H and the cell kind.
+    let hh0 = format!("{p}weight_hh_l0");
+    let (s_hh0, _) = get(&hh0, "weight_hh_l0")?;
+    let (kind, n_h) = match s_hh0[..] {
+        [rows, cols] if cols > 0 && rows % cols == 0 => match kind_of_gates(rows / cols) {
+            Some(k) => (k, cols),
+            None => {
+                return Err(PytorchError::Shape {
+                    name: hh0,
+                    expected: "(G·H, H) with G = 4 (LSTM), 3 (GRU) or 1 (RNN)".into(),
+                    found: s_hh0,
+                });
+            }
+        },
+        _ => {
+            return Err(PytorchError::Shape {
+                name: hh0,
+                expected: "(G·H, H) with H ≥ 1".into(),
+                found: s_hh0,
+            });
+        }
+    };
+    if kind == CellKind::Lstm && n_layers == 1 {
+        let prefixes = Prefixes {
+            lstm: p,
+            linear: linear.to_string(),
+        };
+        return Ok(Imported::Plain(import(bytes, vocab, &prefixes)?));
+    }
+    let g = kind.gates() * n_h;
+    let (s_wy, w_y) = get(&format!("{linear}weight"), "weight")?;
+    let n_y = match s_wy[..] {
+        [rows, cols] if cols == n_h && rows > 0 => rows,
+        _ => {
+            return Err(PytorchError::Shape {
+                name: format!("{linear}weight"),
+                expected: format!("(V, {n_h}) (H = {n_h} from {p}weight_hh_l0)"),
+                found: s_wy,
+            });
+        }
+    };
+    let (s_by, b_y) = get(&format!("{linear}bias"), "bias")?;
+    let mut wanted = vec![format!("{linear}weight"), format!("{linear}bias")];
+    let check = |name: &str, found: &[usize], expected: &[usize]| {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(PytorchError::Shape {
+                name: name.into(),
+                expected: format!("{expected:?} ({} cell, H = {n_h}, V = {n_y})", kind.name()),
+                found: found.to_vec(),
+            })
+        }
+    };
+    check(&format!("{linear}bias"), &s_by, &[n_y])?;
+    let mut layers = Vec::with_capacity(n_layers);
+    for k in 0..n_layers {
+        let n_in = if k == 0 { n_y } else { n_h };
+        let mut t = Vec::with_capacity(4);
+        for m in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
+            let suffix = format!("{m}_l{k}");
+            let name = format!("{p}{suffix}");
+            let (shape, v) = get(&name, &suffix)?;
+            if m == "weight_hh"
+                && let [rows, cols] = shape[..]
+                && cols == n_h
+                && rows != g
+                && rows % n_h == 0
+            {
+                let other = kind_of_gates(rows / n_h).map_or("unknown", CellKind::name);
+                return Err(PytorchError::Unsupported(format!(
+                    "mixed cell kinds: layer 0 is a {} cell but {name:?} has {rows} rows, a {other} cell; every layer must have the same kind",
+                    kind.name()
+                )));
+            }
+            let expected = match m {
+                "weight_ih" => vec![g, n_in],
+                "weight_hh" => vec![g, n_h],
+                _ => vec![g],
+            };
+            check(&name, &shape, &expected)?;
+            wanted.push(name);
+            t.push(v);
+        }
+        layers.push(layer_from_pytorch(
+            kind,
+            n_in,
+            n_h,
+            [&t[0], &t[1], &t[2], &t[3]],
+        ));
+    }
+    let extra: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !wanted.iter().any(|w| w == n))
+        .collect();
+    if !extra.is_empty() {
+        return Err(PytorchError::UnexpectedTensors {
+            names: list_names(&extra),
+        });
+    }
+    let found = vocab.chars().count();
+    if found != n_y {
+        return Err(PytorchError::VocabSize {
+            expected: n_y,
+            found,
+        });
+    }
+    let stack = Stack {
+        kind,
+        dims: Dims { n_x: n_y, n_h, n_y },
+        layers,
+        w_y,
+        b_y,
+    };
+    let imported = Imported::Stack(stack, vocab.to_string());
+    // Runs lstm-core's validation (sizes, finite values, no repeated symbol).
+    imported.to_bytes()?;
+    Ok(imported)
+}
+
+/// Rejects bidirectional and projected modules with a message naming the feature.
+fn check_bidirectional_proj(names: &[&str], p: &str) -> Result<(), PytorchError> {
+    let params: Vec<(&str, (&str, usize, bool))> = names
+        .iter()
+        .filter_map(|n| Some((*n, lstm_param(n.strip_prefix(p)?)?)))
+        .collect();
+    if let Some((n, _)) = params.iter().find(|(_, (_, _, rev))| *rev) {
+        return Err(PytorchError::Unsupported(format!(
+            "bidirectional module ({n:?}); only bidirectional=False is supported"
+        )));
+    }
+    if let Some((n, _)) = params.iter().find(|(_, (m, _, _))| *m == "hr") {
+        return Err(PytorchError::Unsupported(format!(
+            "LSTM with a projection ({n:?}); only proj_size=0 is supported"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a model file of any version as safetensors (F32) that the matching `nn.LSTM` / `nn.GRU` /
+/// `nn.RNN` (`num_layers` = its layers) + `nn.Linear` load strictly. A single-layer LSTM goes through
+/// [`export`]; `rnn_prefix` `None` is the cell kind's [`default_rnn_prefix`].
+///
+/// # Errors
+/// Invalid bytes, a dense-input or q8 model, a words model.
+pub fn export_any(
+    model_bytes: &[u8],
+    rnn_prefix: Option<&str>,
+    linear: &str,
+) -> Result<(Vec<u8>, String), PytorchError> {
+    let family = lstm_core::format::decode_family(model_bytes)?;
+    if family.plain().is_ok() {
+        let model = ModelFile::from_bytes(model_bytes)?;
+        let prefixes = Prefixes {
+            lstm: rnn_prefix.unwrap_or(DEFAULT_LSTM_PREFIX).to_string(),
+            linear: linear.to_string(),
+        };
+        return Ok((export(&model, &prefixes)?, model.vocab));
+    }
+    let (stack, vocab, tokens) =
+        crate::model_file::decode_stack(model_bytes).map_err(PytorchError::Stack)?;
+    if tokens != TokenKind::Chars {
+        return Err(PytorchError::Unsupported(
+            "a words model: the PyTorch vocabulary JSON holds single characters".into(),
+        ));
+    }
+    let p = rnn_prefix.unwrap_or(default_rnn_prefix(stack.kind));
+    let Dims { n_x, n_h, n_y } = stack.dims;
+    let g = stack.kind.gates() * n_h;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (k, l) in stack.layers.iter().enumerate() {
+        let n_in = if k == 0 { n_x } else { n_h };
+        let [w_ih, w_hh, b_ih, b_hh] = layer_to_pytorch(stack.kind, n_in, n_h, l);
+        tensors.push((format!("{p}weight_ih_l{k}"), vec![g, n_in], w_ih));
+        tensors.push((format!("{p}weight_hh_l{k}"), vec![g, n_h], w_hh));
+        tensors.push((format!("{p}bias_ih_l{k}"), vec![g], b_ih));
+        tensors.push((format!("{p}bias_hh_l{k}"), vec![g], b_hh));
+    }
+    tensors.push((format!("{linear}weight"), vec![n_y, n_h], stack.w_y.clone()));
+    tensors.push((format!("{linear}bias"), vec![n_y], stack.b_y.clone()));
+    let cell = match stack.kind {
+        CellKind::Rnn => "rnn_tanh",
+        k => k.name(),
+    };
+    let meta = [
+        ("cell", cell.to_string()),
+        ("num_layers", stack.layers.len().to_string()),
+    ];
+    Ok((serialize_f32(&tensors, &meta)?, vocab))
+}
+
+/// F32 tensors as safetensors bytes, with `format: pt`, `producer` and `extra` metadata.
+fn serialize_f32(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    extra: &[(&str, String)],
+) -> Result<Vec<u8>, PytorchError> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let mut meta = HashMap::new();
+    // What `safetensors.torch.save_file` writes.
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert("producer".to_string(), "host-trainer".to_string());
+    for (k, v) in extra {
+        meta.insert(k.to_string(), v.clone());
+    }
     Ok(safetensors::serialize(views, Some(meta))?)
 }
 

@@ -7,7 +7,6 @@ use clap::Args;
 
 use crate::cli::PrefixArgs;
 use crate::files::{FileError, check_outputs, named, write_atomic};
-use crate::model_file::ModelFile;
 use crate::pytorch;
 
 /// `export` arguments.
@@ -53,21 +52,16 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<()> {
     a.validate()?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
-    let model =
-        ModelFile::from_bytes(&bytes).with_context(|| format!("decoding {}", a.model.display()))?;
-    let st = pytorch::export(&model, &a.prefixes.to_prefixes())
-        .with_context(|| format!("exporting {}", a.model.display()))?;
-    let mut vocab = pytorch::vocab_json(&model.vocab);
+    let (st, vocab) =
+        pytorch::export_any(&bytes, a.prefixes.rnn_prefix(), &a.prefixes.linear_prefix)
+            .with_context(|| format!("exporting {}", a.model.display()))?;
+    let mut vocab = pytorch::vocab_json(&vocab);
     vocab.push('\n');
     write_atomic(&a.safetensors, &st)?;
     write_atomic(&a.vocab, vocab.as_bytes())?;
-    let d = model.dims;
     eprintln!(
-        "exported {} (n_x {} · n_h {} · n_y {}) to {} and {}",
+        "exported {} to {} and {}",
         a.model.display(),
-        d.n_x,
-        d.n_h,
-        d.n_y,
         a.safetensors.display(),
         a.vocab.display()
     );

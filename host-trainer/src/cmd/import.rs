@@ -1,4 +1,5 @@
-//! `host-trainer import`: a PyTorch nn.LSTM + nn.Linear (safetensors + vocabulary JSON) into a model file.
+//! `host-trainer import`: a PyTorch nn.LSTM, nn.GRU or tanh nn.RNN (1–4 layers) + nn.Linear
+//! (safetensors + vocabulary JSON) into a model file.
 
 use std::path::PathBuf;
 
@@ -45,20 +46,28 @@ pub fn run(a: &ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading vocabulary {}", a.vocab.display()))?;
     let vocab =
         pytorch::parse_vocab(&json).with_context(|| format!("reading {}", a.vocab.display()))?;
-    let model = pytorch::import(&st, &vocab, &a.prefixes.to_prefixes())
-        .with_context(|| format!("importing {}", a.safetensors.display()))?;
+    let model = pytorch::import_any(
+        &st,
+        &vocab,
+        a.prefixes.rnn_prefix(),
+        &a.prefixes.linear_prefix,
+    )
+    .with_context(|| format!("importing {}", a.safetensors.display()))?;
     let bytes = model
         .to_bytes()
         .with_context(|| format!("encoding {}", a.out.display()))?;
     write_atomic(&a.out, &bytes)?;
-    let d = model.dims;
+    let (kind, layers, d) = match &model {
+        pytorch::Imported::Plain(m) => ("lstm", 1, m.dims),
+        pytorch::Imported::Stack(s, _) => (s.kind.name(), s.layers.len(), s.dims),
+    };
     eprintln!(
-        "imported {}: n_x {} · n_h {} · n_y {}, vocabulary {:?}; model written to {} ({} bytes)",
+        "imported {}: {kind} × {layers} layer(s), n_x {} · n_h {} · n_y {}, vocabulary {:?}; model written to {} ({} bytes)",
         a.safetensors.display(),
         d.n_x,
         d.n_h,
         d.n_y,
-        model.vocab,
+        vocab,
         a.out.display(),
         bytes.len()
     );
