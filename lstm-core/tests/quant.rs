@@ -57,7 +57,12 @@ proptest! {
             max = max.max((f64::from(di) - f64::from(wi)).abs() as f32);
         }
         prop_assert_eq!(worst, max);
-        prop_assert!(worst <= rounding_bound(s.iter().copied()) * 1.000_001 + 1e-30);
+        // Half a step, plus the rounding of the dequantized product itself (as in
+        // `within_half_step`): an exact tie such as -23 at scale 46/127 is off by
+        // s/2 and half an ulp of the value.
+        let wmax = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let bound = f64::from(rounding_bound(s.iter().copied())) * (1.0 + 1e-6) + f64::from(wmax) * 1e-7;
+        prop_assert!(f64::from(worst) <= bound, "worst {worst} bound {bound}");
         // The largest magnitude of a unit with any weight well above the
         // scale floor quantizes to ±127.
         for (u, &su) in s.iter().enumerate() {
