@@ -1,25 +1,14 @@
 //! The `host-trainer` binary end to end: happy paths and every user error (one clear line, no panic).
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 mod common;
-use common::{assert_user_error, run, s, stderr};
+use common::{assert_user_error, run, run_ok, s, stderr, train, train_ok};
 
+/// The CLI tests' corpus: the first six names in turn, 40 lines.
 fn names_corpus(dir: &Path) -> PathBuf {
-    let path = dir.join("names.txt");
-    let names = [
-        "aardonyx",
-        "abelisaurus",
-        "abrictosaurus",
-        "acanthopholis",
-        "achelousaurus",
-        "bambiraptor",
-    ];
-    let text: String = (0..40)
-        .map(|i| format!("{}\n", names[i % names.len()]))
-        .collect();
-    std::fs::write(&path, text).expect("write corpus");
-    path
+    common::names_corpus(dir, 40, |i| i % 6)
 }
 
 #[test]
@@ -31,38 +20,34 @@ fn train_writes_model_log_plot_then_inspect_and_eval_read_it() {
         dir.path().join("log.csv"),
         dir.path().join("loss.png"),
     );
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "8",
-        "--steps",
-        "30",
-        "--val-fraction",
-        "0.1",
-        "--log",
-        s(&log),
-        "--plot",
-        s(&plot),
-        "--epochs",
-        "1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(
+        &corpus,
+        &model,
+        &[
+            "--hidden",
+            "8",
+            "--steps",
+            "30",
+            "--val-fraction",
+            "0.1",
+            "--log",
+            s(&log),
+            "--plot",
+            s(&plot),
+            "--epochs",
+            "1",
+        ],
+    );
     assert!(model.exists() && plot.exists());
     let csv = std::fs::read_to_string(&log).expect("log");
     assert!(csv.starts_with("step,epoch,loss,smoothed"));
     assert!(csv.lines().count() > 10);
 
-    let o = run(&["inspect", s(&model)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok(&["inspect", s(&model)]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("n_h 8"), "{out}");
 
-    let o = run(&["eval", "--model", s(&model), "--corpus", s(&corpus)]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_ok(&["eval", "--model", s(&model), "--corpus", s(&corpus)]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("perplexity"));
 }
 
@@ -73,20 +58,11 @@ fn same_seed_gives_identical_model_files() {
     let mut files = Vec::new();
     for name in ["a.bin", "b.bin"] {
         let out = dir.path().join(name);
-        let o = run(&[
-            "train",
-            "--corpus",
-            s(&corpus),
-            "--out",
-            s(&out),
-            "--hidden",
-            "8",
-            "--steps",
-            "20",
-            "--seed",
-            "9",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        train_ok(
+            &corpus,
+            &out,
+            &["--hidden", "8", "--steps", "20", "--seed", "9"],
+        );
         files.push(std::fs::read(out).expect("model"));
     }
     assert_eq!(files[0], files[1]);
@@ -98,35 +74,15 @@ fn resume_via_cli_matches_uninterrupted_run() {
     let corpus = names_corpus(dir.path());
     let full = dir.path().join("full.bin");
     let base = ["--hidden", "8", "--batch", "4", "--seed", "3"];
-    let mut args = vec![
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&full),
-        "--steps",
-        "25",
-    ];
-    args.extend(base);
-    assert!(run(&args).status.success());
-
+    train_ok(&corpus, &full, &[&["--steps", "25"][..], &base].concat());
     let part = dir.path().join("part.bin");
     let ckpt = dir.path().join("part.ckpt");
-    let mut args = vec![
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&part),
-        "--steps",
-        "12",
-        "--checkpoint",
-        s(&ckpt),
-    ];
-    args.extend(base);
-    assert!(run(&args).status.success());
-    let o = run(&["train", "--resume", s(&ckpt), "--steps", "25"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(
+        &corpus,
+        &part,
+        &[&["--steps", "12", "--checkpoint", s(&ckpt)][..], &base].concat(),
+    );
+    run_ok(&["train", "--resume", s(&ckpt), "--steps", "25"]);
     assert_eq!(
         std::fs::read(full).expect("full"),
         std::fs::read(part).expect("part")
@@ -162,52 +118,30 @@ fn rejects_missing_corpus() {
     assert_user_error(&o, "does not exist");
 }
 
+/// `train` on a corpus file holding `text`, with `extra` flags.
+fn train_on_text(text: &[u8], extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("corpus.txt");
+    std::fs::write(&c, text).expect("write");
+    train(&c, &dir.path().join("m.bin"), extra)
+}
+
 #[test]
 fn rejects_empty_corpus() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = dir.path().join("empty.txt");
-    std::fs::write(&c, "").expect("write");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&dir.path().join("m.bin")),
-    ]);
-    assert_user_error(&o, "is empty");
+    assert_user_error(&train_on_text(b"", &[]), "is empty");
 }
 
 #[test]
 fn rejects_non_utf8_corpus() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = dir.path().join("latin1.txt");
-    std::fs::write(&c, b"caf\xe9\n").expect("write");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&dir.path().join("m.bin")),
-    ]);
-    assert_user_error(&o, "not UTF-8");
+    assert_user_error(&train_on_text(b"caf\xe9\n", &[]), "not UTF-8");
 }
 
 #[test]
 fn rejects_corpus_shorter_than_one_sequence() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = dir.path().join("short.txt");
-    std::fs::write(&c, "just a few characters").expect("write");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&c),
-        "--out",
-        s(&dir.path().join("m.bin")),
-        "--mode",
-        "stream",
-        "--seq-len",
-        "35",
-    ]);
+    let o = train_on_text(
+        b"just a few characters",
+        &["--mode", "stream", "--seq-len", "35"],
+    );
     assert_user_error(&o, "too short");
 }
 
@@ -227,7 +161,7 @@ fn rejects_zero_and_absurd_sizes() {
         ("--steps", "0", "--steps 0"),
         ("--clip-norm", "inf", "--clip-norm inf"),
     ] {
-        let o = run(&["train", "--corpus", s(&c), "--out", s(&m), flag, value]);
+        let o = train(&c, &m, &[flag, value]);
         assert_user_error(&o, needle);
     }
 }
@@ -254,18 +188,7 @@ fn rejects_bad_model_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = names_corpus(dir.path());
     let good = dir.path().join("good.bin");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&good),
-        "--hidden",
-        "4",
-        "--steps",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(&corpus, &good, &["--hidden", "4", "--steps", "2"]);
     let bytes = std::fs::read(&good).expect("model");
 
     let truncated = dir.path().join("truncated.bin");
@@ -298,28 +221,14 @@ fn rejects_prime_with_unknown_character() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = names_corpus(dir.path());
     let model = dir.path().join("m.bin");
-    assert!(
-        run(&[
-            "train",
-            "--corpus",
-            s(&corpus),
-            "--out",
-            s(&model),
-            "--hidden",
-            "4",
-            "--steps",
-            "2"
-        ])
-        .status
-        .success()
-    );
+    train_ok(&corpus, &model, &["--hidden", "4", "--steps", "2"]);
     let o = run(&["sample", "--model", s(&model), "--prime", "Q"]);
     assert_user_error(&o, "'Q'");
 }
 
 #[test]
 fn gradcheck_and_golden_commands_pass() {
-    let o = run(&[
+    let o = run_ok(&[
         "gradcheck",
         "--vocab",
         "6",
@@ -330,18 +239,16 @@ fn gradcheck_and_golden_commands_pass() {
         "--batch",
         "2",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for name in ["w_x", "w_h", "b ", "w_y", "b_y", "h0", "c0"] {
         assert!(out.contains(name), "{name} missing in {out}");
     }
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
-    let o = run(&[
+    let o = run_ok(&[
         "golden",
         s(&data.join("tiny_nx3_nh2_T2_m1_seed1.json")),
         s(&data.join("small_nx27_nh16_T5_m2_seed2.json")),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).matches("pass").count(),
         2
@@ -369,20 +276,9 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = names_corpus(dir.path());
     let model = dir.path().join("m.bin");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "8",
-        "--steps",
-        "20",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(&corpus, &model, &["--hidden", "8", "--steps", "20"]);
     let sample = |seed: &str, threads: &str| {
-        let o = run(&[
+        let o = run_ok(&[
             "sample",
             "--model",
             s(&model),
@@ -394,7 +290,6 @@ fn sample_digest_is_reproducible_and_tracks_the_state() {
             "--cores-per-step",
             threads,
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let err = stderr(&o);
         let digest = err
             .lines()

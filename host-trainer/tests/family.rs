@@ -1,12 +1,13 @@
 //! Models of other cell kinds and several layers through the CLI: `inspect` of a format-version-2 file.
 
-use std::process::Command;
-
 use host_trainer::model::Stack;
 use host_trainer::model_file::encode_stack;
 use host_trainer::rng::Rng;
 use lstm_core::Dims;
 use lstm_core::format::{CellKind, TokenKind};
+
+mod common;
+use common::{run, run_ok, s};
 
 #[test]
 fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
@@ -20,13 +21,8 @@ fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gru2.lstm");
     std::fs::write(&path, &bytes).expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-        .arg("inspect")
-        .arg(&path)
-        .output()
-        .expect("runs");
+    let o = run_ok(&["inspect", s(&path)]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for want in [
         "format version 2",
         "gru × 2 layers",
@@ -37,13 +33,6 @@ fn inspect_shows_cell_layers_dtype_tokens_and_weight_bytes_of_a_v2_file() {
     ] {
         assert!(out.contains(want), "{want:?} missing in\n{out}");
     }
-}
-
-fn bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-        .args(args)
-        .output()
-        .expect("runs")
 }
 
 fn write_model(
@@ -76,7 +65,7 @@ fn sample_runs_family_models_chars_and_words() {
         let args = [
             "sample", "--model", &m, "--prime", "ab", "--length", "20", "--seed", "3",
         ];
-        let (a, b) = (bin(&args), bin(&args));
+        let (a, b) = (run(&args), run(&args));
         assert!(
             a.status.success(),
             "{kind:?}: {}",
@@ -88,7 +77,7 @@ fn sample_runs_family_models_chars_and_words() {
     }
     let vocab = "the cat sat on a mat";
     let m = write_model(dir.path(), CellKind::Gru, 2, vocab, TokenKind::Words);
-    let o = bin(&[
+    let o = run(&[
         "sample", "--model", &m, "--prime", "the cat", "--length", "7", "--seed", "5",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -99,7 +88,7 @@ fn sample_runs_family_models_chars_and_words() {
     assert_eq!(&words[..2], &["the", "cat"]);
     let known: Vec<&str> = vocab.split(' ').collect();
     assert!(words.iter().all(|w| known.contains(w)), "{text:?}");
-    let o = bin(&["sample", "--model", &m, "--prime", "the dog"]);
+    let o = run(&["sample", "--model", &m, "--prime", "the dog"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--prime"));
 }
@@ -126,15 +115,15 @@ fn eval_runs_family_models_and_agrees_with_the_plain_pass() {
     let v1 = dir.path().join("v1.lstm");
     std::fs::write(&v1, encode_model(&p, &vocab).expect("v1")).expect("write");
     let v2 = dir.path().join("v2.lstm");
-    let s = Stack::from_params(&p);
+    let stack = Stack::from_params(&p);
     std::fs::write(
         &v2,
-        encode_stack(&s, &vocab.as_string(), TokenKind::Chars).expect("v2"),
+        encode_stack(&stack, &vocab.as_string(), TokenKind::Chars).expect("v2"),
     )
     .expect("write");
     for mode in ["lines", "stream"] {
-        let run = |m: &std::path::Path| {
-            bin(&[
+        let eval = |m: &std::path::Path| {
+            run(&[
                 "eval",
                 "--model",
                 m.to_str().expect("utf-8"),
@@ -144,18 +133,18 @@ fn eval_runs_family_models_and_agrees_with_the_plain_pass() {
                 mode,
             ])
         };
-        let (a, b) = (run(&v1), run(&v2));
+        let (a, b) = (eval(&v1), eval(&v2));
         assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
         assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
         assert_eq!(a.stdout, b.stdout, "{mode}");
         assert!(String::from_utf8_lossy(&a.stdout).contains("perplexity"));
     }
     let gru = write_model(dir.path(), CellKind::Gru, 2, "\nabc", TokenKind::Chars);
-    let o = bin(&["eval", "--model", &gru, "--corpus", c]);
+    let o = run(&["eval", "--model", &gru, "--corpus", c]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("perplexity"));
     let words = write_model(dir.path(), CellKind::Rnn, 1, "a b", TokenKind::Words);
-    let o = bin(&["eval", "--model", &words, "--corpus", c]);
+    let o = run(&["eval", "--model", &words, "--corpus", c]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("word-token"));
 }

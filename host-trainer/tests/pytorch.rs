@@ -3,13 +3,15 @@
 //! round-trip exactly; every bad input is a clear error; the CLI does the same end to end.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use host_trainer::model_file::ModelFile;
 use host_trainer::pytorch::{self, Prefixes, PytorchError};
 use lstm_core::format::InputKind;
 use lstm_core::{Input, Kernel};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+mod common;
+use common::{assert_user_error, export, import, ok, run_ok, s};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,7 +50,7 @@ fn import_fixture(file: &str) -> ModelFile {
 }
 
 /// Runs the tokens from a zero state through `kernel`; the softmax after each step.
-fn run(model: &ModelFile, kernel: Kernel, tokens: &[usize]) -> Vec<Vec<f32>> {
+fn run_kernel(model: &ModelFile, kernel: Kernel, tokens: &[usize]) -> Vec<Vec<f32>> {
     let cell = model.cell().expect("cell view");
     let d = model.dims;
     let (mut h, mut c, mut gates) = (vec![0.0; d.n_h], vec![0.0; d.n_h], vec![0.0; 4 * d.n_h]);
@@ -75,7 +77,7 @@ fn assert_matches_pytorch(model: &ModelFile, variant: &str, tol: f64) {
     let decoded: String = e.tokens.iter().map(|&t| vocab[t]).collect();
     assert_eq!(decoded, e.input);
     for kernel in Kernel::available() {
-        let got = run(model, kernel, &e.tokens);
+        let got = run_kernel(model, kernel, &e.tokens);
         let mut worst = 0.0f64;
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g.len(), w.len());
@@ -450,26 +452,6 @@ fn dense_models_cannot_be_exported() {
 
 // ---- the binary ----
 
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host-trainer"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn assert_user_error(o: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    assert!(lines[0].contains(needle), "expected {needle:?} in {err}");
-}
-
 #[test]
 fn cli_import_sample_export_import_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -479,16 +461,12 @@ fn cli_import_sample_export_import_round_trip() {
         dir.path().join("b.vocab.json"),
         dir.path().join("c.lstm"),
     );
-    let o = bin(&[
-        "import",
-        "--safetensors",
+    ok(import(
         s(&data("model.safetensors")),
-        "--vocab",
         s(&data("vocab.json")),
-        "--out",
         s(&m1),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &[],
+    ));
     let first = std::fs::read(&m1).expect("model written");
     assert_eq!(
         first,
@@ -497,7 +475,7 @@ fn cli_import_sample_export_import_round_trip() {
             .expect("encode")
     );
 
-    let o = bin(&[
+    let o = run_ok(&[
         "sample",
         "--model",
         s(&m1),
@@ -506,39 +484,20 @@ fn cli_import_sample_export_import_round_trip() {
         "--length",
         "20",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).expect("utf-8");
     assert!(
         text.starts_with('λ') && text.chars().count() >= 21,
         "{text:?}"
     );
 
-    let o = bin(&[
-        "export",
-        "--model",
-        s(&m1),
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vj),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(export(s(&m1), s(&st), s(&vj)));
     let vocab_text = std::fs::read_to_string(&vj).expect("vocab written");
     assert_eq!(
         pytorch::parse_vocab(&vocab_text).expect("vocab JSON"),
         vocab()
     );
 
-    let o = bin(&[
-        "import",
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vj),
-        "--out",
-        s(&m2),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(import(s(&st), s(&vj), s(&m2), &[]));
     assert_eq!(std::fs::read(&m2).expect("model written"), first);
 }
 
@@ -546,77 +505,41 @@ fn cli_import_sample_export_import_round_trip() {
 fn cli_errors_are_one_clear_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("m.lstm");
-    let o = bin(&[
-        "import",
-        "--safetensors",
+    let o = import(
         s(&data("model.safetensors")),
-        "--vocab",
         s(&data("vocab.json")),
-        "--out",
         s(&out),
-        "--lstm-prefix",
-        "rnn.",
-    ]);
+        &["--lstm-prefix", "rnn."],
+    );
     assert_user_error(&o, "--lstm-prefix \"lstm.\"");
     assert!(!out.exists());
 
     let truncated = dir.path().join("t.safetensors");
     let st = read("model.safetensors");
     std::fs::write(&truncated, &st[..st.len() / 2]).expect("write");
-    let o = bin(&[
-        "import",
-        "--safetensors",
-        s(&truncated),
-        "--vocab",
-        s(&data("vocab.json")),
-        "--out",
-        s(&out),
-    ]);
+    let o = import(s(&truncated), s(&data("vocab.json")), s(&out), &[]);
     assert_user_error(&o, "not a valid safetensors file");
 
     let bad_vocab = dir.path().join("v.json");
     std::fs::write(&bad_vocab, r#"["a", "bc"]"#).expect("write");
-    let o = bin(&[
-        "import",
-        "--safetensors",
-        s(&data("model.safetensors")),
-        "--vocab",
-        s(&bad_vocab),
-        "--out",
-        s(&out),
-    ]);
+    let o = import(s(&data("model.safetensors")), s(&bad_vocab), s(&out), &[]);
     assert_user_error(&o, "not a single character");
 
-    let o = bin(&[
-        "import",
-        "--safetensors",
+    let o = import(
         s(&dir.path().join("absent.safetensors")),
-        "--vocab",
         s(&data("vocab.json")),
-        "--out",
         s(&out),
-    ]);
+        &[],
+    );
     assert_user_error(&o, "absent.safetensors");
 
-    let o = bin(&[
-        "export",
-        "--model",
+    let o = export(
         s(&dir.path().join("absent.lstm")),
-        "--safetensors",
         s(&dir.path().join("x.safetensors")),
-        "--vocab",
         s(&dir.path().join("x.json")),
-    ]);
+    );
     assert_user_error(&o, "absent.lstm");
 
-    let o = bin(&[
-        "export",
-        "--model",
-        s(&out),
-        "--safetensors",
-        "same",
-        "--vocab",
-        "same",
-    ]);
+    let o = export(s(&out), "same", "same");
     assert_user_error(&o, "are the same file");
 }

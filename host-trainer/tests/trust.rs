@@ -9,27 +9,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod common;
-use common::{assert_user_error, bin, run, s, stderr};
+use common::{assert_user_error, bin, export, import, ok, run, run_ok, s, stderr, train, train_ok};
 
+/// The trust tests' corpus: the ten names in a stride-7 order, 200 lines (40 held out at 0.2).
 fn names_corpus(dir: &Path) -> PathBuf {
-    let path = dir.join("names.txt");
-    let names = [
-        "aardonyx",
-        "abelisaurus",
-        "abrictosaurus",
-        "acanthopholis",
-        "achelousaurus",
-        "bambiraptor",
-        "camarasaurus",
-        "diplodocus",
-        "edmontosaurus",
-        "gallimimus",
-    ];
-    let text: String = (0..200)
-        .map(|i| format!("{}\n", names[(i * 7) % names.len()]))
-        .collect();
-    std::fs::write(&path, text).expect("write corpus");
-    path
+    common::names_corpus(dir, 200, |i| (i * 7) % 10)
 }
 
 /// Every file in `dir` with its bytes, sorted by name.
@@ -62,7 +46,8 @@ fn outputs_naming_an_input_or_a_non_file_are_refused_before_any_work() {
     let dotted = format!("{}/./names.txt", s(d));
     let model = d.join("m.lstm");
     let before = snapshot(d);
-    let train = |extra: &[&str]| {
+    // Every run names its own --out (or none).
+    let train_with = |extra: &[&str]| {
         let mut args = vec![
             "train",
             "--corpus",
@@ -106,67 +91,26 @@ fn outputs_naming_an_input_or_a_non_file_are_refused_before_any_work() {
             "does not exist",
         ),
     ] {
-        assert_user_error(&train(&extra), needle);
+        assert_user_error(&train_with(&extra), needle);
     }
     assert_eq!(snapshot(d), before, "nothing on disk changed");
 
     // A model to export / import with.
-    assert!(train(&["--out", s(&model)]).status.success());
+    ok(train_with(&["--out", s(&model)]));
     let model_alias = format!("{}/./m.lstm", s(d));
     let st = d.join("m.safetensors");
     let vocab = d.join("vocab.json");
     let before = snapshot(d);
-    let o = run(&[
-        "export",
-        "--model",
-        s(&model),
-        "--safetensors",
-        &model_alias,
-        "--vocab",
-        s(&vocab),
-    ]);
+    let o = export(s(&model), &model_alias, s(&vocab));
     assert_user_error(&o, "same file as --model");
-    let o = run(&[
-        "export",
-        "--model",
-        s(&model),
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&st),
-    ]);
+    let o = export(s(&model), s(&st), s(&st));
     assert_user_error(&o, "are the same file");
     assert_eq!(snapshot(d), before);
-    let o = run(&[
-        "export",
-        "--model",
-        s(&model),
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vocab),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ok(export(s(&model), s(&st), s(&vocab)));
     let before = snapshot(d);
-    let o = run(&[
-        "import",
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vocab),
-        "--out",
-        s(&st),
-    ]);
+    let o = import(s(&st), s(&vocab), s(&st), &[]);
     assert_user_error(&o, "same file as --safetensors");
-    let o = run(&[
-        "import",
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vocab),
-        "--out",
-        "/dev/null",
-    ]);
+    let o = import(s(&st), s(&vocab), "/dev/null", &[]);
     assert_user_error(&o, "is a device");
     assert_eq!(snapshot(d), before);
 }
@@ -182,17 +126,7 @@ fn a_corpus_the_format_cannot_hold_is_refused_before_training() {
         .collect();
     std::fs::write(&corpus, text).expect("write");
     let model = dir.path().join("m.lstm");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "2",
-        "--steps",
-        "1000000",
-    ]);
+    let o = train(&corpus, &model, &["--hidden", "2", "--steps", "1000000"]);
     assert_user_error(&o, "cannot be stored");
     assert!(!model.exists());
 }
@@ -202,18 +136,7 @@ fn eval_batch_and_seq_len_are_bounded_like_train() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = names_corpus(dir.path());
     let model = dir.path().join("m.lstm");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "4",
-        "--steps",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(&corpus, &model, &["--hidden", "4", "--steps", "2"]);
     let eval = |b: &str, t: &str| {
         run(&[
             "eval",
@@ -240,20 +163,11 @@ fn short_checkpoint(dir: &Path) -> (PathBuf, PathBuf) {
     let corpus = names_corpus(dir);
     let model = dir.join("m.lstm");
     let ckpt = dir.join("m.ckpt");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "4",
-        "--steps",
-        "5",
-        "--checkpoint",
-        s(&ckpt),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(
+        &corpus,
+        &model,
+        &["--hidden", "4", "--steps", "5", "--checkpoint", s(&ckpt)],
+    );
     (ckpt, corpus)
 }
 
@@ -322,48 +236,45 @@ fn divergence_stops_naming_the_step_and_keeps_the_last_good_files() {
     let model = dir.path().join("m.lstm");
     let ckpt = dir.path().join("m.ckpt");
     // A good model and checkpoint first.
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "16",
-        "--steps",
-        "20",
-        "--checkpoint",
-        s(&ckpt),
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "0.1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(
+        &corpus,
+        &model,
+        &[
+            "--hidden",
+            "16",
+            "--steps",
+            "20",
+            "--checkpoint",
+            s(&ckpt),
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.1",
+        ],
+    );
     let (good_model, good_ckpt) = (
         std::fs::read(&model).expect("m"),
         std::fs::read(&ckpt).expect("c"),
     );
     // SGD at lr 1000 without clipping explodes; the model and checkpoint must stay as they were.
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--hidden",
-        "16",
-        "--steps",
-        "2000",
-        "--checkpoint",
-        s(&ckpt),
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "1000",
-        "--checkpoint-every",
-        "1000",
-    ]);
+    let o = train(
+        &corpus,
+        &model,
+        &[
+            "--hidden",
+            "16",
+            "--steps",
+            "2000",
+            "--checkpoint",
+            s(&ckpt),
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1000",
+            "--checkpoint-every",
+            "1000",
+        ],
+    );
     assert_user_error(&o, "training diverged at step");
     let err = stderr(&o);
     assert!(err.contains("no checkpoint had been written yet"), "{err}");
@@ -455,26 +366,16 @@ fn interrupted_run_resumes_exactly(signals: &[&str], code: i32) {
     let step = checkpoint_step(&ckpt);
     assert!(step > 0);
     let target = (step + 7).to_string();
-    let o = run(&["train", "--resume", s(&ckpt), "--steps", &target]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(&["train", "--resume", s(&ckpt), "--steps", &target]);
     let resumed = std::fs::read(d.join("m.lstm")).expect("model");
     let full = d.join("full.lstm");
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&d.join("names.txt")),
-        "--out",
-        s(&full),
-        "--hidden",
-        "16",
-        "--steps",
-        &target,
-        "--seed",
-        "5",
-        "--batch",
-        "4",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_ok(
+        &d.join("names.txt"),
+        &full,
+        &[
+            "--hidden", "16", "--steps", &target, "--seed", "5", "--batch", "4",
+        ],
+    );
     assert_eq!(
         std::fs::read(full).expect("model"),
         resumed,
@@ -522,14 +423,13 @@ fn checkpoint_every_steps_writes_during_the_run() {
     let _ = child.wait();
     assert!(seen > 0 && seen % 50 == 0, "checkpoint at step {seen}");
     // The killed run's checkpoint resumes.
-    let o = run(&[
+    run_ok(&[
         "train",
         "--resume",
         s(&ckpt),
         "--steps",
         &(seen + 1).to_string(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// The acceptance flow on a small corpus: validation with patience; the model file's validation
@@ -540,30 +440,28 @@ fn best_model_is_written_and_eval_on_the_held_out_split_confirms_it() {
     let d = dir.path();
     let corpus = names_corpus(d);
     let (model, log) = (d.join("m.lstm"), d.join("log.csv"));
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--log",
-        s(&log),
-        "--hidden",
-        "32",
-        "--lr",
-        "0.03",
-        "--val-fraction",
-        "0.2",
-        "--patience",
-        "3",
-        "--val-every",
-        "50",
-        "--epochs",
-        "200",
-        "--seed",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train_ok(
+        &corpus,
+        &model,
+        &[
+            "--log",
+            s(&log),
+            "--hidden",
+            "32",
+            "--lr",
+            "0.03",
+            "--val-fraction",
+            "0.2",
+            "--patience",
+            "3",
+            "--val-every",
+            "50",
+            "--epochs",
+            "200",
+            "--seed",
+            "2",
+        ],
+    );
     let err = stderr(&o);
     assert!(
         err.contains("validation: 40 of 200 lines held out at random"),
@@ -587,14 +485,13 @@ fn best_model_is_written_and_eval_on_the_held_out_split_confirms_it() {
         (min - best).abs() < 5e-7,
         "log minimum {min} vs reported {best}"
     );
-    let o = run(&[
+    let o = run_ok(&[
         "eval",
         "--model",
         s(&model),
         "--checkpoint",
         s(&d.join("m.lstm.ckpt")),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let evaluated: f64 = out
         .strip_prefix("loss ")
@@ -603,15 +500,7 @@ fn best_model_is_written_and_eval_on_the_held_out_split_confirms_it() {
         .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(format!("{evaluated:.6}"), format!("{best:.6}"));
     // The flags that need validation data say so.
-    let o = run(&[
-        "train",
-        "--corpus",
-        s(&corpus),
-        "--out",
-        s(&model),
-        "--patience",
-        "3",
-    ]);
+    let o = train(&corpus, &model, &["--patience", "3"]);
     assert_user_error(&o, "need validation data");
 }
 
@@ -620,24 +509,16 @@ fn schedule_flags_are_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = names_corpus(dir.path());
     let m = dir.path().join("m.lstm");
-    let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--corpus",
-            s(&corpus),
-            "--out",
-            s(&m),
-            "--hidden",
-            "4",
-            "--steps",
-            "3",
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
+    let short = |extra: &[&str]| {
+        train(
+            &corpus,
+            &m,
+            &[&["--hidden", "4", "--steps", "3"], extra].concat(),
+        )
     };
-    assert_user_error(&train(&["--lr-schedule", "step"]), "--lr-step-size");
-    assert_user_error(&train(&["--lr-min", "0.001"]), "--lr-schedule cosine");
-    assert_user_error(&train(&["--weight-decay", "-1"]), "--weight-decay -1");
+    assert_user_error(&short(&["--lr-schedule", "step"]), "--lr-step-size");
+    assert_user_error(&short(&["--lr-min", "0.001"]), "--lr-schedule cosine");
+    assert_user_error(&short(&["--weight-decay", "-1"]), "--weight-decay -1");
     for ok in [
         vec![
             "--lr-schedule",
@@ -658,7 +539,7 @@ fn schedule_flags_are_checked() {
             "0.9",
         ],
     ] {
-        let o = train(&ok);
+        let o = short(&ok);
         assert!(o.status.success(), "{ok:?}: {}", stderr(&o));
     }
     let o = run(&[

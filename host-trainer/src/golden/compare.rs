@@ -5,6 +5,25 @@ use super::Comparison;
 /// One computed quantity beside its golden values: (name, is a gradient, mine, golden).
 pub(super) type Row = (String, bool, Vec<f64>, Vec<f64>);
 
+/// Pairs computed values with the case's named golden ones, forward values then gradients (`d` +
+/// name); `mine` and `mine_grads` are in the order of `forward` and `grads`.
+pub(super) fn rows<S: AsRef<str>>(
+    mine: Vec<Vec<f64>>,
+    forward: &[(S, Vec<f64>)],
+    mine_grads: Vec<Vec<f64>>,
+    grads: &[(S, Vec<f64>)],
+) -> Vec<Row> {
+    let values = mine
+        .into_iter()
+        .zip(forward)
+        .map(|(v, (name, want))| (name.as_ref().to_owned(), false, v, want.clone()));
+    let grads = mine_grads
+        .into_iter()
+        .zip(grads)
+        .map(|(v, (name, want))| (format!("d{}", name.as_ref()), true, v, want.clone()));
+    values.chain(grads).collect()
+}
+
 /// The largest absolute and relative (over non-zero golden values) errors; infinite if the lengths
 /// differ or a computed value is not finite.
 fn errors(mine: &[f64], want: &[f64]) -> (f64, f64) {

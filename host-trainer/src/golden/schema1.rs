@@ -6,7 +6,7 @@ use std::path::Path;
 use lstm_core::Dims;
 use lstm_core::format::CellKind;
 
-use super::compare::{Row, element_wise, field_scaled};
+use super::compare::{Row, element_wise, field_scaled, rows};
 use super::json::{Reader, read_case_json};
 use super::{Comparison, FORWARD_TOL, GRAD_ABS_TOL, GRAD_REL_TOL, GoldenError};
 use crate::bptt::{Workspace, backward, forward};
@@ -174,7 +174,7 @@ fn compute<T: Float>(case: &GoldenCase) -> Vec<Row> {
     // Back to PyTorch's layout; both biases get ∂b.
     let g = Stack::from_params(&g);
     let [d_ih, d_hh, d_b, _] = layer_to_pytorch(CellKind::Lstm, s.n_x, h, &g.layers[0]);
-    let grads = [
+    let grads = vec![
         to_f(&d_ih),
         to_f(&d_hh),
         to_f(&d_b),
@@ -184,14 +184,7 @@ fn compute<T: Float>(case: &GoldenCase) -> Vec<Row> {
         to_f(&ws.dh0[..bh]),
         to_f(&ws.dc0[..bh]),
     ];
-    let mut out = Vec::new();
-    for (v, (name, want)) in mine.into_iter().zip(&case.forward) {
-        out.push((name.to_string(), false, v, want.clone()));
-    }
-    for (v, (name, want)) in grads.into_iter().zip(&case.grads) {
-        out.push((format!("d{name}"), true, v, want.clone()));
-    }
-    out
+    rows(mine, &case.forward, grads, &case.grads)
 }
 
 /// Compares the trainer's f64 computation with the case, using the tolerances: per element,

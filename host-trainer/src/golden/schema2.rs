@@ -6,7 +6,7 @@ use std::path::Path;
 use lstm_core::Dims;
 use lstm_core::format::CellKind;
 
-use super::compare::{Row, element_wise, field_scaled};
+use super::compare::{Row, element_wise, field_scaled, rows};
 use super::json::{Reader, read_case_json};
 use super::{Comparison, GoldenError};
 use crate::bptt::stack::{self, StackWorkspace};
@@ -222,14 +222,7 @@ fn compute2<T: Float>(case: &GoldenCase2) -> Vec<Row> {
     if case.kind == CellKind::Lstm {
         grads.push(to_f(&ws.dc0));
     }
-    let mut out = Vec::new();
-    for (v, (name, want)) in mine.into_iter().zip(&case.forward) {
-        out.push((name.clone(), false, v, want.clone()));
-    }
-    for (v, (name, want)) in grads.into_iter().zip(&case.grads) {
-        out.push((format!("d{name}"), true, v, want.clone()));
-    }
-    out
+    rows(mine, &case.forward, grads, &case.grads)
 }
 
 /// Compares the trainer's f64 computation with a v2 case: element-wise
