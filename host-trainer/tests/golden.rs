@@ -1,39 +1,56 @@
 //! Golden parity with PyTorch on the reference cases in the workspace's `testdata/golden/`: `nn.LSTM`
 //! (`lstm-golden/1`) and stacked LSTM / GRU / RNN (`rnn-golden/2`, in `v2/`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use host_trainer::golden;
+use host_trainer::golden::{self, Comparison};
 
-fn cases() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden");
+/// The case files of `testdata/golden/<sub>` (every JSON file but the index), sorted.
+fn case_files(sub: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/golden")
+        .join(sub);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("testdata/golden exists")
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "index.json"))
         .collect();
     files.sort();
+    files
+}
+
+/// The `lstm-golden/1` cases.
+fn cases() -> Vec<PathBuf> {
+    let files = case_files("");
     assert!(
         files.len() >= 2,
-        "expected the tiny and small golden files in {}",
-        dir.display()
+        "expected the tiny and small golden files, found {files:?}"
     );
     files
+}
+
+/// Asserts that every compared quantity of the case in `path` is within tolerance.
+fn assert_all_pass(path: &Path, rows: &[Comparison], precision: &str) {
+    for c in rows {
+        assert!(
+            c.pass,
+            "{}: {} {precision} abs {:e} rel {:e}",
+            path.display(),
+            c.name,
+            c.max_abs,
+            c.max_rel
+        );
+    }
 }
 
 #[test]
 fn f64_forward_and_gradients_match_pytorch() {
     for path in cases() {
         let case = golden::load(&path).expect("golden file loads");
-        for c in golden::check_f64(&case) {
-            assert!(
-                c.pass,
-                "{}: {} abs {:e} rel {:e}",
-                path.display(),
-                c.name,
-                c.max_abs,
-                c.max_rel
-            );
+        let rows = golden::check_f64(&case);
+        assert_all_pass(&path, &rows, "f64");
+        for c in rows {
             // The reference was checked to 1e-15 by an independent implementation; so are we.
             assert!(
                 c.max_abs < 1e-12,
@@ -50,9 +67,7 @@ fn f64_forward_and_gradients_match_pytorch() {
 fn f32_forward_and_gradients_match_pytorch_within_schema_bound() {
     for path in cases() {
         let case = golden::load(&path).expect("golden file loads");
-        for c in golden::check_f32(&case) {
-            assert!(c.pass, "{}: {} abs {:e}", path.display(), c.name, c.max_abs);
-        }
+        assert_all_pass(&path, &golden::check_f32(&case), "f32");
     }
 }
 
@@ -99,21 +114,13 @@ fn rejects_malformed_golden_files() {
     ));
 }
 
-/// The `rnn-golden/2` cases (stacked LSTM, GRU, tanh RNN) copied from the shared golden v2 folder.
+/// The `rnn-golden/2` cases (stacked LSTM, GRU, tanh RNN) of the shared golden v2 folder.
 fn cases_v2() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/v2");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("testdata/golden/v2 exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "index.json"))
-        .collect();
-    files.sort();
+    let files = case_files("v2");
     assert_eq!(
         files.len(),
         5,
-        "expected the five v2 cases in {}",
-        dir.display()
+        "expected the five v2 cases, found {files:?}"
     );
     files
 }
@@ -127,15 +134,7 @@ fn v2_f64_forward_and_gradients_match_pytorch_for_every_cell_and_layer_count() {
         let rows = golden::check2_f64(&case);
         // Every forward field and every gradient of the file is compared.
         assert_eq!(rows.len(), case.forward.len() + case.grads.len());
-        for c in rows {
-            assert!(
-                c.pass,
-                "{}: {} f64 abs {:e}",
-                path.display(),
-                c.name,
-                c.max_abs
-            );
-        }
+        assert_all_pass(&path, &rows, "f64");
     }
     use lstm_core::format::CellKind;
     for want in [(CellKind::Gru, 2), (CellKind::Rnn, 1), (CellKind::Lstm, 3)] {
@@ -147,15 +146,7 @@ fn v2_f64_forward_and_gradients_match_pytorch_for_every_cell_and_layer_count() {
 fn v2_f32_forward_and_gradients_match_pytorch_within_schema_bound() {
     for path in cases_v2() {
         let case = golden::load2(&path).expect("v2 golden file loads");
-        for c in golden::check2_f32(&case) {
-            assert!(
-                c.pass,
-                "{}: {} f32 abs {:e}",
-                path.display(),
-                c.name,
-                c.max_abs
-            );
-        }
+        assert_all_pass(&path, &golden::check2_f32(&case), "f32");
     }
 }
 

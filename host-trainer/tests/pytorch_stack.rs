@@ -110,3 +110,38 @@ fn negative_fixtures_are_refused_naming_the_problem() {
         );
     }
 }
+
+/// `import` (the version-1 API) is the same reader limited to one LSTM layer: a stacked LSTM or a GRU
+/// is refused by name; a missing output layer names the linear prefix flag on both entry points.
+#[test]
+fn single_layer_import_refuses_stacks_and_every_hint_names_its_flag() {
+    use host_trainer::pytorch::Prefixes;
+    let vocab = vocab();
+    let prefixes = |rnn: &str| Prefixes {
+        lstm: rnn.into(),
+        linear: "fc.".into(),
+    };
+    let e = pytorch::import(&data("lstm2.safetensors"), &vocab, &prefixes("lstm."))
+        .expect_err("two layers")
+        .to_string();
+    assert!(
+        e.contains("multi-layer LSTM (num_layers=2, e.g. \"lstm.bias_hh_l1\")"),
+        "{e}"
+    );
+    let e = pytorch::import(&data("rnn1.safetensors"), &vocab, &prefixes("rnn."))
+        .expect_err("an RNN")
+        .to_string();
+    assert!(
+        e.contains("rnn.weight_hh_l0") && e.contains("(4·H, H)"),
+        "{e}"
+    );
+    for st in ["lstm2", "gru2", "rnn1"] {
+        let e = pytorch::import_any(&data(&format!("{st}.safetensors")), &vocab, None, "out.")
+            .expect_err("no out. tensors")
+            .to_string();
+        assert!(
+            e.contains("\"out.weight\" is missing") && e.contains("--linear-prefix \"fc.\""),
+            "{st}: {e}"
+        );
+    }
+}

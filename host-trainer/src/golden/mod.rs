@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::data::batch::BatchRef;
+use crate::scalar::Float;
+
 mod compare;
 mod json;
 mod schema1;
@@ -114,6 +117,27 @@ impl AnyCase {
             AnyCase::V1(c) => check_f32(c),
             AnyCase::V2(c) => check2_f32(c),
         }
+    }
+}
+
+/// A case's `f64` values in the scalar type a pass runs in.
+fn cast_in<T: Float>(v: &[f64]) -> Vec<T> {
+    v.iter().map(|&x| T::from_f64(x)).collect()
+}
+
+/// Computed values as `f64`, for comparing.
+fn cast_out<T: Float>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+/// A case's inputs and targets (`[T][m]`) as one unmasked minibatch.
+fn batch_of<'a>(steps: usize, batch: usize, x: &'a [u32], y: &'a [u32]) -> BatchRef<'a> {
+    BatchRef {
+        steps,
+        batch,
+        x,
+        y,
+        mask: None,
     }
 }
 

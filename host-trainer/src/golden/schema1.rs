@@ -8,9 +8,10 @@ use lstm_core::format::CellKind;
 
 use super::compare::{Row, element_wise, field_scaled, rows};
 use super::json::{Reader, read_case_json};
-use super::{Comparison, FORWARD_TOL, GRAD_ABS_TOL, GRAD_REL_TOL, GoldenError};
+use super::{
+    Comparison, FORWARD_TOL, GRAD_ABS_TOL, GRAD_REL_TOL, GoldenError, batch_of, cast_in, cast_out,
+};
 use crate::bptt::{Workspace, backward, forward};
-use crate::data::batch::BatchRef;
 use crate::layout::{layer_from_pytorch, layer_to_pytorch};
 use crate::model::{Params, Stack};
 use crate::scalar::Float;
@@ -145,15 +146,8 @@ fn compute<T: Float>(case: &GoldenCase) -> Vec<Row> {
     let p: Params<T> = params_from_pytorch(case).cast();
     let s = case.dims;
     let (h, m, steps, g4) = (s.n_h, case.batch, case.steps, 4 * s.n_h);
-    let to_t = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
-    let to_f = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
-    let batch = BatchRef {
-        steps,
-        batch: m,
-        x: &case.x_index,
-        y: &case.y_index,
-        mask: None,
-    };
+    let (to_t, to_f) = (cast_in::<T>, cast_out::<T>);
+    let batch = batch_of(steps, m, &case.x_index, &case.y_index);
     let mut ws = Workspace::new();
     let stats = forward(&p, &mut ws, &batch, &to_t(&case.h0), &to_t(&case.c0));
     let bh = m * h;

@@ -8,9 +8,8 @@ use lstm_core::format::CellKind;
 
 use super::compare::{Row, element_wise, field_scaled, rows};
 use super::json::{Reader, read_case_json};
-use super::{Comparison, GoldenError};
+use super::{Comparison, GoldenError, batch_of, cast_in, cast_out};
 use crate::bptt::stack::{self, StackWorkspace};
-use crate::data::batch::BatchRef;
 use crate::layout::{layer_from_pytorch, layer_to_pytorch};
 use crate::model::{MAX_LAYERS, Stack};
 use crate::scalar::Float;
@@ -167,15 +166,8 @@ fn compute2<T: Float>(case: &GoldenCase2) -> Vec<Row> {
     let s = case.dims;
     let (h, m, steps, nl) = (s.n_h, case.batch, case.steps, case.layers);
     let gates = case.kind.gates();
-    let to_t = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
-    let to_f = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
-    let batch = BatchRef {
-        steps,
-        batch: m,
-        x: &case.x_index,
-        y: &case.y_index,
-        mask: None,
-    };
+    let (to_t, to_f) = (cast_in::<T>, cast_out::<T>);
+    let batch = batch_of(steps, m, &case.x_index, &case.y_index);
     let mut ws = StackWorkspace::new();
     let stats = stack::forward(&p, &mut ws, &batch, &to_t(&case.h0), &to_t(&case.c0), None);
     let mut mine: Vec<Vec<f64>> = Vec::new();
