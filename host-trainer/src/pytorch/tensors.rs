@@ -1,6 +1,6 @@
 //! Safetensors tensors to and from `f32` values: any float dtype in, F32 out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::{Dtype, tensor::TensorView};
 
@@ -60,5 +60,49 @@ pub(super) fn serialize_f32(
     for (k, v) in extra {
         meta.insert(k.to_string(), v.clone());
     }
-    Ok(safetensors::serialize(views, Some(meta))?)
+    // safetensors writes the map in the `HashMap`'s order, which changes from run to run; the same
+    // entries sorted by key have the same length, so they replace it in place (offsets unchanged).
+    let (as_written, sorted) = (
+        serde_json::to_string(&meta),
+        serde_json::to_string(&meta.iter().collect::<BTreeMap<_, _>>()),
+    );
+    let mut bytes = safetensors::serialize(views, Some(meta))?;
+    if let (Ok(from), Ok(to)) = (as_written, sorted) {
+        replace_once(&mut bytes, from.as_bytes(), to.as_bytes());
+    }
+    Ok(bytes)
+}
+
+/// Overwrites the first occurrence of `from` in `bytes` with `to`, of the same length.
+fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    if from.len() != to.len() || from.is_empty() {
+        return;
+    }
+    if let Some(at) = bytes.windows(from.len()).position(|w| w == from) {
+        bytes[at..at + to.len()].copy_from_slice(to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same tensors and metadata give the same bytes in every run (and process), keys sorted.
+    #[test]
+    fn serialized_metadata_is_sorted_and_the_bytes_repeat() {
+        let tensors = vec![("w".to_string(), vec![2], vec![1.0f32, -0.0])];
+        let extra = [("cell", "gru".to_string()), ("num_layers", "2".to_string())];
+        let first = serialize_f32(&tensors, &extra).expect("serializes");
+        for _ in 0..8 {
+            assert_eq!(serialize_f32(&tensors, &extra).expect("serializes"), first);
+        }
+        let want = r#"{"__metadata__":{"cell":"gru","format":"pt","num_layers":"2","producer":"host-trainer"}"#;
+        assert!(
+            first[8..].starts_with(want.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&first)
+        );
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&first).expect("valid file");
+        assert_eq!(meta.metadata().as_ref().map(HashMap::len), Some(4));
+    }
 }
