@@ -195,38 +195,35 @@ fn damaged_checkpoints_are_refused_with_a_clear_line() {
     std::fs::write(&bad, text.replacen("\"version\":2", "\"version\":9", 1)).expect("write");
     assert_user_error(&resume(), "version 9");
 
-    // Re-sealed with a valid checksum but absurd shapes: refused before anything is allocated.
-    let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    v["params"]["shape"]["n_h"] = serde_json::json!(1u64 << 40);
-    v["config"]["hidden"] = serde_json::json!(1u64 << 40);
-    let sealed = host_trainer::checkpoint::seal(v.to_string().as_bytes());
-    std::fs::write(&bad, sealed).expect("write");
-    assert_user_error(&resume(), "not a valid checkpoint");
-    let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    v["config"]["batch"] = serde_json::json!(1u64 << 40);
-    std::fs::write(
-        &bad,
-        host_trainer::checkpoint::seal(v.to_string().as_bytes()),
-    )
-    .expect("write");
-    assert_user_error(&resume(), "--batch");
-    let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    v["params"]["tensors"][1] = serde_json::json!("00000000");
-    std::fs::write(
-        &bad,
-        host_trainer::checkpoint::seal(v.to_string().as_bytes()),
-    )
-    .expect("write");
-    assert_user_error(&resume(), "tensor w_h has 1 values");
-    // A tampered plan, validly sealed, still does not match the corpus.
-    let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    v["state"]["plan"] = serde_json::json!({"Lines": {"order": [0, 1, 999999]}});
-    std::fs::write(
-        &bad,
-        host_trainer::checkpoint::seal(v.to_string().as_bytes()),
-    )
-    .expect("write");
-    assert_user_error(&resume(), "does not match");
+    // Edited and re-sealed with a valid checksum: still refused, naming the problem.
+    let resealed = |edit: &dyn Fn(&mut serde_json::Value), needle: &str| {
+        let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
+        edit(&mut v);
+        let sealed = host_trainer::checkpoint::seal(v.to_string().as_bytes());
+        std::fs::write(&bad, sealed).expect("write");
+        assert_user_error(&resume(), needle);
+    };
+    // Absurd shapes: refused before anything is allocated.
+    resealed(
+        &|v| {
+            v["params"]["shape"]["n_h"] = serde_json::json!(1u64 << 40);
+            v["config"]["hidden"] = serde_json::json!(1u64 << 40);
+        },
+        "not a valid checkpoint",
+    );
+    resealed(
+        &|v| v["config"]["batch"] = serde_json::json!(1u64 << 40),
+        "--batch",
+    );
+    resealed(
+        &|v| v["params"]["tensors"][1] = serde_json::json!("00000000"),
+        "tensor w_h has 1 values",
+    );
+    // A tampered plan does not match the corpus.
+    resealed(
+        &|v| v["state"]["plan"] = serde_json::json!({"Lines": {"order": [0, 1, 999999]}}),
+        "does not match",
+    );
 }
 
 #[test]
