@@ -106,16 +106,11 @@ impl Sidecar {
             line.push_str(&format!(" (smoothed training loss {t:.6})"));
         }
         let kept = match (self.keep, self.validation_loss) {
-            (Keep::Best, Some(_)) => "the best validated step",
+            (Keep::Best, Some(_)) => "the best validation",
             _ => "the last step",
         };
         line.push_str(&format!(
-            "; {kept} of {} run for {} steps on {}",
-            if self.val_fraction > 0.0 {
-                "a validated"
-            } else {
-                "a"
-            },
+            "; {kept} of a {}-step run on {}",
             self.run_steps,
             self.corpus.display()
         ));

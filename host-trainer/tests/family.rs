@@ -158,7 +158,13 @@ fn eval_runs_family_models_and_agrees_with_the_plain_pass() {
     let words = write_model(dir.path(), CellKind::Rnn, 1, "<eol> a b", TokenKind::Words);
     let wc = dir.path().join("w.txt");
     std::fs::write(&wc, "a b a\nb  a\n").expect("write");
-    let o = bin(&["eval", "--model", &words, "--corpus", wc.to_str().expect("utf-8")]);
+    let o = bin(&[
+        "eval",
+        "--model",
+        &words,
+        "--corpus",
+        wc.to_str().expect("utf-8"),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("nats/word, perplexity"));
     assert!(String::from_utf8_lossy(&o.stdout).contains("over 7 words"));

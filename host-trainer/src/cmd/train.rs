@@ -400,7 +400,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         trainer.cfg.corpus.display(),
         p.train.target_count(),
         p.vocab.len(),
-        p.vocab.as_string(),
+        p.vocab.preview(),
         p.unigram_entropy,
         trainer.params.dims.param_count()
     );

@@ -367,6 +367,20 @@ impl Vocab {
         }
     }
 
+    /// The vocabulary for a console line: [`Vocab::as_string`] for characters; for words the first 20,
+    /// then `…` and the count of the others.
+    pub fn preview(&self) -> String {
+        const SHOWN: usize = 20;
+        match self.tokens {
+            Tokens::Words if self.len() > SHOWN => format!(
+                "{} … and {} more",
+                self.symbols[..SHOWN].join(" "),
+                self.len() - SHOWN
+            ),
+            _ => self.as_string(),
+        }
+    }
+
     /// Encodes `text` into indices: each character, or each whitespace-separated word.
     ///
     /// # Errors
@@ -450,6 +464,24 @@ mod tests {
             preprocess("The Time-Machine, 1895!\n\n  by H. G. Wells\n", pre),
             "the time machine by h g wells"
         );
+    }
+
+    #[test]
+    fn word_vocab_round_trips_and_previews_its_first_words() {
+        let words: Vec<String> = (0..25).map(|i| format!("w{i:02}")).collect();
+        let v = Vocab::from_words(words.clone());
+        assert_eq!(Vocab::from_stored(&v.as_string(), Tokens::Words), v);
+        assert_eq!(v.index_of("w03"), Some(3));
+        assert_eq!(v.index('w'), None);
+        assert_eq!(v.char_at(0), None);
+        assert_eq!(
+            v.preview(),
+            format!("{} … and 5 more", words[..20].join(" "))
+        );
+        let small = Vocab::from_words(vec!["a".into(), LINE_WORD.into()]);
+        assert_eq!(small.preview(), "a <eol>");
+        assert_eq!(small.line_symbol(), Some(1));
+        assert_eq!(small.encode("a <eol>\n a").ok(), Some(vec![0, 1, 0]));
     }
 
     #[test]
