@@ -187,9 +187,18 @@ fn words_runs_resume_exactly_and_keep_their_token_kind() {
     let dir = tempfile::tempdir().expect("tempdir");
     let corpus = sentences(dir.path());
     let whole = dir.path().join("whole.lstm");
-    ok(&train(&corpus, &whole, &["--steps", "12", "--batch", "4"]));
+    let recipe = ["--batch", "4", "--val-fraction", "0.2", "--val-every", "4"];
+    ok(&train(
+        &corpus,
+        &whole,
+        &[&recipe[..], &["--steps", "12"]].concat(),
+    ));
     let part = dir.path().join("part.lstm");
-    ok(&train(&corpus, &part, &["--steps", "5", "--batch", "4"]));
+    ok(&train(
+        &corpus,
+        &part,
+        &[&recipe[..], &["--steps", "5"]].concat(),
+    ));
     let ckpt = dir.path().join("part.lstm.ckpt");
     // The file is exactly `seal` of its body (written without a second copy of the body).
     let file = std::fs::read(&ckpt).expect("checkpoint");
@@ -209,6 +218,12 @@ fn words_runs_resume_exactly_and_keep_their_token_kind() {
     assert_eq!(
         std::fs::read(&part).expect("resumed"),
         std::fs::read(&whole).expect("whole")
+    );
+    // The records agree too: the same best step and validation loss.
+    let record = |p: &Path| std::fs::read_to_string(p).expect("record");
+    assert_eq!(
+        record(&dir.path().join("part.lstm.json")),
+        record(&dir.path().join("whole.lstm.json"))
     );
 }
 
