@@ -484,6 +484,22 @@ mod tests {
         assert_eq!(small.encode("a <eol>\n a").ok(), Some(vec![0, 1, 0]));
     }
 
+    /// `\r\n` becomes `\n` (a lone `\r` stays); invalid UTF-8 is reported at the file's offset.
+    #[test]
+    fn load_normalises_crlf_and_names_the_first_invalid_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.txt");
+        std::fs::write(&p, b"a\r\nb\rc\r\n\r\n").expect("write");
+        assert_eq!(load(&p).expect("loads"), "a\nb\rc\n\n");
+        std::fs::write(&p, b"a\r\nb\xffc").expect("write");
+        assert!(matches!(
+            load(&p),
+            Err(CorpusError::NotUtf8 { offset: 4, .. })
+        ));
+        std::fs::write(&p, b"").expect("write");
+        assert!(matches!(load(&p), Err(CorpusError::Empty { .. })));
+    }
+
     #[test]
     fn vocab_is_sorted_and_distinct() {
         let v = Vocab::from_text("banana", &['\n']);
