@@ -16,7 +16,7 @@ use crate::model_file::ModelFile;
 pub struct SampleOptions {
     /// Text fed before sampling starts; it is part of the output.
     pub prime: String,
-    /// Characters to generate after the prime (per sample).
+    /// Symbols (characters or words) to generate after the prime (per sample).
     pub length: usize,
     /// Softmax temperature; `0` means greedy (argmax).
     pub temperature: f32,
@@ -26,7 +26,7 @@ pub struct SampleOptions {
     pub top_p: Option<f32>,
     /// RNG seed.
     pub seed: u64,
-    /// Stop a sample after generating this character (it is included).
+    /// Stop a sample after generating this character (it is included; `\n` is a word model's `<eol>`).
     pub stop_at: Option<char>,
     /// Number of samples.
     pub count: usize,
