@@ -37,4 +37,5 @@ pub mod plot;
 pub mod pytorch;
 pub mod rng;
 pub mod scalar;
+pub mod sidecar;
 pub mod train;
