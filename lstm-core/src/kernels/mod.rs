@@ -363,6 +363,9 @@ impl Kernel {
     }
 
     /// Output layer: `logits = W_y · h + b_y`, `h` the last layer's hidden state (`n_h`).
+    /// A q8 output packs `h` as Q15 into a stack buffer of
+    /// [`crate::format::MAX_Q8_ROW`] values (1 KiB);
+    /// [`Kernel::network_logits`] uses the caller's scratch instead.
     ///
     /// # Errors
     /// Wrong buffer lengths.
@@ -372,15 +375,60 @@ impl Kernel {
         h: &[f32],
         logits: &mut [f32],
     ) -> Result<(), Error> {
+        if output.q8.is_none() {
+            return self.logits_with(output, h, &mut [], logits);
+        }
+        /// Word-aligned, for the Cortex-M4F's word loads.
+        #[repr(C, align(4))]
+        struct Q15Buf([i16; crate::format::MAX_Q8_ROW]);
+        let mut buf = Q15Buf([0; crate::format::MAX_Q8_ROW]);
+        self.logits_with(output, h, &mut buf.0, logits)
+    }
+
+    /// The output layer of `net` on its last layer's hidden state: `h` is
+    /// every layer's state ([`NetworkView::state_len`]), `logits` `n_y`
+    /// values; `scratch` has at least [`NetworkView::scratch_len`] values (a
+    /// q8 output packs its Q15 state there). The same bits as
+    /// [`Kernel::output_logits`] on the top layer's `h`.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths.
+    pub fn network_logits(
+        self,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_len(h.len(), net.state_len())?;
+        let words = net.output.packed_len();
+        check_at_least(scratch.len(), words)?;
+        let top = &h[h.len() - net.output.n_h..];
+        let hq: &mut [i16] = bytemuck::cast_slice_mut(&mut scratch[..words]);
+        self.logits_with(&net.output, top, hq, logits)
+    }
+
+    /// [`Kernel::output_logits`] with `hq` (at least `n_h` values for a q8
+    /// output) for the Q15 state.
+    fn logits_with(
+        self,
+        output: &OutputView<'_>,
+        h: &[f32],
+        hq: &mut [i16],
+        logits: &mut [f32],
+    ) -> Result<(), Error> {
         check_len(h.len(), output.n_h)?;
         check_len(logits.len(), output.n_y)?;
+        if output.q8.is_some() {
+            check_at_least(hq.len(), output.n_h)?;
+        }
         match self.usable() {
-            Kernel::Portable => cell::logits(Portable, output, h, logits),
+            Kernel::Portable => cell::logits(Portable, output, h, hq, logits),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` checked the CPU has AVX2 and FMA.
-            Kernel::Avx2Fma => unsafe { x86_64::logits(output, h, logits) },
+            Kernel::Avx2Fma => unsafe { x86_64::logits(output, h, hq, logits) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::logits(output, h, logits),
+            Kernel::CortexM4F => cortex_m::logits(output, h, hq, logits),
         }
         Ok(())
     }

@@ -369,11 +369,8 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
     /// # Errors
     /// Only on internal size mismatches, which [`Generator::for_network`] rules out.
     pub fn sample_token(&mut self, sampler: &mut Sampler) -> Result<usize, Error> {
-        let n_h = self.net.output.n_h;
-        let start = self.h.len().saturating_sub(n_h);
-        let top = self.h.get(start..).unwrap_or(&[]);
         self.kernel
-            .output_logits(&self.net.output, top, self.logits)?;
+            .network_logits(&self.net, self.h, self.logits, self.gates)?;
         sampler.sample(self.kernel, self.logits, self.order)
     }
 
