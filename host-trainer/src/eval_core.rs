@@ -51,7 +51,7 @@ pub fn evaluate_family(
     }
     let mut storage = vec![0.0f32; NetworkView::storage_len(family)];
     let net = NetworkView::from_family(family, &mut storage)?;
-    let (sl, cl, n_h) = (net.state_len(), net.cell_state_len(), net.dims().n_h);
+    let (sl, cl) = (net.state_len(), net.cell_state_len());
     let mut scratch = vec![0.0f32; net.scratch_len()];
     let mut logits = vec![0.0f32; net.dims().n_y];
     let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
@@ -84,7 +84,7 @@ pub fn evaluate_family(
                     c_b,
                     &mut scratch,
                 )?;
-                kernel.output_logits(net.output(), &h_b[sl - n_h..], &mut logits)?;
+                kernel.network_logits(&net, h_b, &mut logits, &mut scratch)?;
                 total.loss_sum += cross_entropy(&logits, buf.y[r] as usize);
                 total.count += 1;
             }

@@ -117,7 +117,7 @@ fn time_network(kernel: Kernel, net: &NetworkView<'_>, vocab: usize, min_ms: f64
         for _ in 0..n {
             if kernel
                 .network_step(net, Input::Token(token), &mut h, &mut cs, &mut scratch)
-                .and_then(|()| kernel.output_logits(net.output(), &h, &mut logits))
+                .and_then(|()| kernel.network_logits(net, &h, &mut logits, &mut scratch))
                 .and_then(|()| sampler.sample(kernel, &mut logits, &mut order))
                 .map(|t| token = t)
                 .is_err()
