@@ -81,7 +81,7 @@ def quality(a, corpora, run, recipe_flags, BenchError, rows, problems):
         out.append(res)
         cfg = f"{name}, {steps} steps, held-out 10 %"
         d = losses["q8"] - losses["f32"]
-        rows.append(("quant", cfg, f"held-out loss nats/char, q8 (ours f32 +{d:.4f})", losses["q8"],
+        rows.append(("quant", cfg, f"held-out loss nats/char, q8 (ours f32 {d:+.4f})", losses["q8"],
                      "ours f32", losses["f32"], losses["q8"] / losses["f32"],
                      f"<= f32 + {LOSS_SLACK}", d <= LOSS_SLACK))
         ratio = q8_bytes / f32_bytes
