@@ -442,3 +442,35 @@ fn eval_checkpoint_split_takes_q8_models() {
     };
     assert!((loss(&f) - loss(&q8)).abs() < 0.05, "{f} / {q8}");
 }
+
+/// Issue 11's motivating case: a hidden-256, 69-symbol f32 model does not fit the Black Pill's
+/// 512 KiB of flash; quantized, it does (`inspect --board`, the firmware build script's check).
+#[test]
+fn a_hidden_256_model_fits_the_black_pill_once_quantized() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let vocab: String = (0..69u32)
+        .map(|i| char::from_u32(0x21 + i).expect("ascii"))
+        .collect();
+    let n = Dims {
+        n_x: 69,
+        n_h: 256,
+        n_y: 69,
+    };
+    let p = Stack::<f32>::init_uniform(CellKind::Lstm, n, 1, &mut Rng::new(1));
+    let m = d.join("big.lstm");
+    std::fs::write(
+        &m,
+        encode_stack(&p, &vocab, TokenKind::Chars).expect("encodes"),
+    )
+    .expect("write");
+    let q = d.join("big.q8.lstm");
+    assert!(quantize(&m, &q).status.success());
+    let fit = |model: &Path| {
+        let o = run(&["inspect", s(model), "--board", "black-pill"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(fit(&m).contains("DOES NOT FIT"), "{}", fit(&m));
+    assert!(fit(&q).contains(": fits"), "{}", fit(&q));
+}
