@@ -96,7 +96,9 @@ pub fn evaluate_family(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::batch::Dataset;
+    use crate::data::batch::Mode;
+    use crate::data::corpus::{Preprocess, Vocab};
+    use crate::data::prepare_eval;
     use crate::evaluate::evaluate_stack;
     use crate::model::Stack;
     use crate::model_file::encode_stack;
@@ -121,14 +123,18 @@ mod tests {
             n_y: 4,
         };
         let mut rng = Rng::new(11);
-        let tokens: Vec<u32> = (0..300).map(|_| rng.below(4) as u32).collect();
-        let lines: Vec<Vec<u32>> = (0..9)
-            .map(|i| (0..(3 + i % 5)).map(|_| 1 + rng.below(3) as u32).collect())
+        // Lines of 3 to 7 symbols of "abc" (one a line), and the same text as one stream.
+        let text: String = (0..40)
+            .map(|i| {
+                let line: String = (0..3 + i % 5)
+                    .map(|_| ['a', 'b', 'c'][rng.below(3)])
+                    .collect();
+                line + "\n"
+            })
             .collect();
-        let sets = [
-            Dataset::Stream { tokens },
-            Dataset::Lines { lines, newline: 0 },
-        ];
+        let vocab = Vocab::from_chars("\nabc".chars().collect());
+        let sets = [Mode::Stream, Mode::Lines]
+            .map(|mode| prepare_eval(&text, Preprocess::default(), mode, &vocab).expect("encodes"));
         for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
             for layers in [1, 3] {
                 let p = Stack::<f32>::init_uniform(kind, dims, layers, &mut rng);
