@@ -377,6 +377,13 @@ struct Header {
 
 /// A checkpoint file from its body (the JSON of a [`Checkpoint`]): header line, newline, body.
 pub fn seal(body: &[u8]) -> Vec<u8> {
+    let mut out = seal_header(body);
+    out.extend_from_slice(body);
+    out
+}
+
+/// The header line (with its newline) that [`seal`] puts before `body`.
+fn seal_header(body: &[u8]) -> Vec<u8> {
     let header = Header {
         format: CHECKPOINT_FORMAT.into(),
         version: CHECKPOINT_VERSION,
@@ -386,7 +393,6 @@ pub fn seal(body: &[u8]) -> Vec<u8> {
     // Serialising a struct of strings and integers cannot fail.
     let mut out = serde_json::to_vec(&header).unwrap_or_default();
     out.push(b'\n');
-    out.extend_from_slice(body);
     out
 }
 
@@ -437,11 +443,22 @@ impl Checkpoint {
     /// # Errors
     /// I/O errors.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let json = serde_json::to_vec(self).map_err(|e| CheckpointError::Invalid {
+        // The body is serialised after room for the header, which then goes right before it: the
+        // bytes of `seal`, without a second copy of what may be a large body (a lines-mode epoch plan).
+        const ROOM: usize = 256;
+        let mut buf = vec![b' '; ROOM];
+        serde_json::to_writer(&mut buf, self).map_err(|e| CheckpointError::Invalid {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        write_atomic(path, &seal(&json))?;
+        let head = seal_header(&buf[ROOM..]);
+        match ROOM.checked_sub(head.len()) {
+            Some(start) => {
+                buf[start..ROOM].copy_from_slice(&head);
+                write_atomic(path, &buf[start..])?;
+            }
+            None => write_atomic(path, &seal(&buf[ROOM..]))?,
+        }
         Ok(())
     }
 
@@ -479,7 +496,7 @@ impl Checkpoint {
         let c = &self.config;
         crate::cli::range("hidden", c.hidden, 1, MAX_HIDDEN).map_err(|e| e.to_string())?;
         crate::cli::batch_shape(c.batch, c.seq_len).map_err(|e| e.to_string())?;
-        let n = self.vocab.chars().count();
+        let n = crate::data::corpus::Vocab::from_stored(&self.vocab, c.tokens).len();
         if n == 0 || n > MAX_SYMBOLS {
             return Err(format!("vocabulary of {n} symbols (1..={MAX_SYMBOLS})"));
         }

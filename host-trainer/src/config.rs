@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::DataSpec;
 use crate::data::batch::Mode;
-use crate::data::corpus::Preprocess;
+use crate::data::corpus::{Preprocess, Tokens};
 use crate::optim::{OptimizerKind, Schedule};
 
 /// A validated training configuration (what `train` was asked to do).
@@ -20,6 +20,9 @@ pub struct TrainConfig {
     pub mode: Mode,
     /// Text normalisation.
     pub preprocess: Preprocess,
+    /// What a symbol is: a character or a word.
+    #[serde(default)]
+    pub tokens: Tokens,
     /// Hidden size.
     pub hidden: usize,
     /// Time steps per minibatch (stream mode).
@@ -93,6 +96,7 @@ impl TrainConfig {
             corpus: &self.corpus,
             mode: self.mode,
             preprocess: self.preprocess,
+            tokens: self.tokens,
             batch: self.batch,
             seq_len: self.seq_len,
             val_fraction: self.val_fraction,
@@ -162,6 +166,7 @@ pub fn default_config(corpus: &Path, out: &Path) -> TrainConfig {
         out: out.to_path_buf(),
         mode: Mode::Lines,
         preprocess: Preprocess::default(),
+        tokens: Tokens::Chars,
         hidden: 64,
         seq_len: 25,
         fixed_offset: false,

@@ -8,6 +8,7 @@ use lstm_core::{
     StepRunner,
 };
 
+use crate::data::corpus::LINE_WORD;
 use crate::model_file::ModelFile;
 
 /// How to sample.
@@ -15,7 +16,7 @@ use crate::model_file::ModelFile;
 pub struct SampleOptions {
     /// Text fed before sampling starts; it is part of the output.
     pub prime: String,
-    /// Characters to generate after the prime (per sample).
+    /// Symbols (characters or words) to generate after the prime (per sample).
     pub length: usize,
     /// Softmax temperature; `0` means greedy (argmax).
     pub temperature: f32,
@@ -25,7 +26,7 @@ pub struct SampleOptions {
     pub top_p: Option<f32>,
     /// RNG seed.
     pub seed: u64,
-    /// Stop a sample after generating this character (it is included).
+    /// Stop a sample after generating this character (it is included; `\n` is a word model's `<eol>`).
     pub stop_at: Option<char>,
     /// Number of samples.
     pub count: usize,
@@ -59,9 +60,12 @@ pub enum GenerateError {
         /// The largest possible magnitude.
         bound: f64,
     },
-    /// A prime token (word) is not in the model's vocabulary.
-    #[error("--prime: {0}")]
-    Prime(lstm_core::Error),
+    /// A prime word is not in the model's vocabulary.
+    #[error("--prime contains the word {word:?}, which is not in the model's vocabulary")]
+    UnknownWord {
+        /// The word.
+        word: String,
+    },
     /// The model takes dense vectors, not characters.
     #[error("the model takes dense input vectors; it cannot generate text")]
     DenseModel,
@@ -117,7 +121,7 @@ fn sample_family(family: &FamilyView<'_>, opts: &SampleOptions) -> Result<Sample
         order: &mut order,
     };
     let tokens = family.header.tokens;
-    let mut generator = Generator::for_network(
+    let generator = Generator::for_network(
         net,
         tokens,
         family.vocab,
@@ -129,28 +133,52 @@ fn sample_family(family: &FamilyView<'_>, opts: &SampleOptions) -> Result<Sample
     if tokens == TokenKind::Chars {
         return run_samples(generator, &mut sampler, opts);
     }
-    let stop = opts
-        .stop_at
-        .and_then(|ch| generator.symbol_index(&ch.to_string()).ok());
+    run_word_samples(generator, &mut sampler, opts)
+}
+
+/// Word samples: the prime's words, then sampled ones, separated by one space, with the line symbol
+/// ([`LINE_WORD`]) printed as a line break. An empty prime starts a line as lines-mode training does:
+/// the model is fed the line symbol first (not printed). `stop_at` `\n` is the line symbol.
+fn run_word_samples<S: StepRunner>(
+    mut generator: Generator<'_, '_, S>,
+    sampler: &mut Sampler,
+    opts: &SampleOptions,
+) -> Result<Samples, GenerateError> {
+    if let Some(w) = generator
+        .prime_symbols(&opts.prime)
+        .find(|w| generator.symbol_index(w).is_err())
+    {
+        return Err(GenerateError::UnknownWord { word: w.to_owned() });
+    }
+    let line = generator.symbol_index(LINE_WORD).ok();
+    let stop = opts.stop_at.and_then(|ch| match ch {
+        '\n' => line,
+        ch => generator.symbol_index(ch.encode_utf8(&mut [0u8; 4])).ok(),
+    });
+    // Fed as a prime, the line symbol is emitted first: that one is not part of the text.
+    let (prime, skip) = match (opts.prime.trim().is_empty(), line) {
+        (true, Some(_)) => (LINE_WORD, 1),
+        _ => (opts.prime.as_str(), 0),
+    };
     let mut texts = Vec::with_capacity(opts.count);
     for _ in 0..opts.count {
         let mut ids = Vec::new();
         generator
-            .generate_symbols(&mut sampler, &opts.prime, opts.length, stop, |t| {
-                ids.push(t)
-            })
-            .map_err(|e| match e {
-                lstm_core::Error::UnknownSymbol { .. } | lstm_core::Error::UnknownWord { .. } => {
-                    GenerateError::Prime(e)
-                }
-                e => GenerateError::Model(e),
-            })?;
-        let words = ids
-            .iter()
-            .map(|&t| generator.symbol_text(t))
-            .collect::<Result<Vec<&str>, _>>()
+            .generate_symbols(sampler, prime, opts.length, stop, |t| ids.push(t))
             .map_err(GenerateError::Model)?;
-        texts.push(words.join(" "));
+        let mut text = String::new();
+        for &t in ids.iter().skip(skip) {
+            let w = generator.symbol_text(t).map_err(GenerateError::Model)?;
+            if w == LINE_WORD {
+                text.push('\n');
+            } else {
+                if !(text.is_empty() || text.ends_with('\n')) {
+                    text.push(' ');
+                }
+                text.push_str(w);
+            }
+        }
+        texts.push(text);
     }
     Ok(Samples {
         state_digest: generator.state_digest(),

@@ -40,4 +40,5 @@ pub mod pytorch;
 pub mod quantize;
 pub mod rng;
 pub mod scalar;
+pub mod sidecar;
 pub mod train;

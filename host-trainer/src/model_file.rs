@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use lstm_core::format::{self, InputKind, ModelParts};
+use lstm_core::format::{self, CellKind, InputKind, ModelParts};
 use lstm_core::{CellView, Dims};
 
-use crate::data::corpus::Vocab;
+use crate::data::corpus::{Tokens, Vocab};
 use crate::files::{FileError, write_atomic};
 use crate::layout::{Layout, Matrix, convert, convert_g};
 use crate::model::{Layer, Params, Stack};
@@ -153,11 +153,19 @@ impl ModelFile {
     }
 }
 
-/// Encodes a character model into lstm-core's format.
+/// Encodes a one-layer LSTM into lstm-core's format: a character model as version 1 (as always), a
+/// word model as version 2 (the version that records word tokens).
 ///
 /// # Errors
 /// lstm-core's validation (sizes, vocabulary, non-finite weights).
 pub fn encode_model(p: &Params<f32>, vocab: &Vocab) -> Result<Vec<u8>, ExportError> {
+    if vocab.tokens() == Tokens::Words {
+        return encode_stack(
+            &Stack::from_params(p),
+            &vocab.as_string(),
+            Tokens::Words.kind(),
+        );
+    }
     ModelFile::from_params(p, vocab)
         .to_bytes()
         .map_err(|source| ExportError::Format {
@@ -176,11 +184,31 @@ pub fn save_model(path: &Path, p: &Params<f32>, vocab: &Vocab) -> Result<usize, 
     Ok(bytes.len())
 }
 
-/// Decodes a model file's bytes into trainer parameters and vocabulary.
+/// Decodes a one-layer f32 LSTM model file's bytes (characters or words) into trainer parameters and
+/// vocabulary.
 ///
 /// # Errors
-/// lstm-core's validation errors; a dense-input model (the trainer handles one-hot char models only).
+/// lstm-core's validation errors; a dense-input model, or another kind of model.
 pub fn decode_model(bytes: &[u8]) -> Result<(Params<f32>, Vocab), ExportError> {
+    if format::decode_family(bytes).is_ok_and(|f| f.header.tokens == format::TokenKind::Words) {
+        let (s, vocab, tokens) = decode_stack(bytes)?;
+        let (CellKind::Lstm, [l]) = (s.kind, s.layers.as_slice()) else {
+            return Err(ExportError::Unsupported(format!(
+                "a {} model of {} layer(s) (this takes one-layer LSTMs)",
+                s.kind.name(),
+                s.layers.len()
+            )));
+        };
+        let p = Params {
+            dims: s.dims,
+            w_x: l.w_x.clone(),
+            w_h: l.w_h.clone(),
+            b: l.b.clone(),
+            w_y: s.w_y,
+            b_y: s.b_y,
+        };
+        return Ok((p, Vocab::from_stored(&vocab, Tokens::of_kind(tokens))));
+    }
     ModelFile::from_bytes(bytes)
         .map_err(|source| ExportError::Format {
             context: "decoding the model".into(),
@@ -220,6 +248,25 @@ mod tests {
         let (q, v) = decode_model(&bytes).expect("decodes");
         assert_eq!(p, q);
         assert_eq!(v, vocab);
+    }
+
+    /// A word model is written as version 2 with word tokens and reads back as the same parameters.
+    #[test]
+    fn word_model_round_trips_as_version_2() {
+        let dims = Dims {
+            n_x: 3,
+            n_h: 2,
+            n_y: 3,
+        };
+        let p = Params::<f32>::init_uniform(dims, &mut Rng::new(5));
+        let vocab = Vocab::from_words(vec!["<eol>".into(), "cat".into(), "sat".into()]);
+        let bytes = encode_model(&p, &vocab).expect("encodes");
+        let view = format::decode_family(&bytes).expect("decodes");
+        assert_eq!(view.version, format::FORMAT_VERSION);
+        assert_eq!(view.header.tokens, format::TokenKind::Words);
+        assert_eq!(view.vocab, "<eol> cat sat");
+        let (q, v) = decode_model(&bytes).expect("reads back");
+        assert_eq!((q, v), (p, vocab));
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl Trainer {
     pub fn resume(ckpt: Checkpoint, mut cfg: TrainConfig, raw: &str) -> Result<Self, TrainError> {
         // The schedule (with the run length fixed at the start) is the checkpoint's.
         cfg.schedule = ckpt.config.schedule;
-        let vocab = Vocab::from_chars(ckpt.vocab.chars().collect());
+        let vocab = Vocab::from_stored(&ckpt.vocab, cfg.tokens);
         let prep = prepare(raw, &cfg.data_spec(), Some(vocab)).map_err(|e| match e {
             DataError::Corpus(CorpusError::UnknownChar { ch, .. }) => TrainError::Mismatch(
                 format!("the corpus contains {ch:?}, not in the checkpoint's vocabulary"),

@@ -106,7 +106,7 @@ fn sample_runs_family_models_chars_and_words() {
 
 /// `eval` of family models: a 1-layer LSTM written as version 2 (through the stack pass) gives exactly
 /// the version-1 file's line (the training pass), in lines and stream modes; a 2-layer GRU evaluates;
-/// a words model is refused by name.
+/// a words model evaluates over words.
 #[test]
 fn eval_runs_family_models_and_agrees_with_the_plain_pass() {
     use host_trainer::data::corpus::Vocab;
@@ -154,8 +154,22 @@ fn eval_runs_family_models_and_agrees_with_the_plain_pass() {
     let o = bin(&["eval", "--model", &gru, "--corpus", c]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("perplexity"));
-    let words = write_model(dir.path(), CellKind::Rnn, 1, "a b", TokenKind::Words);
-    let o = bin(&["eval", "--model", &words, "--corpus", c]);
+    // A words model evaluates over words (lines mode needs its line symbol <eol>).
+    let words = write_model(dir.path(), CellKind::Rnn, 1, "<eol> a b", TokenKind::Words);
+    let wc = dir.path().join("w.txt");
+    std::fs::write(&wc, "a b a\nb  a\n").expect("write");
+    let o = bin(&[
+        "eval",
+        "--model",
+        &words,
+        "--corpus",
+        wc.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nats/word, perplexity"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("over 7 words"));
+    let no_eol = write_model(dir.path(), CellKind::Rnn, 1, "a b", TokenKind::Words);
+    let o = bin(&["eval", "--model", &no_eol, "--corpus", c]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("word-token"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no line symbol"));
 }

@@ -9,12 +9,11 @@ use crate::bptt::ForwardStats;
 use crate::checkpoint::Checkpoint;
 use crate::cli::batch_shape;
 use crate::data::batch::{Dataset, Mode};
-use crate::data::corpus::Vocab;
-use crate::data::corpus::{self, Preprocess};
+use crate::data::corpus::{self, Preprocess, Tokens, Vocab};
 use crate::data::{prepare, prepare_eval};
 use crate::evaluate::{evaluate, evaluate_stack};
 use crate::model::{Params, Stack};
-use crate::model_file::{decode_stack, load_model};
+use crate::model_file::{decode_model, decode_stack};
 
 /// `eval` arguments.
 #[derive(Debug, Args)]
@@ -41,7 +40,7 @@ pub struct EvalArgs {
     /// d2l preprocessing.
     #[arg(long)]
     pub d2l: bool,
-    /// Characters per chunk (stream mode).
+    /// Symbols per chunk (stream mode).
     #[arg(long, default_value_t = 35)]
     pub seq_len: usize,
     /// Sequences per batch.
@@ -69,22 +68,15 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     if super::eval_q8::is_q8(&bytes) {
         return super::eval_q8::run(a, &bytes, batch, seq_len);
     }
-    let plain = lstm_core::format::decode(&bytes).is_ok();
-    // A plain 1-layer LSTM character model runs the training pass; any other kind through the stack.
-    let (model, vocab): (Result<Params<f32>, Stack<f32>>, Vocab) = if plain {
-        let (p, v) =
-            load_model(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-        (Ok(p), v)
-    } else {
-        let (s, v, tokens) =
-            decode_stack(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
-        if tokens != lstm_core::format::TokenKind::Chars {
-            bail!(
-                "eval of word-token models is not supported yet ({})",
-                a.model.display()
-            );
+    // A 1-layer LSTM (characters or words: what `train` writes) runs the training pass; any other
+    // kind through the stack.
+    let (model, vocab): (Result<Params<f32>, Stack<f32>>, Vocab) = match decode_model(&bytes) {
+        Ok((p, v)) => (Ok(p), v),
+        Err(_) => {
+            let (s, v, tokens) =
+                decode_stack(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
+            (Err(s), Vocab::from_stored(&v, Tokens::of_kind(tokens)))
         }
-        (Err(s), Vocab::from_chars(v.chars().collect()))
     };
     if let Some(ckpt) = &a.checkpoint {
         let Ok(params) = &model else {
@@ -109,17 +101,22 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     if stats.count == 0 {
         bail!("corpus {} has nothing to evaluate", corpus_path.display());
     }
-    print_loss(&stats);
+    print_loss(&stats, vocab.tokens());
     Ok(())
 }
 
-/// One line on stdout: loss, perplexity and count.
-pub(crate) fn print_loss(stats: &ForwardStats) {
+/// One line on stdout: loss, perplexity and count (of characters or words).
+pub(crate) fn print_loss(stats: &ForwardStats, tokens: Tokens) {
     let loss = stats.mean();
+    let unit = match tokens {
+        Tokens::Chars => "char",
+        Tokens::Words => "word",
+    };
     println!(
-        "loss {loss:.6} nats/char, perplexity {:.4}, over {} characters",
+        "loss {loss:.6} nats/{unit}, perplexity {:.4}, over {} {}",
         loss.exp(),
-        stats.count
+        stats.count,
+        tokens.plural()
     );
 }
 
@@ -131,9 +128,10 @@ fn eval_split(
     params: &Params<f32>,
     vocab: Vocab,
 ) -> anyhow::Result<()> {
+    let tokens = vocab.tokens();
     let (data, batch, seq_len) = split_data(a, ckpt_path, vocab)?;
     let stats = evaluate(params, &data, batch, seq_len);
-    print_loss(&stats);
+    print_loss(&stats, tokens);
     Ok(())
 }
 
@@ -149,7 +147,7 @@ pub(crate) fn split_data(
     if let Some(c) = &a.corpus {
         cfg.corpus = c.clone();
     }
-    if vocab.as_string() != ckpt.vocab {
+    if vocab.as_string() != ckpt.vocab || vocab.tokens() != cfg.tokens {
         bail!(
             "{} and {} have different vocabularies",
             a.model.display(),

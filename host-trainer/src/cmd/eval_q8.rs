@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 
 use super::eval::{EvalArgs, print_loss, split_data};
-use crate::data::corpus::{self, Preprocess, Vocab};
+use crate::data::corpus::{self, Preprocess, Tokens, Vocab};
 use crate::data::prepare_eval;
 use crate::eval_core::evaluate_family;
 use lstm_core::Kernel;
@@ -50,6 +50,6 @@ pub fn run(a: &EvalArgs, bytes: &[u8], batch: usize, seq_len: usize) -> anyhow::
     if stats.count == 0 {
         bail!("nothing to evaluate");
     }
-    print_loss(&stats);
+    print_loss(&stats, Tokens::Chars);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `host-trainer inspect`: what a model file holds (kind, sizes, vocabulary,
-//! parameters, bytes of weights; for q8 the largest rounding error per tensor) and, with `--board`,
+//! parameters, bytes of weights; for q8 the largest rounding error per tensor), the step and
+//! validation loss it was saved at (from the sidecar `train` writes beside it) and, with `--board`,
 //! whether it fits a board.
 
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use lstm_core::board::{self, Board};
+
+use crate::sidecar::{self, Found};
 
 /// `inspect` arguments.
 #[derive(Debug, Args)]
@@ -73,6 +76,22 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
     println!("MACs/token:  {}", h.macs_per_token());
     for b in &a.board {
         println!("fit:         {}", board::fit(b, d, h.weight_bytes()));
+    }
+    let info = sidecar::sidecar_path(&a.model);
+    match sidecar::find(&a.model, &bytes) {
+        Found::None => {}
+        Found::Current(s) => println!("trained:     {}", s.summary()),
+        Found::Stale(s) => println!(
+            "trained:     unknown: {} is stale (it was written for other model bytes, of step {}); the model was replaced after training",
+            info.display(),
+            s.step
+        ),
+        Found::Unreadable(reason) => {
+            println!(
+                "trained:     unknown: {} is unreadable ({reason})",
+                info.display()
+            );
+        }
     }
     Ok(())
 }

@@ -15,10 +15,10 @@ pub struct SampleArgs {
     /// Model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Text to start from (printed as part of the output).
+    /// Text to start from (printed as part of the output; a word model reads it as whitespace-separated words).
     #[arg(long, default_value = "")]
     pub prime: String,
-    /// Characters to generate per sample.
+    /// Symbols (characters, or words for a word model) to generate per sample.
     #[arg(long, default_value_t = 200)]
     pub length: usize,
     /// Softmax temperature; 0 is greedy.
@@ -33,7 +33,7 @@ pub struct SampleArgs {
     /// RNG seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// End a sample after this character (escapes `\n`, `\t`, `\\` accepted).
+    /// End a sample after this character (escapes `\n`, `\t`, `\\` accepted; for a word model `\n` is its line symbol `<eol>`).
     #[arg(long)]
     pub stop_at: Option<String>,
     /// Number of samples.

@@ -13,7 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::cli::{ConfigError, MAX_HIDDEN, batch_shape, nonzero, positive, range};
 use crate::config::{Every, Keep, TrainConfig};
 use crate::data::batch::Mode;
-use crate::data::corpus::{self, Preprocess};
+use crate::data::corpus::{self, Preprocess, Tokens};
 use crate::files::{FileError, check_outputs, named};
 use crate::generate::{SampleOptions, sample_text};
 use crate::optim::{LrSchedule, OptimizerKind, Schedule};
@@ -42,6 +42,9 @@ pub struct TrainArgs {
     /// d2l preprocessing: letters and spaces only, lowercased (stream mode).
     #[arg(long)]
     pub d2l: bool,
+    /// What a symbol is: `chars`, or `words` (whitespace-separated; lines mode adds `<eol>`). [default: chars]
+    #[arg(long, value_enum)]
+    pub tokens: Option<Tokens>,
     /// Hidden size. [default: 64]
     #[arg(long)]
     pub hidden: Option<usize>,
@@ -213,6 +216,7 @@ impl TrainArgs {
                 lowercase: self.lowercase,
                 d2l: self.d2l,
             },
+            tokens: self.tokens.unwrap_or_default(),
             hidden: range("hidden", self.hidden.unwrap_or(64), 1, MAX_HIDDEN)?,
             seq_len,
             fixed_offset: self.fixed_offset,
@@ -298,6 +302,7 @@ impl TrainArgs {
             ("--mode", self.mode.is_some()),
             ("--lowercase", self.lowercase),
             ("--d2l", self.d2l),
+            ("--tokens", self.tokens.is_some()),
             ("--hidden", self.hidden.is_some()),
             ("--seq-len", self.seq_len.is_some()),
             ("--fixed-offset", self.fixed_offset),
@@ -395,7 +400,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         trainer.cfg.corpus.display(),
         p.train.target_count(),
         p.vocab.len(),
-        p.vocab.as_string(),
+        p.vocab.preview(),
         p.unigram_entropy,
         trainer.params.dims.param_count()
     );
@@ -424,6 +429,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         &mut Console::default(),
     )?;
     let secs = start.elapsed().as_secs_f64();
+    crate::sidecar::record_run(&trainer)?;
     let sm = trainer.state.smoothed.unwrap_or(f64::NAN);
     eprintln!(
         "step {}, epoch {}: smoothed loss {sm:.4} nats/char (perplexity {:.3}); unigram entropy {:.4}; {:.0} tokens/s",
@@ -521,7 +527,12 @@ fn check_paths(cfg: &TrainConfig, resume: Option<&Path>) -> Result<(), FileError
     if let Some(r) = resume {
         inputs.push(named("--resume", r));
     }
-    let mut outputs = vec![named("--out", &cfg.out), named("--checkpoint", &ckpt)];
+    let info = crate::sidecar::sidecar_path(&cfg.out);
+    let mut outputs = vec![
+        named("--out", &cfg.out),
+        named("--checkpoint", &ckpt),
+        named("--out's .json", &info),
+    ];
     if let Some(p) = &cfg.log {
         outputs.push(named("--log", p));
     }

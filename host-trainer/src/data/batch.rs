@@ -27,21 +27,108 @@ pub enum Mode {
     Stream,
 }
 
-/// Training data, already encoded.
+/// Training data, already encoded (symbol indices as `u16`: the format holds at most 8192 symbols).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dataset {
-    /// One entry per non-empty line, without its newline.
+    /// One entry per non-empty line, without its line end.
     Lines {
         /// The lines' symbol indices.
-        lines: Vec<Vec<u32>>,
-        /// Index of `\n` (start and end symbol).
+        lines: Lines,
+        /// Index of the line symbol (`\n`, or `<eol>` for words): start and end of every line.
         newline: u32,
     },
     /// The whole text.
     Stream {
         /// The text's symbol indices.
-        tokens: Vec<u32>,
+        tokens: Vec<u16>,
     },
+}
+
+/// Lines of symbol indices in one flat buffer (a line costs its symbols and one offset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    tokens: Vec<u16>,
+    /// Where each line ends in `tokens`.
+    ends: Vec<u32>,
+}
+
+impl Lines {
+    /// Lines from a flat buffer and each line's end offset (ascending, at most `tokens.len()`; offsets
+    /// out of order or range are clamped).
+    pub fn from_parts(tokens: Vec<u16>, mut ends: Vec<u32>) -> Self {
+        let n = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        let mut prev = 0;
+        for e in &mut ends {
+            *e = (*e).clamp(prev, n);
+            prev = *e;
+        }
+        Self { tokens, ends }
+    }
+
+    /// Lines from separate token vectors (tests and small data).
+    pub fn from_vecs<T: Copy + Into<u32>>(lines: &[Vec<T>]) -> Self {
+        let mut l = Self::default();
+        for line in lines {
+            l.tokens.extend(line.iter().map(|&t| {
+                let t: u32 = t.into();
+                u16::try_from(t).unwrap_or(u16::MAX)
+            }));
+            l.ends
+                .push(u32::try_from(l.tokens.len()).unwrap_or(u32::MAX));
+        }
+        l
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no lines.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Line `i` (empty if out of range).
+    pub fn get(&self, i: usize) -> &[u16] {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).map_or(usize::MAX, |&e| e as usize)
+        };
+        let end = self.ends.get(i).map_or(0, |&e| e as usize);
+        self.tokens.get(start..end).unwrap_or(&[])
+    }
+
+    /// The lines in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u16]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Moves the lines whose indices are in `held` (ascending) out, in order, and keeps the others in
+    /// order, in place (the held ones are copied once, the kept ones moved within the buffer).
+    pub fn split_off_held(&mut self, held: &[u32]) -> Lines {
+        let mut out = Lines::default();
+        let mut held = held.iter().peekable();
+        let (mut w_tok, mut w_line, mut start) = (0usize, 0usize, 0usize);
+        for i in 0..self.ends.len() {
+            let end = self.ends[i] as usize;
+            if held.next_if(|&&v| v as usize == i).is_some() {
+                out.tokens.extend_from_slice(&self.tokens[start..end]);
+                out.ends
+                    .push(u32::try_from(out.tokens.len()).unwrap_or(u32::MAX));
+            } else {
+                self.tokens.copy_within(start..end, w_tok);
+                w_tok += end - start;
+                self.ends[w_line] = u32::try_from(w_tok).unwrap_or(u32::MAX);
+                w_line += 1;
+            }
+            start = end;
+        }
+        self.tokens.truncate(w_tok);
+        self.ends.truncate(w_line);
+        out
+    }
 }
 
 /// The order of one epoch: chosen from the RNG at the epoch's start and stored in checkpoints.
@@ -97,15 +184,6 @@ impl BatchBuf {
     }
 }
 
-/// Splits encoded lines (`\n` excluded) from a token stream; empty lines are dropped.
-pub fn split_lines(tokens: &[u32], newline: u32) -> Vec<Vec<u32>> {
-    tokens
-        .split(|&t| t == newline)
-        .filter(|l| !l.is_empty())
-        .map(<[u32]>::to_vec)
-        .collect()
-}
-
 impl Dataset {
     /// Number of target symbols in one pass over the data (lines: chars + one newline each).
     pub fn target_count(&self) -> usize {
@@ -125,12 +203,12 @@ impl Dataset {
         };
         match self {
             Self::Lines { lines, newline } => {
-                for l in lines {
-                    l.iter().copied().for_each(&mut add);
+                for l in lines.iter() {
+                    l.iter().for_each(|&t| add(u32::from(t)));
                     add(*newline);
                 }
             }
-            Self::Stream { tokens } => tokens.iter().skip(1).copied().for_each(&mut add),
+            Self::Stream { tokens } => tokens.iter().skip(1).for_each(|&t| add(u32::from(t))),
         }
         counts
     }
@@ -192,7 +270,7 @@ impl Dataset {
                 let nb = chosen.len();
                 let steps = chosen
                     .iter()
-                    .map(|&l| lines[l as usize].len() + 1)
+                    .map(|&l| lines.get(l as usize).len() + 1)
                     .max()
                     .unwrap_or(0);
                 buf.steps = steps;
@@ -202,16 +280,26 @@ impl Dataset {
                 buf.mask.resize(steps * nb, 0);
                 buf.masked = false;
                 for (b, &l) in chosen.iter().enumerate() {
-                    let line = &lines[l as usize];
+                    let line = lines.get(l as usize);
                     for t in 0..steps {
                         let r = t * nb + b;
                         // input: '\n' then the line; target: the line then '\n'.
                         let (x, y, valid) = match t.cmp(&line.len()) {
                             std::cmp::Ordering::Less => {
-                                (if t == 0 { *newline } else { line[t - 1] }, line[t], true)
+                                let prev = if t == 0 {
+                                    *newline
+                                } else {
+                                    u32::from(line[t - 1])
+                                };
+                                (prev, u32::from(line[t]), true)
                             }
                             std::cmp::Ordering::Equal => {
-                                (if t == 0 { *newline } else { line[t - 1] }, *newline, true)
+                                let prev = if t == 0 {
+                                    *newline
+                                } else {
+                                    u32::from(line[t - 1])
+                                };
+                                (prev, *newline, true)
                             }
                             std::cmp::Ordering::Greater => (*newline, *newline, false),
                         };
@@ -236,8 +324,8 @@ impl Dataset {
                 for b in 0..batch {
                     let start = offset + b * len + start0;
                     for t in 0..seq_len {
-                        buf.x[t * batch + b] = tokens[start + t];
-                        buf.y[t * batch + b] = tokens[start + t + 1];
+                        buf.x[t * batch + b] = u32::from(tokens[start + t]);
+                        buf.y[t * batch + b] = u32::from(tokens[start + t + 1]);
                     }
                 }
             }
@@ -272,7 +360,7 @@ mod tests {
         /// the epoch reads the text in order from `offset`.
         #[test]
         fn stream_batches_partition_sequentially(len in 2usize..400, batch in 1usize..6, seq_len in 1usize..12, seed in 0u64..1000) {
-            let tokens: Vec<u32> = (0..len as u32).collect();
+            let tokens: Vec<u16> = (0..len as u16).collect();
             let data = Dataset::Stream { tokens };
             let plan = data.plan(&mut Rng::new(seed), seq_len, false);
             let EpochPlan::Stream { offset, .. } = plan else { unreachable!() };
@@ -301,7 +389,7 @@ mod tests {
         fn lines_batches_cover_every_line_once(lens in proptest::collection::vec(1usize..9, 1..20), batch in 1usize..5, seed in 0u64..1000) {
             let newline = 0u32;
             let lines: Vec<Vec<u32>> = lens.iter().enumerate().map(|(i, &n)| (0..n).map(|k| (i * 10 + k) as u32 + 1).collect()).collect();
-            let data = Dataset::Lines { lines: lines.clone(), newline };
+            let data = Dataset::Lines { lines: Lines::from_vecs(&lines), newline };
             let plan = data.plan(&mut Rng::new(seed), 0, false);
             let mut seen = Vec::new();
             let mut targets = 0;
@@ -330,7 +418,7 @@ mod tests {
         /// With `tail`, one stream (batch 1) from offset 0 reads every target exactly once, in order.
         #[test]
         fn stream_tail_covers_the_whole_text(len in 2usize..300, seq_len in 1usize..12) {
-            let data = Dataset::Stream { tokens: (0..len as u32).collect() };
+            let data = Dataset::Stream { tokens: (0..len as u16).collect() };
             let plan = data.plan(&mut Rng::new(0), 1, true);
             let mut buf = BatchBuf::default();
             let mut seen = Vec::new();
@@ -343,11 +431,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn split_lines_drops_empty_lines() {
-        assert_eq!(
-            split_lines(&[1, 2, 0, 0, 3, 0], 0),
-            vec![vec![1, 2], vec![3]]
-        );
+    proptest! {
+        /// Holding out lines keeps both parts in order and loses nothing.
+        #[test]
+        fn split_off_held_partitions_in_order(lens in proptest::collection::vec(0usize..6, 0..30), pick in proptest::collection::vec(any::<bool>(), 30)) {
+            let lines: Vec<Vec<u16>> = lens.iter().enumerate().map(|(i, &n)| (0..n as u16).map(|k| i as u16 * 10 + k).collect()).collect();
+            let held: Vec<u32> = (0..lines.len() as u32).filter(|&i| pick[i as usize]).collect();
+            let mut kept = Lines::from_vecs(&lines);
+            let out = kept.split_off_held(&held);
+            let want_out: Vec<&[u16]> = held.iter().map(|&i| lines[i as usize].as_slice()).collect();
+            let want_kept: Vec<&[u16]> = (0..lines.len()).filter(|&i| !pick[i]).map(|i| lines[i].as_slice()).collect();
+            prop_assert_eq!(out.iter().collect::<Vec<_>>(), want_out);
+            prop_assert_eq!(kept.iter().collect::<Vec<_>>(), want_kept);
+        }
     }
 }

@@ -7,11 +7,13 @@
 
 pub mod batch;
 pub mod corpus;
+pub mod encode;
 
 use std::path::{Path, PathBuf};
 
-use batch::{Dataset, Mode, split_lines};
-use corpus::{CorpusError, Preprocess, Vocab, fingerprint, preprocess, unigram_entropy};
+use batch::{Dataset, Lines, Mode};
+use corpus::{CorpusError, Preprocess, Tokens, Vocab, unigram_entropy};
+use encode::{EncodeSpec, Encoded, encode};
 
 /// Why a corpus cannot be turned into data.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +30,9 @@ pub enum DataError {
         detail: String,
     },
     /// Lines mode on a vocabulary without a newline.
-    #[error("the model's vocabulary has no newline; use --mode stream")]
+    #[error(
+        "the model's vocabulary has no line symbol (\\n, or <eol> for words); use --mode stream"
+    )]
     NoNewline,
 }
 
@@ -41,6 +45,8 @@ pub struct DataSpec<'a> {
     pub mode: Mode,
     /// Text normalisation.
     pub preprocess: Preprocess,
+    /// Characters or words.
+    pub tokens: Tokens,
     /// Sequences per minibatch.
     pub batch: usize,
     /// Time steps per minibatch (stream mode).
@@ -99,102 +105,111 @@ pub struct Prepared {
 
 /// Preprocesses and encodes `raw` for `spec`; with `vocab` given (resume), uses it instead of building one.
 ///
+/// Memory: the tokens (two bytes each) and, in lines mode, one offset per line, beside `raw`; the
+/// validation part is moved out of the same buffer.
+///
 /// # Errors
-/// Empty text, chars outside `vocab`, a corpus too short for one minibatch or the validation split.
+/// Empty text, symbols outside `vocab`, more symbols than the format holds, a corpus too short for
+/// one minibatch or the validation split.
 pub fn prepare(
     raw: &str,
     spec: &DataSpec<'_>,
     vocab: Option<Vocab>,
 ) -> Result<Prepared, DataError> {
-    let text = preprocess(raw, spec.preprocess);
     let path = spec.corpus.to_path_buf();
-    if text.trim().is_empty() {
+    let lines = spec.mode == Mode::Lines;
+    let enc_spec = EncodeSpec {
+        path: spec.corpus,
+        preprocess: spec.preprocess,
+        tokens: vocab.as_ref().map_or(spec.tokens, Vocab::tokens),
+        lines,
+    };
+    let too_short = |detail: String| DataError::TooShort {
+        path: path.clone(),
+        detail,
+    };
+    if lines
+        && let Some(v) = &vocab
+        && v.line_symbol().is_none()
+    {
+        return Err(too_short("no line symbol in the vocabulary".into()));
+    }
+    let Encoded {
+        vocab,
+        tokens,
+        ends,
+        fingerprint,
+        nonblank,
+    } = encode(raw, &enc_spec, vocab.as_ref())?;
+    if !nonblank {
         return Err(CorpusError::Empty {
             path,
             detail: " after preprocessing",
         }
         .into());
     }
-    let extra: &[char] = if spec.mode == Mode::Lines {
-        &['\n']
-    } else {
-        &[]
-    };
-    let vocab = vocab.unwrap_or_else(|| Vocab::from_text(&text, extra));
-    let too_short = |detail: String| DataError::TooShort {
-        path: path.clone(),
-        detail,
-    };
-    let (train, val, split) = match spec.mode {
-        Mode::Lines => {
+    let what = vocab.tokens().plural();
+    let (train, val, split) = match ends {
+        Some(ends) => {
             let newline = vocab
-                .index('\n')
-                .ok_or_else(|| too_short("no newline in the vocabulary".into()))?;
-            // Line by line: never the whole text's tokens and its lines at once.
-            let lines = encode_lines(&text, &vocab)?;
-            let val_units = choose_val(lines.len(), spec.val_fraction, spec.seed);
-            if lines.len() <= val_units.len() {
+                .line_symbol()
+                .ok_or_else(|| too_short("no line symbol in the vocabulary".into()))?;
+            let mut train = Lines::from_parts(tokens, ends);
+            let val_units = choose_val(train.len(), spec.val_fraction, spec.seed);
+            if train.len() <= val_units.len() {
                 return Err(too_short(format!(
                     "{} non-empty line(s), {} needed for training and validation",
-                    lines.len(),
+                    train.len(),
                     val_units.len() + 1
                 )));
             }
+            let val = train.split_off_held(&val_units);
             let split = Split {
-                units: lines.len(),
+                units: train.len() + val.len(),
                 chunk_len: 0,
                 val_units,
             };
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            let mut held = split.val_units.iter().peekable();
-            for (i, line) in lines.into_iter().enumerate() {
-                if held.next_if(|&&v| v as usize == i).is_some() {
-                    b.push(line);
-                } else {
-                    a.push(line);
-                }
-            }
-            let val = (!b.is_empty()).then_some(Dataset::Lines { lines: b, newline });
-            (Dataset::Lines { lines: a, newline }, val, split)
+            let val = (!val.is_empty()).then_some(Dataset::Lines {
+                lines: val,
+                newline,
+            });
+            (
+                Dataset::Lines {
+                    lines: train,
+                    newline,
+                },
+                val,
+                split,
+            )
         }
-        Mode::Stream => {
-            let tokens = vocab.encode(&text)?;
-            let (train_tokens, val_tokens, split) = if spec.val_fraction > 0.0 {
+        None => {
+            let mut tokens = tokens;
+            let (val_tokens, split) = if spec.val_fraction > 0.0 {
                 let chunk_len = tokens.len().div_ceil(100).max(MIN_CHUNK);
                 let units = tokens.len().div_ceil(chunk_len);
                 let val_units = choose_val(units, spec.val_fraction, spec.seed);
                 if units <= val_units.len() {
                     return Err(too_short(format!(
-                        "{} characters: too few for a validation split",
+                        "{} {what}: too few for a validation split",
                         tokens.len()
                     )));
                 }
-                let (mut a, mut b) = (Vec::new(), Vec::new());
-                let mut held = val_units.iter().peekable();
-                for (i, chunk) in tokens.chunks(chunk_len).enumerate() {
-                    if held.next_if(|&&v| v as usize == i).is_some() {
-                        b.extend_from_slice(chunk);
-                    } else {
-                        a.extend_from_slice(chunk);
-                    }
-                }
+                let val = split_off_chunks(&mut tokens, chunk_len, &val_units);
                 let split = Split {
                     units,
                     chunk_len,
                     val_units,
                 };
-                (a, Some(b), split)
+                (Some(val), split)
             } else {
-                (tokens, None, Split::default())
+                (None, Split::default())
             };
-            let n_train = train_tokens.len();
-            let train = Dataset::Stream {
-                tokens: train_tokens,
-            };
+            let n_train = tokens.len();
+            let train = Dataset::Stream { tokens };
             if !train.fits(spec.batch, spec.seq_len) {
                 let need = spec.seq_len * (spec.batch + 1);
                 return Err(too_short(format!(
-                    "{n_train} training characters; --batch {} × --seq-len {} needs at least {need}",
+                    "{n_train} training {what}; --batch {} × --seq-len {} needs at least {need}",
                     spec.batch, spec.seq_len
                 )));
             }
@@ -207,52 +222,61 @@ pub fn prepare(
         vocab,
         train,
         val,
-        fingerprint: fingerprint(&text),
+        fingerprint,
         split,
     })
+}
+
+/// Moves the chunks of `chunk_len` tokens whose indices are in `held` (ascending) out of `tokens`, in
+/// order, keeping the others in order in place.
+fn split_off_chunks(tokens: &mut Vec<u16>, chunk_len: usize, held: &[u32]) -> Vec<u16> {
+    let mut out = Vec::with_capacity(held.len() * chunk_len);
+    let mut held = held.iter().peekable();
+    let (mut w, mut start, mut i) = (0, 0, 0);
+    while start < tokens.len() {
+        let end = (start + chunk_len).min(tokens.len());
+        if held.next_if(|&&v| v as usize == i).is_some() {
+            out.extend_from_slice(&tokens[start..end]);
+        } else {
+            tokens.copy_within(start..end, w);
+            w += end - start;
+        }
+        start = end;
+        i += 1;
+    }
+    tokens.truncate(w);
+    out
 }
 
 /// The whole of `raw` as one dataset in a model's vocabulary, for evaluation.
 ///
 /// # Errors
-/// A character outside `vocab`; lines mode with no newline in `vocab`.
+/// A symbol outside `vocab`; lines mode with no line symbol in `vocab`.
 pub fn prepare_eval(
     raw: &str,
     pre: Preprocess,
     mode: Mode,
     vocab: &Vocab,
 ) -> Result<Dataset, DataError> {
-    let tokens = vocab.encode(&preprocess(raw, pre))?;
-    Ok(match mode {
-        Mode::Lines => {
-            let newline = vocab.index('\n').ok_or(DataError::NoNewline)?;
-            Dataset::Lines {
-                lines: split_lines(&tokens, newline),
-                newline,
-            }
-        }
-        Mode::Stream => Dataset::Stream { tokens },
-    })
-}
-
-/// The non-empty lines of `text`, encoded one at a time (errors report the char offset in `text`).
-fn encode_lines(text: &str, vocab: &Vocab) -> Result<Vec<Vec<u32>>, CorpusError> {
-    let mut lines = Vec::new();
-    let mut offset = 0;
-    for line in text.split('\n') {
-        if !line.is_empty() {
-            let l = vocab.encode(line).map_err(|e| match e {
-                CorpusError::UnknownChar { ch, offset: o } => CorpusError::UnknownChar {
-                    ch,
-                    offset: offset + o,
-                },
-                other => other,
-            })?;
-            lines.push(l);
-        }
-        offset += line.chars().count() + 1;
+    let lines = mode == Mode::Lines;
+    let newline = vocab.line_symbol();
+    if lines && newline.is_none() {
+        return Err(DataError::NoNewline);
     }
-    Ok(lines)
+    let spec = EncodeSpec {
+        path: Path::new(""),
+        preprocess: pre,
+        tokens: vocab.tokens(),
+        lines,
+    };
+    let e = encode(raw, &spec, Some(vocab))?;
+    Ok(match (e.ends, newline) {
+        (Some(ends), Some(newline)) => Dataset::Lines {
+            lines: Lines::from_parts(e.tokens, ends),
+            newline,
+        },
+        _ => Dataset::Stream { tokens: e.tokens },
+    })
 }
 
 fn val_count(n: usize, fraction: f64) -> usize {
