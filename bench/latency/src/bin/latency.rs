@@ -7,9 +7,10 @@
 //! Usage: `latency [--hidden 64,128,256] [--vocab 65] [--min-ms 200] [--reps 7] [--threads 1,2]
 //! [--dtype f32,q8]`
 //!
-//! `--dtype q8` also times the same weights quantized (`lstm_core::quant::quantize_family`, as
+//! `--dtype q8` times the same weights quantized (`lstm_core::quant::quantize_family`, as
 //! `host-trainer quantize` does) through `NetworkView::from_family` and `Kernel::network_step`,
-//! one thread, every kernel (rows with `"dtype":"q8"` and the q8 product's implementation).
+//! one thread, every kernel (rows with `"dtype":"q8"` and the q8 product's implementation);
+//! `--dtype f32,q8` both.
 //!
 //! `--threads 2` also times each SIMD kernel with every step's hidden units
 //! split between the calling thread and a helper (`lstm_core::with_split_step`).
@@ -147,6 +148,7 @@ fn main() {
     let threads: String = arg(&args, "--threads", "1".to_string());
     let dtypes: String = arg(&args, "--dtype", "f32".to_string());
     let q8 = dtypes.split(',').any(|d| d.trim() == "q8");
+    let f32_rows = dtypes.split(',').any(|d| d.trim() == "f32");
     if let Some(d) = dtypes.split(',').find(|d| !matches!(d.trim(), "f32" | "q8")) {
         fail(&format!("--dtype {d}: f32 or q8"));
     }
@@ -179,7 +181,7 @@ fn main() {
         let (w_ih, w_hh, b, w_y, b_y) = (a(&w_ih), a(&w_hh), a(&b), a(&w_y), a(&b_y));
         let cell = CellView::from_stacked(dims, &w_ih, &w_hh, &b, &w_y, &b_y)
             .unwrap_or_else(|e| fail(&format!("cell: {e}")));
-        for &kernel in Kernel::available().iter() {
+        for &kernel in Kernel::available().iter().filter(|_| f32_rows) {
             for &threads in &thread_counts {
                 if threads == 2 && kernel == Kernel::Portable {
                     continue; // the portable kernel is the reference, measured on one core only
