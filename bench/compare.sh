@@ -2,7 +2,8 @@
 # One command for issue 7's side-by-side benchmarks: training throughput and
 # loss (host-trainer vs PyTorch nn.LSTM), per-token inference latency
 # (lstm-core kernels vs PyTorch eager, TorchScript, ONNX Runtime) and the
-# firmware's instructions per token under QEMU (firmware-example vs plain C).
+# firmware's instructions per token under QEMU (firmware-example vs plain C), and
+# quantized (q8) models: held-out loss, weight bytes and latency against f32.
 # Prints one table; see bench/README.md.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ BENCH="$ROOT/bench"
 VENV="$ROOT/target/bench-venv"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 OUT="$ROOT/target/bench-results/$STAMP"
-ONLY="train,infer,firmware"
+ONLY="train,infer,firmware,quant"
 THREADS="1,2"
 EXTRA=()
 PYTHON_BASE="${PYTHON:-python3}"
@@ -22,7 +23,7 @@ usage: bench/compare.sh [options]
 
   --long             more training steps (about 7x) and longer latency runs
   --quick            a quarter of the default training steps (for a smoke test)
-  --only LIST        comma-separated subset of: train,infer,firmware
+  --only LIST        comma-separated subset of: train,infer,firmware,quant
   --threads LIST     thread counts for training and inference rows (default 1,2)
   --repeat N         training: run each pair N times (alternating), keep the best throughput of each side
   --no-trace         skip the per-symbol QEMU trace of the firmware (~1 min)
@@ -57,7 +58,7 @@ say() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found: $2"; }
 
 for part in ${ONLY//,/ }; do
-    case "$part" in train|infer|firmware) ;; *) die "--only: unknown part '$part' (train, infer, firmware)" ;; esac
+    case "$part" in train|infer|firmware|quant) ;; *) die "--only: unknown part '$part' (train, infer, firmware, quant)" ;; esac
 done
 has() { [[ ",$ONLY," == *",$1,"* ]]; }
 
@@ -84,7 +85,7 @@ first_file() {
 [[ -z "${DINOS:-}" || -f "$DINOS" ]] || die "DINOS=$DINOS is not a file"
 TM="$(first_file "${TIMEMACHINE:-}" "$ROOT/data/timemachine.txt" "$ROOT/../shared/data/timemachine.txt")"
 DN="$(first_file "${DINOS:-}" "$ROOT/data/dinos.txt" "$ROOT/../shared/data/dinos.txt")"
-if has train; then
+if has train || has quant; then
     [[ -n "$TM" || -n "$DN" ]] || die "no corpus found: set TIMEMACHINE and DINOS to the text files"
     [[ -n "$TM" ]] || say "warning: no timemachine.txt (set TIMEMACHINE); its rows are skipped"
     [[ -n "$DN" ]] || say "warning: no dinos.txt (set DINOS); its rows are skipped"
@@ -110,7 +111,7 @@ HT="${HOST_TRAINER:-$ROOT/target/release/host-trainer}"
 if [[ -n "${HOST_TRAINER:-}" ]]; then
     [[ -x "$HOST_TRAINER" ]] || die "HOST_TRAINER=$HOST_TRAINER is not an executable"
     say "using HOST_TRAINER=$HOST_TRAINER (not rebuilt)"
-elif has train || has firmware; then
+elif has train || has firmware || has quant; then
     say "building host-trainer (release)"
     (cd "$ROOT" && cargo build --release --quiet -p host-trainer) \
         || die "cargo build -p host-trainer failed (HOST_TRAINER=path uses a prebuilt binary instead)"
@@ -121,7 +122,7 @@ CARGO_TARGET_DIR="$ROOT/target/bench-rust" cargo build --release --quiet \
 
 # ---- machine line ----
 mkdir -p "$OUT"
-if has train || has firmware; then
+if has train || has firmware || has quant; then
     # A private copy: another build of the workspace may replace target/release/host-trainer mid-run.
     cp "$HT" "$OUT/host-trainer" || die "cannot copy $HT"
     HT="$OUT/host-trainer"

@@ -21,6 +21,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import quant_rows  # noqa: E402  (issue 11's q8 rows)
 
 
 class BenchError(Exception):
@@ -303,7 +305,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="training: best throughput of N alternating runs")
-    ap.add_argument("--only", default="train,infer,firmware")
+    ap.add_argument("--only", default="train,infer,firmware,quant")
     ap.add_argument("--cell-rows", choices=["auto", "yes", "no"], default="auto",
                     help="issue 12's training rows (GRU, RNN, 2 layers): auto = when host-trainer "
                          "train takes --cell and --layers")
@@ -364,7 +366,7 @@ def main():
     if "infer" in only:
         thread_counts = [int(t) for t in a.threads.split(",")]
         log(f"inference latency: ours (lstm-core kernels), {a.threads} thread(s)")
-        so, _ = run([a.latency_bin, "--min-ms", str(a.latency_ms), "--threads", a.threads],
+        so, _ = run([a.latency_bin, "--min-ms", str(a.latency_ms), "--threads", a.threads, "--dtype", "f32,q8"],
                     what="bench latency binary")
         ours = json.loads(so)
         theirs = []
@@ -381,7 +383,8 @@ def main():
         best = kernels[-1]
         for H in sorted({o["hidden"] for o in ours}):
             for t in thread_counts:
-                ok = {o["kernel"]: o for o in ours if o["hidden"] == H and o.get("threads", 1) == t}
+                ok = {o["kernel"]: o for o in ours
+                      if o["hidden"] == H and o.get("threads", 1) == t and o.get("dtype", "f32") == "f32"}
                 th = {r["impl"]: r for r in theirs if r["hidden"] == H and r["threads"] == t}
                 if best not in ok:
                     continue
@@ -401,6 +404,13 @@ def main():
                     rows.append(("infer", cfg, f"ns/token, ours {best} vs ours portable",
                                  ok[best]["ns_per_token"], "ours portable", ok["portable"]["ns_per_token"], ratio,
                                  "<= 0.333" if H == 256 else "", (ratio <= 1 / 3) if H == 256 else None))
+
+        quant_rows.latency_rows(ours, theirs, best, thread_counts, rows)
+
+    # ---------------- quantized models: quality and size (issue 11) ----------------
+    if "quant" in only:
+        results["quant"] = quant_rows.quality(a, {"timemachine": a.timemachine, "dinos": a.dinos},
+                                              run, recipe_flags, BenchError, rows, problems)
 
     # ---------------- firmware ----------------
     if "firmware" in only:

@@ -80,7 +80,7 @@ pub fn evaluate_stack(
 
 /// The batches of an evaluation: every line once (lines), or sequential streams over the whole text
 /// (stream, with the batch shape [`eval_shape`] picks); returns the plan, batch size and sequence length.
-fn eval_plan(data: &Dataset, batch: usize, seq_len: usize) -> (EpochPlan, usize, usize) {
+pub(crate) fn eval_plan(data: &Dataset, batch: usize, seq_len: usize) -> (EpochPlan, usize, usize) {
     match data {
         Dataset::Lines { lines, .. } => (
             EpochPlan::Lines {

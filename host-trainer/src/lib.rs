@@ -11,7 +11,8 @@
 //! - [`cmd`]: one file per subcommand (arguments, validation, console output), [`cli`] their shared checks.
 //!
 //! Beside them: [`files`] (output-path checks and the one atomic write), [`layout`] (gate layouts of PyTorch, the trainer and the file), [`model_file`] (the
-//! file, owned), [`generate`] (sampling through lstm-core), [`pytorch`], [`golden`], [`gradcheck`].
+//! file, owned), [`generate`] (sampling through lstm-core), [`quantize`] (q8 model files), [`eval_core`] (loss
+//! through lstm-core's step), [`pytorch`], [`golden`], [`gradcheck`].
 
 #![deny(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod data;
+pub mod eval_core;
 pub mod evaluate;
 pub mod files;
 pub mod generate;
@@ -35,6 +37,7 @@ pub mod model_file;
 pub mod optim;
 pub mod plot;
 pub mod pytorch;
+pub mod quantize;
 pub mod rng;
 pub mod scalar;
 pub mod sidecar;

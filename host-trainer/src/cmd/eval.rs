@@ -1,4 +1,4 @@
-//! `host-trainer eval`: loss and perplexity of a model on a text file.
+//! `host-trainer eval`: loss and perplexity of a model on a text file (q8 models: [`super::eval_q8`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use clap::Args;
 use crate::bptt::ForwardStats;
 use crate::checkpoint::Checkpoint;
 use crate::cli::batch_shape;
-use crate::data::batch::Mode;
+use crate::data::batch::{Dataset, Mode};
 use crate::data::corpus::{self, Preprocess, Tokens, Vocab};
 use crate::data::{prepare, prepare_eval};
 use crate::evaluate::{evaluate, evaluate_stack};
@@ -65,6 +65,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     let (batch, seq_len) = batch_shape(a.batch, a.seq_len)?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    if super::eval_q8::is_q8(&bytes) {
+        return super::eval_q8::run(a, &bytes, batch, seq_len);
+    }
     // A 1-layer LSTM (characters or words: what `train` writes) runs the training pass; any other
     // kind through the stack.
     let (model, vocab): (Result<Params<f32>, Stack<f32>>, Vocab) = match decode_model(&bytes) {
@@ -103,7 +106,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 /// One line on stdout: loss, perplexity and count (of characters or words).
-fn print_loss(stats: &ForwardStats, tokens: Tokens) {
+pub(crate) fn print_loss(stats: &ForwardStats, tokens: Tokens) {
     let loss = stats.mean();
     let unit = match tokens {
         Tokens::Chars => "char",
@@ -125,6 +128,20 @@ fn eval_split(
     params: &Params<f32>,
     vocab: Vocab,
 ) -> anyhow::Result<()> {
+    let tokens = vocab.tokens();
+    let (data, batch, seq_len) = split_data(a, ckpt_path, vocab)?;
+    let stats = evaluate(params, &data, batch, seq_len);
+    print_loss(&stats, tokens);
+    Ok(())
+}
+
+/// The part `a.split` of the corpus a training run used (its checkpoint at `ckpt_path`), encoded
+/// with `vocab` (which must be the run's), and the run's batch shape.
+pub(crate) fn split_data(
+    a: &EvalArgs,
+    ckpt_path: &Path,
+    vocab: Vocab,
+) -> anyhow::Result<(Dataset, usize, usize)> {
     let ckpt = Checkpoint::load(ckpt_path)?;
     let mut cfg = ckpt.config;
     if let Some(c) = &a.corpus {
@@ -153,7 +170,5 @@ fn eval_split(
             .with_context(|| format!("{} has no validation split", ckpt_path.display()))?,
         SplitPart::Train => prep.train,
     };
-    let stats = evaluate(params, &data, cfg.batch, cfg.seq_len);
-    print_loss(&stats, cfg.tokens);
-    Ok(())
+    Ok((data, cfg.batch, cfg.seq_len))
 }

@@ -1,4 +1,5 @@
-//! `host-trainer export`: a model file as safetensors + vocabulary JSON for PyTorch.
+//! `host-trainer export`: a model file as safetensors + vocabulary JSON for PyTorch (a q8 model's
+//! weights dequantized to f32).
 
 use std::path::PathBuf;
 
@@ -52,6 +53,19 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<()> {
     a.validate()?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
+    // PyTorch holds f32: a q8 model exports its dequantized weights (q · scale).
+    let q8 = lstm_core::format::decode_family(&bytes)
+        .is_ok_and(|v| v.header.dtype == lstm_core::format::Dtype::Q8);
+    let bytes = if q8 {
+        eprintln!(
+            "{} has q8 weights: exporting their dequantized f32 values (q · scale)",
+            a.model.display()
+        );
+        crate::quantize::dequantize_model(&bytes)
+            .with_context(|| format!("dequantizing {}", a.model.display()))?
+    } else {
+        bytes
+    };
     let (st, vocab) =
         pytorch::export_any(&bytes, a.prefixes.rnn_prefix(), &a.prefixes.linear_prefix)
             .with_context(|| format!("exporting {}", a.model.display()))?;

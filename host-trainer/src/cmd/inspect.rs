@@ -1,6 +1,7 @@
 //! `host-trainer inspect`: what a model file holds (kind, sizes, vocabulary,
-//! parameters, bytes of weights), the step and validation loss it was saved at (from the sidecar
-//! `train` writes beside it) and, with `--board`, whether it fits a board.
+//! parameters, bytes of weights; for q8 the largest rounding error per tensor), the step and
+//! validation loss it was saved at (from the sidecar `train` writes beside it) and, with `--board`,
+//! whether it fits a board.
 
 use std::path::PathBuf;
 
@@ -61,7 +62,17 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
     println!("dims:        n_x {} · n_h {} · n_y {}", d.n_x, d.n_h, d.n_y);
     println!("vocabulary:  {} symbols {:?}", d.n_y, view.vocab);
     println!("parameters:  {}", h.param_count());
-    println!("weights:     {} bytes", h.weight_bytes());
+    println!(
+        "weights:     {} bytes ({})",
+        h.weight_bytes(),
+        h.dtype.name()
+    );
+    for t in crate::quantize::q8_tensors(&view) {
+        println!(
+            "rounding:    {:<9} largest rounding error ≤ {:.3e} (half the largest of its {} scales)",
+            t.name, t.bound, t.units
+        );
+    }
     println!("MACs/token:  {}", h.macs_per_token());
     for b in &a.board {
         println!("fit:         {}", board::fit(b, d, h.weight_bytes()));

@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod eval;
+pub mod eval_q8;
 pub mod export;
 pub mod golden;
 pub mod gradcheck;
 pub mod import;
 pub mod inspect;
+pub mod quantize;
 pub mod sample;
 pub mod train;
 
@@ -42,6 +44,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Write a model file as safetensors + vocabulary JSON for PyTorch (load_state_dict(strict=True)).
     Export(export::ExportArgs),
+    /// Quantize an f32 model file to q8 (int8 weights, one f32 scale per output unit).
+    Quantize(quantize::QuantizeArgs),
 }
 
 /// Runs the parsed command; its exit code (non-zero for an interrupted `train`).
@@ -59,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Golden(a) => done(golden::run(&a)),
         Command::Import(a) => done(import::run(&a)),
         Command::Export(a) => done(export::run(&a)),
+        Command::Quantize(a) => done(quantize::run(&a)),
     }
 }
 
