@@ -6,9 +6,10 @@
 //! relative to this crate), validates it with the same decoder the host uses
 //! (`lstm_core::format::decode_family`: version 1 or 2), and writes
 //! `$OUT_DIR/model.rs`: the dimensions as `const`s; for a single-layer f32
-//! LSTM, every weight matrix as a `static` nalgebra `SMatrix` built by a
-//! `const fn` (the `Lstm`'s const generics), for any other f32 character
-//! model of the family (1 to 4 layers of lstm, gru or tanh rnn) each
+//! LSTM character model, every weight matrix as a `static` nalgebra `SMatrix` built by a
+//! `const fn` (the `Lstm`'s const generics), for any other f32 model of
+//! the family (1 to 4 layers of lstm, gru or tanh rnn, over characters or
+//! words) each
 //! layer's tensors as `static` `[f32; N]` arrays in the file's layout, run
 //! through `lstm_core::NetworkView` — either way in `.rodata`, in flash,
 //! never copied to RAM; `with_generator` over the model; and the
@@ -234,7 +235,8 @@ fn read_settings() -> Result<Settings, String> {
 }
 
 /// What the firmware needs beyond what `decode_family` checks: an f32
-/// character model (one-hot input) and a prime made of its symbols.
+/// model with one-hot input (characters or words) and a prime made of its
+/// symbols.
 fn check_family(family: &FamilyView<'_>, s: &Settings) -> Result<(), String> {
     let h = &family.header;
     if h.input != InputKind::OneHot {
@@ -244,15 +246,24 @@ fn check_family(family: &FamilyView<'_>, s: &Settings) -> Result<(), String> {
                 .into(),
         );
     }
-    if h.tokens != TokenKind::Chars {
-        return Err("it has word tokens; this firmware prints character models only".into());
-    }
     if h.dtype != Dtype::F32 {
         return Err("it has q8 weights; this firmware runs f32 models only".into());
     }
-    if let Some(c) = s.prime.chars().find(|&c| !family.vocab.contains(c)) {
+    let unknown = match h.tokens {
+        TokenKind::Chars => s
+            .prime
+            .chars()
+            .find(|&c| !family.vocab.contains(c))
+            .map(|c| format!("{c:?}")),
+        TokenKind::Words => s
+            .prime
+            .split_whitespace()
+            .find(|w| !h.tokens.symbols(family.vocab).any(|v| v == *w))
+            .map(|w| format!("the word {w:?}")),
+    };
+    if let Some(what) = unknown {
         return Err(format!(
-            "LSTM_PRIME contains {c:?}, which is not in the model's vocabulary {:?}",
+            "LSTM_PRIME contains {what}, which is not in the model's vocabulary {:?}",
             family.vocab
         ));
     }
@@ -414,6 +425,25 @@ fn consts_rs(o: &mut String, h: &Header, vocab: &str, s: &Settings, path: &Path,
         h.cell.name(),
         h.n_layers
     );
+    let _ = writeln!(
+        o,
+        "/// What a symbol is: a character, or a word (printed separated by one space).\n\
+         pub const TOKENS: lstm_core::format::TokenKind = lstm_core::format::TokenKind::{:?};\n\
+         /// Symbols in `PRIME` (characters, or whitespace-separated words).\n\
+         pub const PRIME_SYMBOLS: usize = {};",
+        h.tokens,
+        match h.tokens {
+            TokenKind::Chars => s.prime.chars().count(),
+            TokenKind::Words => s.prime.split_whitespace().count(),
+        }
+    );
+    // Only this kind's cell body is linked (`lstm_core::OneCell`).
+    let _ = writeln!(
+        o,
+        "/// Steps the model with only its cell kind's body compiled in.\n\
+         pub type Runner = lstm_core::OneCell<{}>;",
+        h.cell.code()
+    );
 }
 
 /// The single-layer LSTM's weights as nalgebra statics, `MODEL`, and
@@ -472,8 +502,13 @@ fn lstm_statics_rs(o: &mut String, m: &ModelView<'_>) {
     o.push_str(
         "\n/// Runs `f` with a generator over `MODEL` (stack buffers, zero state).\n\
          pub fn with_generator<R>(\n    kernel: lstm_core::Kernel,\n    \
-         f: impl FnOnce(&mut lstm_core::Generator<'static, '_>) -> R,\n) -> Result<R, lstm_core::Error> {\n    \
-         MODEL.with_generator(kernel, f)\n}\n\
+         f: impl FnOnce(&mut lstm_core::Generator<'static, '_, Runner>) -> R,\n) -> Result<R, lstm_core::Error> {\n    \
+         let mut h = [0.0f32; HIDDEN];\n    let mut c = [0.0f32; HIDDEN];\n    \
+         let mut gates = [0.0f32; 4 * HIDDEN];\n    let mut logits = [0.0f32; OUTPUT];\n    \
+         let mut order = [0u16; OUTPUT];\n    let mut g = lstm_core::Generator::with_runner(\n        \
+         MODEL.view(),\n        InputKind::OneHot,\n        VOCAB,\n        kernel,\n        \
+         lstm_core::GeneratorBuffers { h: &mut h, c: &mut c, gates: &mut gates, logits: &mut logits, order: &mut order },\n        \
+         Runner::default(),\n    )?;\n    Ok(f(&mut g))\n}\n\
          /// Whether the weights were linked into flash.\n\
          pub fn weights_in_flash(in_flash: fn(*const f32) -> bool) -> bool {\n    \
          in_flash(MODEL.w_y.as_ptr()) && in_flash(MODEL.gates[0].w_h.as_ptr())\n}\n",
@@ -557,7 +592,7 @@ fn network_rs(
         o,
         "\n/// Runs `f` with a generator over the network (stack buffers, zero state).\n\
          pub fn with_generator<R>(\n    kernel: lstm_core::Kernel,\n    \
-         f: impl FnOnce(&mut lstm_core::Generator<'static, '_>) -> R,\n) -> Result<R, lstm_core::Error> {{\n    \
+         f: impl FnOnce(&mut lstm_core::Generator<'static, '_, Runner>) -> R,\n) -> Result<R, lstm_core::Error> {{\n    \
          use lstm_core::{{InputLayout, RecurrentView}};\n    \
          use lstm_core::format::CellKind;\n    let layers = [\n"
     );
@@ -579,9 +614,9 @@ fn network_rs(
          let mut h = [0.0f32; {state}];\n    let mut c = [0.0f32; {cell_state}];\n    \
          let mut gates = [0.0f32; {scratch}];\n    let mut logits = [0.0f32; OUTPUT];\n    \
          let mut order = [0u16; OUTPUT];\n    let mut g = lstm_core::Generator::for_network(\n        \
-         net,\n        lstm_core::format::TokenKind::Chars,\n        VOCAB,\n        kernel,\n        \
+         net,\n        TOKENS,\n        VOCAB,\n        kernel,\n        \
          lstm_core::GeneratorBuffers {{ h: &mut h, c: &mut c, gates: &mut gates, logits: &mut logits, order: &mut order }},\n        \
-         lstm_core::InlineStep,\n    )?;\n    Ok(f(&mut g))\n}}\n\
+         Runner::default(),\n    )?;\n    Ok(f(&mut g))\n}}\n\
          /// Whether the weights were linked into flash.\n\
          pub fn weights_in_flash(in_flash: fn(*const f32) -> bool) -> bool {{\n    \
          in_flash(W_Y.as_ptr()) && in_flash(L0_W_HH.as_ptr())\n}}\n"

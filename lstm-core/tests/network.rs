@@ -10,7 +10,7 @@ use lstm_core::format::{
 };
 use lstm_core::{
     Error, Generator, GeneratorBuffers, InlineStep, Input, InputLayout, Kernel, NetworkView,
-    OutputView, RecurrentView, Sampler, SamplerConfig,
+    OneCell, OutputView, RecurrentView, Sampler, SamplerConfig, StepRunner,
 };
 
 fn sigmoid(x: f64) -> f64 {
@@ -241,6 +241,77 @@ fn single_layer_lstm_network_equals_cell_path() {
         (text, g.state_digest())
     };
     assert_eq!(run(true), run(false));
+}
+
+/// Text and digest of 30 symbols after the prime "ab" from `net` with
+/// `runner` and `kernel`, or the first error.
+fn generated<S: StepRunner>(
+    net: NetworkView<'_>,
+    kernel: Kernel,
+    runner: S,
+) -> Result<(String, u32), Error> {
+    let mut h = vec![0.0; net.state_len()];
+    let mut c = vec![0.0; net.cell_state_len()];
+    let mut gates = vec![0.0; net.scratch_len()];
+    let (mut logits, mut order) = (vec![0.0; 6], vec![0u16; 6]);
+    let buffers = GeneratorBuffers {
+        h: &mut h,
+        c: &mut c,
+        gates: &mut gates,
+        logits: &mut logits,
+        order: &mut order,
+    };
+    let mut g = Generator::for_network(net, TokenKind::Chars, "abcdef", kernel, buffers, runner)?;
+    assert_eq!(g.kernel(), kernel);
+    let mut sampler = Sampler::new(SamplerConfig::default(), 4)?;
+    let mut text = String::new();
+    g.generate(&mut sampler, "ab", 30, None, |ch| text.push(ch))?;
+    Ok((text, g.state_digest()))
+}
+
+/// `OneCell<code>` (one cell body, the compiled kernel) gives `InlineStep`'s
+/// text and bits for its kind, refuses a network of another kind at the
+/// first step, and refuses a kernel other than the compiled one.
+#[test]
+fn one_cell_runner_equals_inline_step_for_its_kind_only() {
+    const LSTM: u8 = CellKind::Lstm.code();
+    const GRU: u8 = CellKind::Gru.code();
+    const RNN: u8 = CellKind::Rnn.code();
+    let compiled = Kernel::compiled();
+    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        let w = weights(kind, 2, 6, 10, 23);
+        let net = network(&w);
+        let want = generated(net, compiled, InlineStep).expect("inline");
+        let (ours, others) = match kind {
+            CellKind::Lstm => (generated(net, compiled, OneCell::<LSTM>), [GRU, RNN]),
+            CellKind::Gru => (generated(net, compiled, OneCell::<GRU>), [LSTM, RNN]),
+            CellKind::Rnn => (generated(net, compiled, OneCell::<RNN>), [LSTM, GRU]),
+        };
+        assert_eq!(ours.expect("one cell"), want, "{}", kind.name());
+        for other in others {
+            let refused = match other {
+                LSTM => generated(net, compiled, OneCell::<LSTM>),
+                GRU => generated(net, compiled, OneCell::<GRU>),
+                _ => generated(net, compiled, OneCell::<RNN>),
+            };
+            assert!(
+                matches!(refused, Err(Error::UnsupportedModel { .. })),
+                "{} network, runner for code {other}: {refused:?}",
+                kind.name()
+            );
+        }
+        for &k in Kernel::ALL.iter().filter(|&&k| k != compiled) {
+            assert!(
+                matches!(
+                    generated(net, k, OneCell::<LSTM>),
+                    Err(Error::UnsupportedModel { .. })
+                ),
+                "OneCell with kernel {} (compiled: {})",
+                k.name(),
+                compiled.name()
+            );
+        }
+    }
 }
 
 /// A two-layer GRU over words: whole tokens out, reproducible, the digest

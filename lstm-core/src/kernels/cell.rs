@@ -1,7 +1,7 @@
 //! The cell maths, written once over an [`Arch`]'s primitives: one step of a
 //! recurrent layer of each kind (whole, or for a range of hidden units), the
 //! output layer and softmax. (`Kernel::network_step` steps the layers of a
-//! stack one after the other through [`layer_step`].)
+//! stack one after the other through [`layer_step_of`].)
 //!
 //! Each function reads like its equations (PyTorch's, see
 //! `testdata/golden/v2/SCHEMA.md`); every architecture instantiates the
@@ -55,9 +55,13 @@ pub(crate) fn layer_step_rows<A: Arch>(
 /// One whole step of `layer`: `h` (`n_h`) and, for lstm, `c` (`n_h`; empty
 /// otherwise) updated in place; `scratch` at least
 /// [`RecurrentView::scratch_len`]`(n_h)`. The same maths as
-/// [`layer_step_rows`] over all units.
+/// [`layer_step_rows`] over all units. Only the body of the cell kind whose
+/// [`CellKind::code`] is `CELL` is compiled in ([`super::ANY_CELL`]: every
+/// kind's), so a firmware that runs one kind links one body; the caller has
+/// checked that `layer` is of that kind (another kind leaves `h` and `c`
+/// untouched).
 #[inline(always)]
-pub(crate) fn layer_step<A: Arch>(
+pub(crate) fn layer_step_of<A: Arch, const CELL: u8>(
     arch: A,
     layer: &RecurrentView<'_>,
     x: Input<'_>,
@@ -66,21 +70,27 @@ pub(crate) fn layer_step<A: Arch>(
     scratch: &mut [f32],
 ) {
     let n_h = layer.n_h;
+    let compiled = |kind: CellKind| CELL == super::ANY_CELL || CELL == kind.code();
+    debug_assert!(
+        compiled(layer.kind),
+        "layer_step_of: cell kind not compiled in"
+    );
     // The products read all of the old h before the update writes it.
     match layer.kind {
-        CellKind::Lstm => {
+        CellKind::Lstm if compiled(CellKind::Lstm) => {
             let (gates, tmp) = scratch.split_at_mut(4 * n_h);
             lstm_gates(arch, layer, x, 0..n_h, h, gates, tmp);
             lstm_activate_and_update(arch, gates, c, h);
         }
-        CellKind::Gru => {
+        CellKind::Gru if compiled(CellKind::Gru) => {
             let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, scratch);
             arch.gru_update(z, n, h);
         }
-        CellKind::Rnn => {
+        CellKind::Rnn if compiled(CellKind::Rnn) => {
             rnn_preact(arch, layer, x, 0..n_h, h, scratch);
             h.copy_from_slice(&scratch[..n_h]);
         }
+        _ => {}
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - `cell`: the maths, written once — `layer_step` / `layer_step_rows`
+//! - `cell`: the maths, written once — `layer_step_of` / `layer_step_rows`
 //!   (one body per cell kind: lstm, gru, tanh rnn; a rows-layout input, the
 //!   layer below's new h in a stack, goes through `gemv`), `logits`,
 //!   `softmax` — generic over an architecture's
@@ -88,6 +88,10 @@ pub use q8::Q8Impl;
 
 use crate::Error;
 use crate::view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};
+
+/// The `CELL` of [`Kernel::network_step_of`] and [`OneCell`](crate::OneCell)
+/// that compiles in every cell kind's body (what [`Kernel::network_step`] runs).
+pub const ANY_CELL: u8 = u8::MAX;
 
 /// Which kernel runs the maths. All give bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,17 +259,31 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.layer_step_of::<ANY_CELL>(layer, x, h, c, scratch)
+    }
+
+    /// [`Kernel::layer_step`] with only cell kind `CELL`'s body compiled in
+    /// (or every body for [`ANY_CELL`]).
+    fn layer_step_of<const CELL: u8>(
+        self,
+        layer: &RecurrentView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_cell::<CELL>(layer)?;
         check_len(h.len(), layer.n_h)?;
         check_len(c.len(), layer.cell_state_len())?;
         check_at_least(scratch.len(), layer.scratch_len(layer.n_h))?;
         check_input(layer, x)?;
         match self.usable() {
-            Kernel::Portable => cell::layer_step(Portable, layer, x, h, c, scratch),
+            Kernel::Portable => cell::layer_step_of::<_, CELL>(Portable, layer, x, h, c, scratch),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
             Kernel::Avx2Fma => unsafe { x86_64::layer_step(layer, x, h, c, scratch) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::layer_step(layer, x, h, c, scratch),
+            Kernel::CortexM4F => cortex_m::layer_step_of::<CELL>(layer, x, h, c, scratch),
         }
         Ok(())
     }
@@ -336,6 +354,26 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.network_step_of::<ANY_CELL>(net, x, h, c, scratch)
+    }
+
+    /// [`Kernel::network_step`] for a network of the cell kind whose
+    /// [`CellKind::code`](crate::format::CellKind::code) is `CELL`, with only
+    /// that kind's body compiled in ([`ANY_CELL`]: every kind's), so a
+    /// firmware links the one body its model needs. The same bits as
+    /// [`Kernel::network_step`].
+    ///
+    /// # Errors
+    /// As [`Kernel::network_step`]; [`Error::UnsupportedModel`] for a
+    /// network of another kind.
+    pub fn network_step_of<const CELL: u8>(
+        self,
+        net: &NetworkView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
         check_len(h.len(), net.state_len())?;
         check_len(c.len(), net.cell_state_len())?;
         check_at_least(scratch.len(), net.scratch_len())?;
@@ -348,7 +386,7 @@ impl Kernel {
             let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
             let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
             let input = if l == 0 { x } else { Input::Dense(below) };
-            self.layer_step(layer, input, h_l, c_l, scratch)?;
+            self.layer_step_of::<CELL>(layer, input, h_l, c_l, scratch)?;
             (below, h_rest, c_rest) = (h_l, h_tail, c_tail);
         }
         Ok(())
@@ -410,6 +448,17 @@ impl Kernel {
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
             Kernel::CortexM4F => cortex_m::dot(a, b),
         }
+    }
+}
+
+/// A layer whose kind's body is compiled in (see [`Kernel::network_step_of`]).
+fn check_cell<const CELL: u8>(layer: &RecurrentView<'_>) -> Result<(), Error> {
+    if CELL == ANY_CELL || CELL == layer.kind.code() {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedModel {
+            what: "a cell kind this step was not compiled for",
+        })
     }
 }
 

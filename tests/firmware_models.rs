@@ -1,0 +1,217 @@
+//! End-to-end: models of the format's family beyond the shipped LSTM run
+//! on the firmware under QEMU and print exactly what `host-trainer sample`
+//! prints for the same model file and settings, with the same final state
+//! digest: a 2-layer GRU, a 1-layer tanh RNN, and a word-token model
+//! (tokens separated by one space).
+//!
+//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, as
+//! `e2e.rs`; helpers are in `support/` (crate `lstm_e2e`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use lstm_core::format::{
+    self, CellKind, Dtype, FamilyParts, Header, InputKind, LayerParts, TokenKind, WeightParts,
+};
+use lstm_e2e::{
+    firmware_cargo, firmware_digest, firmware_lock, firmware_sample_env, host_sample_digest,
+    require_qemu,
+};
+
+/// The characters of the character models.
+const CHARS: &str = " abcdefghijklmnopqrstuvwxyz\n";
+
+/// The words of the word model, joined by single spaces.
+const WORDS: &str = "the time machine was a story of travel into future and past i saw it";
+
+/// A version-2 family model (f32, one-hot) over `vocab` (characters, or
+/// words joined by single spaces) with seeded weights uniform in ±1.5,
+/// written by `encode_family`.
+fn family_model(
+    cell: CellKind,
+    n_layers: usize,
+    n_h: usize,
+    seed: u64,
+    tokens: TokenKind,
+    vocab: &str,
+) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut fill = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 1.5
+            })
+            .collect()
+    };
+    let n_v = tokens.symbols(vocab).count();
+    let header = Header {
+        cell,
+        dtype: Dtype::F32,
+        input: InputKind::OneHot,
+        tokens,
+        dims: lstm_core::Dims {
+            n_x: n_v,
+            n_h,
+            n_y: n_v,
+        },
+        n_layers,
+    };
+    let tensors: Vec<[Vec<f32>; 4]> = (0..n_layers)
+        .map(|l| {
+            [
+                fill(header.w_ih_len(l)),
+                fill(header.w_hh_len()),
+                fill(header.b_len()),
+                fill(header.b_hn_len()),
+            ]
+        })
+        .collect();
+    let layers: Vec<LayerParts<'_>> = tensors
+        .iter()
+        .map(|t| LayerParts {
+            w_ih: WeightParts::F32(&t[0]),
+            w_hh: WeightParts::F32(&t[1]),
+            b: &t[2],
+            b_hn: &t[3],
+        })
+        .collect();
+    let (w_y, b_y) = (fill(n_v * n_h), fill(n_v));
+    let parts = FamilyParts {
+        header,
+        vocab,
+        layers: &layers,
+        w_y: WeightParts::F32(&w_y),
+        b_y: &b_y,
+    };
+    let mut out = vec![0u8; format::encoded_len_family(&parts).expect("sizes")];
+    let n = format::encode_family(&parts, &mut out).expect("encoding");
+    out.truncate(n);
+    out
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Writes `bytes` as `name` in `dir`, then checks that the firmware built
+/// with it prints `host-trainer sample`'s text and state digest for the
+/// same settings (`(flag, value)` pairs, each also an `LSTM_*` variable);
+/// returns the firmware's report lines.
+fn check_like_host(dir: &Path, name: &str, bytes: &[u8], settings: &[(&str, &str)]) -> Vec<String> {
+    let model = dir.join(name);
+    std::fs::write(&model, bytes).expect("writing the model");
+    let mut args = Vec::new();
+    let mut env = vec![("LSTM_MODEL", path_str(&model))];
+    for (flag, value) in settings {
+        args.extend([*flag, *value]);
+        let var = match *flag {
+            "--seed" => "LSTM_SEED",
+            "--prime" => "LSTM_PRIME",
+            "--length" => "LSTM_LENGTH",
+            "--temperature" => "LSTM_TEMPERATURE",
+            "--count" => "LSTM_COUNT",
+            "--stop-at" => "LSTM_STOP_AT",
+            other => panic!("no firmware setting for {other}"),
+        };
+        env.push((var, *value));
+    }
+    let (host, host_digest) = host_sample_digest(&model, &args);
+    let (firmware, report) = firmware_sample_env(&env);
+    assert_eq!(
+        host, firmware,
+        "{name}: firmware text differs from host-trainer sample"
+    );
+    assert_eq!(
+        firmware_digest(&report),
+        host_digest,
+        "{name}: same text, but the final state's bits differ"
+    );
+    report
+}
+
+/// A 2-layer GRU and a 1-layer tanh RNN: the firmware prints
+/// `host-trainer sample`'s text and digest, and names the model's kind.
+#[test]
+fn firmware_runs_gru_and_rnn_models_like_host_trainer_sample() {
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, cell, layers, n_h) in [
+        ("gru2.lstm", CellKind::Gru, 2, 24),
+        ("rnn1.lstm", CellKind::Rnn, 1, 33),
+    ] {
+        let bytes = family_model(cell, layers, n_h, n_h as u64, TokenKind::Chars, CHARS);
+        let settings = [
+            ("--seed", "5"),
+            ("--prime", "the "),
+            ("--length", "120"),
+            ("--temperature", "0.9"),
+        ];
+        let report = check_like_host(dir.path(), name, &bytes, &settings);
+        let kind = format!("({} x{layers})", cell.name());
+        assert!(
+            report.iter().any(|l| l.contains(&kind)),
+            "{name}: the report names the model {kind}: {report:#?}"
+        );
+    }
+}
+
+/// A word-token model (2-layer LSTM): the firmware prints the prime's and
+/// the generated words separated by one space, two samples, exactly as
+/// `host-trainer sample`, with the same digest.
+#[test]
+fn firmware_prints_word_models_like_host_trainer_sample() {
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bytes = family_model(CellKind::Lstm, 2, 20, 11, TokenKind::Words, WORDS);
+    let settings = [
+        ("--seed", "8"),
+        ("--prime", "the  time\tmachine"),
+        ("--length", "25"),
+        ("--temperature", "1.0"),
+        ("--count", "2"),
+    ];
+    let report = check_like_host(dir.path(), "words.lstm", &bytes, &settings);
+    assert!(
+        report.iter().any(|l| l.contains("(lstm x2)")),
+        "the report names the model: {report:#?}"
+    );
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("each after a prime of 3 symbols")),
+        "the prime is three words: {report:#?}"
+    );
+}
+
+/// A word model's prime with a word outside the vocabulary stops the build,
+/// naming the word.
+#[test]
+fn unknown_prime_word_fails_the_firmware_build() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = dir.path().join("words.lstm");
+    let bytes = family_model(CellKind::Gru, 1, 8, 3, TokenKind::Words, WORDS);
+    std::fs::write(&model, bytes).expect("writing the model");
+    let _lock = firmware_lock();
+    let out = firmware_cargo(
+        "build",
+        &[
+            ("LSTM_MODEL", path_str(&model)),
+            ("LSTM_PRIME", "the zebra"),
+        ],
+        Duration::from_secs(900),
+    );
+    assert!(
+        !out.status.success(),
+        "the build succeeded:\n{}",
+        out.both()
+    );
+    assert!(
+        out.both()
+            .contains("LSTM_PRIME contains the word \"zebra\""),
+        "the error names the word:\n{}",
+        out.both()
+    );
+}
