@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 use lstm_core::board::{self, Board};
-use lstm_core::format::{self, Dtype, FamilyView, InputKind, TokenKind};
+use lstm_core::format::{self, FamilyView, InputKind, TokenKind};
 use lstm_core::{SamplerConfig, text};
 
 /// Writing `model.rs`.
@@ -234,9 +234,9 @@ fn read_settings() -> Result<Settings, String> {
     Ok(s)
 }
 
-/// What the firmware needs beyond what `decode_family` checks: an f32
-/// model with one-hot input (characters or words) and a prime made of its
-/// symbols.
+/// What the firmware needs beyond what `decode_family` checks: a model
+/// with one-hot input (characters or words, f32 or q8) and a prime made of
+/// its symbols.
 fn check_family(family: &FamilyView<'_>, s: &Settings) -> Result<(), String> {
     let h = &family.header;
     if h.input != InputKind::OneHot {
@@ -245,9 +245,6 @@ fn check_family(family: &FamilyView<'_>, s: &Settings) -> Result<(), String> {
              character model (one-hot input)"
                 .into(),
         );
-    }
-    if h.dtype != Dtype::F32 {
-        return Err("it has q8 weights; this firmware runs f32 models only".into());
     }
     let unknown = match h.tokens {
         TokenKind::Chars => s

@@ -1,8 +1,9 @@
 //! End-to-end: models of the format's family beyond the shipped LSTM run
 //! on the firmware under QEMU and print exactly what `host-trainer sample`
 //! prints for the same model file and settings, with the same final state
-//! digest: a 2-layer GRU, a 1-layer tanh RNN, and a word-token model
-//! (tokens separated by one space).
+//! digest: a 2-layer GRU, a 1-layer tanh RNN, a word-token model (tokens
+//! separated by one space), and a quantized (q8) hidden-256 model, which
+//! also builds for the Black Pill.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, as
 //! `e2e.rs`; helpers are in `support/` (crate `lstm_e2e`).
@@ -11,11 +12,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use lstm_core::format::{
-    self, CellKind, Dtype, FamilyParts, Header, InputKind, LayerParts, TokenKind, WeightParts,
+    self, CellKind, Dtype, FamilyParts, Header, InputKind, LayerParts, MAX_LAYERS, TokenKind,
+    WeightParts,
 };
+use lstm_core::quant::{q8_buffer_lens, quantize_family};
 use lstm_e2e::{
-    firmware_cargo, firmware_digest, firmware_lock, firmware_sample_env, host_sample_digest,
-    require_qemu,
+    firmware_cargo, firmware_cargo_args, firmware_digest, firmware_lock, firmware_sample_env,
+    host_sample_digest, require_qemu,
 };
 
 /// The characters of the character models.
@@ -24,17 +27,34 @@ const CHARS: &str = " abcdefghijklmnopqrstuvwxyz\n";
 /// The words of the word model, joined by single spaces.
 const WORDS: &str = "the time machine was a story of travel into future and past i saw it";
 
-/// A version-2 family model (f32, one-hot) over `vocab` (characters, or
-/// words joined by single spaces) with seeded weights uniform in ±1.5,
-/// written by `encode_family`.
-fn family_model(
+/// What [`family_model`] writes.
+struct Spec<'v> {
     cell: CellKind,
-    n_layers: usize,
+    layers: usize,
     n_h: usize,
     seed: u64,
     tokens: TokenKind,
-    vocab: &str,
-) -> Vec<u8> {
+    /// Characters, or words joined by single spaces.
+    vocab: &'v str,
+    /// The weights are uniform in ±`scale`.
+    scale: f32,
+    /// Quantize the weights (`lstm_core::quant::quantize_family`).
+    q8: bool,
+}
+
+/// A version-2 family model (one-hot input) with seeded weights, written by
+/// `encode_family`.
+fn family_model(spec: &Spec<'_>) -> Vec<u8> {
+    let Spec {
+        cell,
+        layers: n_layers,
+        n_h,
+        seed,
+        tokens,
+        vocab,
+        scale,
+        q8,
+    } = *spec;
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut fill = |n: usize| -> Vec<f32> {
         (0..n)
@@ -42,7 +62,7 @@ fn family_model(
                 s ^= s << 13;
                 s ^= s >> 7;
                 s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 1.5
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
             })
             .collect()
     };
@@ -85,6 +105,16 @@ fn family_model(
         layers: &layers,
         w_y: WeightParts::F32(&w_y),
         b_y: &b_y,
+    };
+    let (nq, ns) = q8_buffer_lens(&header);
+    let (mut q, mut scales) = (vec![0i8; nq], vec![0f32; ns]);
+    let mut q8_layers = [layers[0]; MAX_LAYERS];
+    let parts = if q8 {
+        quantize_family(&parts, &mut q, &mut scales, &mut q8_layers)
+            .expect("quantizing")
+            .0
+    } else {
+        parts
     };
     let mut out = vec![0u8; format::encoded_len_family(&parts).expect("sizes")];
     let n = format::encode_family(&parts, &mut out).expect("encoding");
@@ -142,7 +172,16 @@ fn firmware_runs_gru_and_rnn_models_like_host_trainer_sample() {
         ("gru2.lstm", CellKind::Gru, 2, 24),
         ("rnn1.lstm", CellKind::Rnn, 1, 33),
     ] {
-        let bytes = family_model(cell, layers, n_h, n_h as u64, TokenKind::Chars, CHARS);
+        let bytes = family_model(&Spec {
+            cell,
+            layers,
+            n_h,
+            seed: n_h as u64,
+            tokens: TokenKind::Chars,
+            vocab: CHARS,
+            scale: 1.5,
+            q8: false,
+        });
         let settings = [
             ("--seed", "5"),
             ("--prime", "the "),
@@ -165,7 +204,16 @@ fn firmware_runs_gru_and_rnn_models_like_host_trainer_sample() {
 fn firmware_prints_word_models_like_host_trainer_sample() {
     require_qemu();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let bytes = family_model(CellKind::Lstm, 2, 20, 11, TokenKind::Words, WORDS);
+    let bytes = family_model(&Spec {
+        cell: CellKind::Lstm,
+        layers: 2,
+        n_h: 20,
+        seed: 11,
+        tokens: TokenKind::Words,
+        vocab: WORDS,
+        scale: 1.5,
+        q8: false,
+    });
     let settings = [
         ("--seed", "8"),
         ("--prime", "the  time\tmachine"),
@@ -192,7 +240,16 @@ fn firmware_prints_word_models_like_host_trainer_sample() {
 fn unknown_prime_word_fails_the_firmware_build() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let model = dir.path().join("words.lstm");
-    let bytes = family_model(CellKind::Gru, 1, 8, 3, TokenKind::Words, WORDS);
+    let bytes = family_model(&Spec {
+        cell: CellKind::Gru,
+        layers: 1,
+        n_h: 8,
+        seed: 3,
+        tokens: TokenKind::Words,
+        vocab: WORDS,
+        scale: 1.5,
+        q8: false,
+    });
     std::fs::write(&model, bytes).expect("writing the model");
     let _lock = firmware_lock();
     let out = firmware_cargo(
@@ -212,6 +269,52 @@ fn unknown_prime_word_fails_the_firmware_build() {
         out.both()
             .contains("LSTM_PRIME contains the word \"zebra\""),
         "the error names the word:\n{}",
+        out.both()
+    );
+}
+
+/// A 69-symbol vocabulary.
+const CHARS69: &str = "\n !',-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The quantized hidden-256, 69-symbol model (whose f32 form does not fit
+/// the Black Pill, `e2e.rs`): under QEMU it prints `host-trainer sample`'s
+/// text and digest, and the Black Pill build links it.
+#[test]
+fn quantized_hidden_256_model_runs_like_the_host_and_builds_for_the_black_pill() {
+    require_qemu();
+    assert_eq!(CHARS69.chars().count(), 69);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bytes = family_model(&Spec {
+        cell: CellKind::Lstm,
+        layers: 1,
+        n_h: 256,
+        seed: 256,
+        tokens: TokenKind::Chars,
+        vocab: CHARS69,
+        scale: 0.15,
+        q8: true,
+    });
+    let settings = [
+        ("--seed", "3"),
+        ("--prime", "The "),
+        ("--length", "100"),
+        ("--temperature", "0.9"),
+    ];
+    let report = check_like_host(dir.path(), "h256.q8.lstm", &bytes, &settings);
+    assert!(
+        report.iter().any(|l| l.contains("(lstm x1, q8)")),
+        "the report names the dtype: {report:#?}"
+    );
+    let model = dir.path().join("h256.q8.lstm");
+    let _lock = firmware_lock();
+    let out = firmware_cargo_args(
+        &["build", "--features", "black-pill"],
+        &[("LSTM_MODEL", path_str(&model))],
+        Duration::from_secs(900),
+    );
+    assert!(
+        out.status.success(),
+        "the quantized hidden-256 model does not build for the Black Pill:\n{}",
         out.both()
     );
 }

@@ -7,8 +7,10 @@
 //! `conformance: N passed, M failed`, and exits QEMU with status 0 only if
 //! every case passed. Then the same for the q8 product's cases
 //! (`conformance::run_q8`, the DSP extension's `SXTB16` + `SMLAD` against
-//! the portable sums), and a last line `conformance: N passed, M failed`
-//! over both.
+//! the portable sums), then whole q8 networks (`conformance::run_q8_net`:
+//! every cell kind, 1–3 layers, steps, split steps and the output layer on
+//! `Kernel::CortexM4F`, whose products are `SXTB16` + `SMLAD`), and a last
+//! line `conformance: N passed, M failed` over all three.
 
 #![no_std]
 #![no_main]
@@ -69,15 +71,34 @@ fn main() -> ! {
         q8.comparisons,
         imp.name()
     );
+    // Whole q8 networks on the same scratch.
+    let nets = interrupt::free(|cs| {
+        let mut scratch = SCRATCH.borrow(cs).borrow_mut();
+        conformance::run_q8_net(kernel, &mut scratch[..], |m| {
+            if shown < SHOWN {
+                hprintln!("mismatch: {}", m);
+                shown += 1;
+            }
+        })
+    });
+    hprintln!(
+        "conformance q8 networks: {} passed, {} failed ({} comparisons, kernel {} against portable)",
+        nets.passed,
+        nets.failed,
+        nets.comparisons,
+        kernel.name()
+    );
     hprintln!(
         "conformance: {} passed, {} failed",
-        summary.passed + q8.passed,
-        summary.failed + q8.failed
+        summary.passed + q8.passed + nets.passed,
+        summary.failed + q8.failed + nets.failed
     );
     let ok = summary.failed == 0
         && summary.passed > 0
         && q8.failed == 0
         && q8.passed > 0
+        && nets.failed == 0
+        && nets.passed > 0
         && imp == Q8Impl::CortexM4Dsp
         && kernel.runs_here();
     debug::exit(if ok { EXIT_SUCCESS } else { EXIT_FAILURE });

@@ -183,12 +183,13 @@ fn consts_rs(o: &mut String, h: &Header, vocab: &str, s: &Settings, path: &Path,
             TokenKind::Words => s.prime.split_whitespace().count(),
         }
     );
-    // Only this kind's cell body is linked (`lstm_core::OneCell`).
+    // Only this kind's cell body and this dtype's products are linked.
     let _ = writeln!(
         o,
-        "/// Steps the model with only its cell kind's body compiled in.\n\
-         pub type Runner = lstm_core::OneCell<{}>;",
-        h.cell.code()
+        "/// Steps the model with only its cell kind's body and dtype's products compiled in.\n\
+         pub type Runner = lstm_core::OneCell<{}, {}>;",
+        h.cell.code(),
+        h.dtype.code()
     );
 }
 

@@ -129,3 +129,93 @@ fn q8_products_refuse_bad_shapes_and_overlong_rows() {
         .expect("empty rows");
     assert_eq!(out, [0.0, 0.0]);
 }
+
+/// Whole q8 networks (every cell kind, 1–3 layers): every kernel this CPU
+/// runs against the portable one, bit for bit — steps, split steps and the
+/// output layer. On x86-64 the AVX2 kernel's products take the best
+/// `vpdpwssd` this CPU has (AVX-512 VNNI, AVX-VNNI, else AVX2); the test
+/// above checks each of those products on its own.
+#[test]
+fn q8_networks_are_bit_identical_on_every_kernel() {
+    let mut scratch = vec![0.0f32; conformance::SCRATCH_Q8_NET_LEN];
+    let cases = conformance::q8_net_cases().count();
+    let mut ran = 0;
+    for &kernel in Kernel::ALL {
+        if !kernel.runs_here() {
+            conformance::skip(&format!(
+                "kernel {} not available on this CPU",
+                kernel.name()
+            ));
+            continue;
+        }
+        // Every product this kernel can run (x86-64: from the best down to AVX2).
+        for &imp in Q8Impl::ALL.iter().rev() {
+            imp.cap_best();
+            if kernel.q8_impl() != imp {
+                continue;
+            }
+            let mut mismatches = Vec::new();
+            let summary =
+                conformance::run_q8_net(kernel, &mut scratch, |m| mismatches.push(m.to_string()));
+            println!(
+                "conformance q8 networks {} (products {}): {} passed, {} failed ({} comparisons)",
+                kernel.name(),
+                imp.name(),
+                summary.passed,
+                summary.failed,
+                summary.comparisons
+            );
+            assert!(
+                mismatches.is_empty(),
+                "{} mismatches, the first:\n{}",
+                mismatches.len(),
+                mismatches[..mismatches.len().min(20)].join("\n")
+            );
+            assert_eq!(summary.passed, cases);
+            ran += 1;
+        }
+        // Back to the default: the best product this CPU has.
+        if let Some(best) = Q8Impl::ALL.last() {
+            best.cap_best();
+        }
+    }
+    // The portable kernel, and the fast kernel with each product this CPU runs.
+    let runnable = Q8Impl::ALL.iter().filter(|i| i.runs_here()).count();
+    assert_eq!(ran, runnable);
+}
+
+/// The q8 network cases cover every kind, 1–3 layers, the hidden sizes the
+/// suite promises (1..=70, 96, 97, 100, 128, 130, 256, 257; 13, 50 and 100
+/// stacked too), dense input, misaligned weights and saturation.
+#[test]
+fn q8_network_cases_cover_kinds_layers_sizes() {
+    use lstm_core::format::CellKind;
+    let cases: Vec<_> = conformance::q8_net_cases().collect();
+    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        for n_h in (1..=70).chain([96, 97, 100, 128, 130, 256, 257]) {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c.kind == kind && c.layers == 1 && c.n_h == n_h && !c.dense),
+                "no {} case at n_h {n_h}",
+                kind.name()
+            );
+        }
+        for layers in [2, 3] {
+            for n_h in [13, 50, 100] {
+                assert!(
+                    cases
+                        .iter()
+                        .any(|c| c.kind == kind && c.layers == layers && c.n_h == n_h),
+                    "no {} x{layers} case at n_h {n_h}",
+                    kind.name()
+                );
+            }
+        }
+    }
+    assert!(cases.iter().any(|c| c.dense));
+    for off in 1..4 {
+        assert!(cases.iter().any(|c| c.offset == off), "no offset {off}");
+    }
+    assert!(cases.iter().any(|c| c.reach > 10.0));
+}

@@ -8,9 +8,11 @@ use common::random_model;
 use lstm_core::format::{
     self, CellKind, Dims, Dtype, FamilyParts, Header, InputKind, LayerParts, TokenKind, WeightParts,
 };
+use lstm_core::math::tanh;
+use lstm_core::quant::{dequantize, dot_q8, q8_output, q15};
 use lstm_core::{
     Error, Generator, GeneratorBuffers, InlineStep, Input, InputLayout, Kernel, NetworkView,
-    OneCell, OutputView, RecurrentView, Sampler, SamplerConfig, StepRunner,
+    OutputView, RecurrentView, Sampler, SamplerConfig,
 };
 
 fn sigmoid(x: f64) -> f64 {
@@ -243,77 +245,6 @@ fn single_layer_lstm_network_equals_cell_path() {
     assert_eq!(run(true), run(false));
 }
 
-/// Text and digest of 30 symbols after the prime "ab" from `net` with
-/// `runner` and `kernel`, or the first error.
-fn generated<S: StepRunner>(
-    net: NetworkView<'_>,
-    kernel: Kernel,
-    runner: S,
-) -> Result<(String, u32), Error> {
-    let mut h = vec![0.0; net.state_len()];
-    let mut c = vec![0.0; net.cell_state_len()];
-    let mut gates = vec![0.0; net.scratch_len()];
-    let (mut logits, mut order) = (vec![0.0; 6], vec![0u16; 6]);
-    let buffers = GeneratorBuffers {
-        h: &mut h,
-        c: &mut c,
-        gates: &mut gates,
-        logits: &mut logits,
-        order: &mut order,
-    };
-    let mut g = Generator::for_network(net, TokenKind::Chars, "abcdef", kernel, buffers, runner)?;
-    assert_eq!(g.kernel(), kernel);
-    let mut sampler = Sampler::new(SamplerConfig::default(), 4)?;
-    let mut text = String::new();
-    g.generate(&mut sampler, "ab", 30, None, |ch| text.push(ch))?;
-    Ok((text, g.state_digest()))
-}
-
-/// `OneCell<code>` (one cell body, the compiled kernel) gives `InlineStep`'s
-/// text and bits for its kind, refuses a network of another kind at the
-/// first step, and refuses a kernel other than the compiled one.
-#[test]
-fn one_cell_runner_equals_inline_step_for_its_kind_only() {
-    const LSTM: u8 = CellKind::Lstm.code();
-    const GRU: u8 = CellKind::Gru.code();
-    const RNN: u8 = CellKind::Rnn.code();
-    let compiled = Kernel::compiled();
-    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
-        let w = weights(kind, 2, 6, 10, 23);
-        let net = network(&w);
-        let want = generated(net, compiled, InlineStep).expect("inline");
-        let (ours, others) = match kind {
-            CellKind::Lstm => (generated(net, compiled, OneCell::<LSTM>), [GRU, RNN]),
-            CellKind::Gru => (generated(net, compiled, OneCell::<GRU>), [LSTM, RNN]),
-            CellKind::Rnn => (generated(net, compiled, OneCell::<RNN>), [LSTM, GRU]),
-        };
-        assert_eq!(ours.expect("one cell"), want, "{}", kind.name());
-        for other in others {
-            let refused = match other {
-                LSTM => generated(net, compiled, OneCell::<LSTM>),
-                GRU => generated(net, compiled, OneCell::<GRU>),
-                _ => generated(net, compiled, OneCell::<RNN>),
-            };
-            assert!(
-                matches!(refused, Err(Error::UnsupportedModel { .. })),
-                "{} network, runner for code {other}: {refused:?}",
-                kind.name()
-            );
-        }
-        for &k in Kernel::ALL.iter().filter(|&&k| k != compiled) {
-            assert!(
-                matches!(
-                    generated(net, k, OneCell::<LSTM>),
-                    Err(Error::UnsupportedModel { .. })
-                ),
-                "OneCell with kernel {} (compiled: {})",
-                k.name(),
-                compiled.name()
-            );
-        }
-    }
-}
-
 /// A two-layer GRU over words: whole tokens out, reproducible, the digest
 /// covering every layer, and unknown prime words refused before anything is emitted.
 #[test]
@@ -522,9 +453,11 @@ fn views_reject_bad_shapes() {
     );
 }
 
-/// `from_family` reads every f32 family member; q8 and a wrong storage length are refused.
+/// `from_family` reads every family member, f32 and q8 (whose step is the
+/// `quant` definition: exact int8 × Q15 sums, scaled, then the f32 tail); a
+/// wrong storage length is refused.
 #[test]
-fn from_family_copies_f32_models_and_refuses_q8() {
+fn from_family_copies_f32_and_q8_models() {
     let w = weights(CellKind::Rnn, 2, 3, 4, 8);
     let layers: Vec<LayerParts<'_>> = w
         .layers
@@ -570,11 +503,15 @@ fn from_family_copies_f32_models_and_refuses_q8() {
         .expect("step");
     assert_eq!(h1, h2);
 
-    // q8: the f32 view refuses it.
+    // q8: the view runs the q8 step.
     header.dtype = Dtype::Q8;
-    let q = |n: usize| vec![1i8; n];
-    let s = |n: usize| vec![0.5f32; n];
-    let (q0, q1, q2, q3, qy) = (q(4 * 3), q(16), q(16), q(16), q(12));
+    let q = |n: usize, k: i32| {
+        (0..n)
+            .map(|i| ((i as i32 * k) % 255 - 127) as i8)
+            .collect::<Vec<_>>()
+    };
+    let s = |n: usize| (0..n).map(|i| 0.01 + i as f32 / 64.0).collect::<Vec<_>>();
+    let (q0, q1, q2, q3, qy) = (q(4 * 3, 37), q(16, 53), q(16, 71), q(16, 89), q(12, 101));
     let (s4, sy) = (s(4), s(3));
     let ql = [
         LayerParts {
@@ -600,9 +537,46 @@ fn from_family_copies_f32_models_and_refuses_q8() {
     let mut bytes = vec![0u8; format::encoded_len_family(&qparts).expect("len")];
     format::encode_family(&qparts, &mut bytes).expect("encode q8");
     let family = format::decode_family(&bytes).expect("decode q8");
+    // Each matrix packed four int8 to a word, then its scales; biases f32.
+    let words = 3 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 3 + 3 + 3;
+    assert_eq!(NetworkView::storage_len(&family), words);
     let mut storage = vec![0.0; NetworkView::storage_len(&family)];
-    assert!(matches!(
-        NetworkView::from_family(&family, &mut storage),
-        Err(Error::UnsupportedModel { .. })
-    ));
+    let net = NetworkView::from_family(&family, &mut storage).expect("q8 view");
+    assert_eq!(net.dtype(), Dtype::Q8);
+    assert!(net.cell_view().is_none());
+    let mut scratch = vec![0.0; net.scratch_len()];
+    // f32 rnn x2: h + h; q8 adds the Q15 h (2 words) and, from layer 1, the Q15 input.
+    assert_eq!(net.scratch_len(), 2 * 4 + 2 + 2);
+    let h0: Vec<f32> = (0..8).map(|i| 0.9 - 0.23 * i as f32).collect();
+    let mut h = h0.clone();
+    k.network_step(&net, Input::Token(2), &mut h, &mut [], &mut scratch)
+        .expect("q8 step");
+    // The definition, unit by unit: a = W_hh·h + (W_ih·x + b), h' = tanh(a).
+    let row = |m: &[i8], k: usize, v: &[f32], sc: f32| {
+        let hq: Vec<i16> = v.iter().map(|&x| q15(x)).collect();
+        q8_output(dot_q8(&m[k * 4..k * 4 + 4], &hq), sc)
+    };
+    let mut want = vec![0.0f32; 8];
+    for u in 0..4 {
+        let col = dequantize(q0[2 * 4 + u], s4[u]);
+        let a = row(&q1, u, &h0[..4], s4[u]) + (col + w.layers[0][2][u]);
+        want[u] = tanh(a);
+    }
+    for u in 0..4 {
+        let ih = row(&q2, u, &want[..4], s4[u]);
+        let a = row(&q3, u, &h0[4..], s4[u]) + (ih + w.layers[1][2][u]);
+        want[4 + u] = tanh(a);
+    }
+    assert_eq!(h, want);
+    let mut logits = vec![0.0; 3];
+    k.network_logits(&net, &h, &mut logits, &mut scratch)
+        .expect("logits");
+    let want_y: Vec<f32> = (0..3)
+        .map(|y| row(&qy, y, &h[4..], sy[y]) + w.b_y[y])
+        .collect();
+    assert_eq!(logits, want_y);
+    let mut direct = vec![0.0; 3];
+    k.output_logits(net.output(), &h[4..], &mut direct)
+        .expect("logits");
+    assert_eq!(direct, want_y);
 }

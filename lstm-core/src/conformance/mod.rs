@@ -19,8 +19,10 @@ use crate::format::CellKind;
 use crate::{Input, InputKind, InputLayout, Kernel, NetworkView, OutputView, RecurrentView};
 
 mod q8;
+mod q8net;
 
 pub use q8::{MAX_Q8_N, Q8Case, Q8Mismatch, SCRATCH_Q8_LEN, q8_cases, run_q8};
+pub use q8net::{Q8NetCase, Q8NetMismatch, SCRATCH_Q8_NET_LEN, q8_net_cases, run_q8_net};
 
 /// The larger hidden sizes beyond 1..=70 (odd, multiples of 8 and 32, and neither).
 const LARGE_HIDDEN: [usize; 6] = [96, 97, 128, 130, 256, 257];

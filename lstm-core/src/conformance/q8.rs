@@ -143,7 +143,7 @@ pub fn run_q8(
 }
 
 /// Random int8 weights in [-127, 127], one in eight ±127.
-fn q8_weights(rng: &mut Rng, w: &mut [i8]) {
+pub(super) fn q8_weights(rng: &mut Rng, w: &mut [i8]) {
     for v in w {
         let r = rng.next_u64();
         *v = match r % 16 {

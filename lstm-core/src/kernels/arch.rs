@@ -143,7 +143,6 @@ pub(crate) trait Arch: Copy {
     /// product, as [`Arch::gemv_add`] does for f32.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    #[allow(dead_code)] // the q8 cell bodies' one-hot gather (next step) calls it
     fn gemv_q8_add(
         self,
         w: &[i8],

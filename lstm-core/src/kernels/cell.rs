@@ -9,14 +9,63 @@
 //! Callers (`Kernel`'s methods) have checked every length.
 //!
 //! The weights are read in one place, [the products](#products) below
-//! ([`preact`], [`input_plus_bias`], [`recurrent`]): a new dtype changes
-//! those, not the cell bodies.
+//! ([`preact`], [`input_plus_bias`], [`recurrent`], [`logits`]): a new dtype
+//! changes those, not the cell bodies. A q8 layer's step packs its Q15
+//! operands once ([`pack`]: the previous h, and a rows-layout input) and
+//! its products call [`Arch::gemv_q8`] / [`Arch::gemv_q8_add`] where f32
+//! calls [`Arch::gemv`] / [`Arch::gemv_add`]; everything after the
+//! products — bias additions, activations, state updates — is the same f32
+//! code in the same order for both dtypes.
 
 use core::ops::Range;
 
 use super::arch::Arch;
 use crate::format::CellKind;
-use crate::view::{Input, InputLayout, OutputView, RecurrentView};
+use crate::quant::dequantize;
+use crate::view::{Input, InputLayout, OutputView, Q8Layer, RecurrentView};
+
+/// The Q15 operands of one q8 step, packed once per step by [`pack`] in the
+/// architecture's order ([`Arch::q15_pack`]): the previous hidden state and,
+/// for a rows-layout layer, its dense input. Both empty for an f32 layer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Packed<'s> {
+    h: &'s [i16],
+    x: &'s [i16],
+}
+
+/// Splits the last [`RecurrentView::packed_len`] words off `scratch` and,
+/// for a q8 layer, packs `h` (`n_h`) and a rows-layout dense input there;
+/// returns the f32 scratch before them and the packed operands.
+#[inline(always)]
+fn pack<'s, A: Arch>(
+    arch: A,
+    layer: &RecurrentView<'_>,
+    x: Input<'_>,
+    h: &[f32],
+    scratch: &'s mut [f32],
+) -> (&'s mut [f32], Packed<'s>) {
+    let words = layer.packed_len();
+    if words == 0 {
+        return (scratch, Packed::default());
+    }
+    let at = scratch.len().saturating_sub(words);
+    let (f32s, tail) = scratch.split_at_mut(at);
+    let tail: &mut [i16] = bytemuck::cast_slice_mut(tail);
+    let (hq, xq) = tail.split_at_mut((2 * layer.n_h.div_ceil(2)).min(tail.len()));
+    let n = h.len().min(hq.len());
+    let hq = &mut hq[..n];
+    arch.q15_pack(h, hq);
+    let xq: &[i16] = match (layer.layout, x) {
+        (InputLayout::Rows, Input::Dense(v)) => {
+            let n = v.len().min(xq.len());
+            let xq = &mut xq[..n];
+            arch.q15_pack(v, xq);
+            xq
+        }
+        _ => &[],
+    };
+    (f32s, Packed { h: hq, x: xq })
+}
 
 /// One step of `layer` for hidden units `rows` from the whole previous hidden
 /// state `h_prev` (`n_h` values): `c` (lstm: `m = rows.len()` values; empty
@@ -35,18 +84,19 @@ pub(crate) fn layer_step_rows<A: Arch>(
     scratch: &mut [f32],
 ) {
     let m = rows.len();
+    let (scratch, p) = pack(arch, layer, x, h_prev, scratch);
     match layer.kind {
         CellKind::Lstm => {
             let (gates, tmp) = scratch.split_at_mut(4 * m);
-            lstm_gates(arch, layer, x, rows, h_prev, gates, tmp);
+            lstm_gates(arch, layer, x, rows, h_prev, p, gates, tmp);
             lstm_activate_and_update(arch, gates, c, h_next);
         }
         CellKind::Gru => {
             h_next.copy_from_slice(&h_prev[rows.clone()]);
-            gru_rows(arch, layer, x, rows, h_prev, h_next, scratch);
+            gru_rows(arch, layer, x, rows, h_prev, p, h_next, scratch);
         }
         CellKind::Rnn => {
-            rnn_preact(arch, layer, x, rows, h_prev, scratch);
+            rnn_preact(arch, layer, x, rows, h_prev, p, scratch);
             h_next.copy_from_slice(&scratch[..m]);
         }
     }
@@ -56,7 +106,7 @@ pub(crate) fn layer_step_rows<A: Arch>(
 /// otherwise) updated in place; `scratch` at least
 /// [`RecurrentView::scratch_len`]`(n_h)`. The same maths as
 /// [`layer_step_rows`] over all units. Only the body of the cell kind whose
-/// [`CellKind::code`] is `CELL` is compiled in ([`super::ANY_CELL`]: every
+/// [`CellKind::code`] is `CELL` is compiled in ([`super::ANY`]: every
 /// kind's), so a firmware that runs one kind links one body; the caller has
 /// checked that `layer` is of that kind (another kind leaves `h` and `c`
 /// untouched).
@@ -70,24 +120,25 @@ pub(crate) fn layer_step_of<A: Arch, const CELL: u8>(
     scratch: &mut [f32],
 ) {
     let n_h = layer.n_h;
-    let compiled = |kind: CellKind| CELL == super::ANY_CELL || CELL == kind.code();
+    let compiled = |kind: CellKind| CELL == super::ANY || CELL == kind.code();
     debug_assert!(
         compiled(layer.kind),
         "layer_step_of: cell kind not compiled in"
     );
+    let (scratch, p) = pack(arch, layer, x, h, scratch);
     // The products read all of the old h before the update writes it.
     match layer.kind {
         CellKind::Lstm if compiled(CellKind::Lstm) => {
             let (gates, tmp) = scratch.split_at_mut(4 * n_h);
-            lstm_gates(arch, layer, x, 0..n_h, h, gates, tmp);
+            lstm_gates(arch, layer, x, 0..n_h, h, p, gates, tmp);
             lstm_activate_and_update(arch, gates, c, h);
         }
         CellKind::Gru if compiled(CellKind::Gru) => {
-            let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, scratch);
+            let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, p, scratch);
             arch.gru_update(z, n, h);
         }
         CellKind::Rnn if compiled(CellKind::Rnn) => {
-            rnn_preact(arch, layer, x, 0..n_h, h, scratch);
+            rnn_preact(arch, layer, x, 0..n_h, h, p, scratch);
             h.copy_from_slice(&scratch[..n_h]);
         }
         _ => {}
@@ -98,12 +149,14 @@ pub(crate) fn layer_step_of<A: Arch, const CELL: u8>(
 /// `gates`: `a_q = W_hq h + (W_iq x + b_q)` for `q` in i, f, g, o
 /// ([`preact`]); `tmp` is `m` more values with a rows-layout input.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn lstm_gates<A: Arch>(
     arch: A,
     layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h: &[f32],
+    p: Packed<'_>,
     gates: &mut [f32],
     tmp: &mut [f32],
 ) {
@@ -113,7 +166,7 @@ fn lstm_gates<A: Arch>(
         return;
     }
     for (q, a) in gates.chunks_exact_mut(m).enumerate() {
-        preact(arch, layer, q, x, rows.clone(), h, a, tmp);
+        preact(arch, layer, q, x, rows.clone(), h, p, a, tmp);
     }
 }
 
@@ -156,6 +209,7 @@ fn gru_gates<'s, A: Arch>(
     x: Input<'_>,
     rows: Range<usize>,
     h: &[f32],
+    p: Packed<'_>,
     scratch: &'s mut [f32],
 ) -> (&'s [f32], &'s mut [f32]) {
     let m = rows.len();
@@ -165,10 +219,10 @@ fn gru_gates<'s, A: Arch>(
     let (n, rest) = rest.split_at_mut(m);
     let hn = &mut rest[..m];
     // `hn` is free until the third gate: the first two use it as `tmp`.
-    preact(arch, layer, 0, x, rows.clone(), h, r, hn);
-    preact(arch, layer, 1, x, rows.clone(), h, z, hn);
-    input_plus_bias(arch, layer, 2, x, rows.clone(), n);
-    recurrent(arch, layer, 2, rows.clone(), h, hn);
+    preact(arch, layer, 0, x, rows.clone(), h, p, r, hn);
+    preact(arch, layer, 1, x, rows.clone(), h, p, z, hn);
+    input_plus_bias(arch, layer, 2, x, rows.clone(), p, n);
+    recurrent(arch, layer, 2, rows.clone(), h, p, hn);
     for (v, b) in hn.iter_mut().zip(&layer.b_hn[rows]) {
         *v += *b;
     }
@@ -184,16 +238,18 @@ fn gru_gates<'s, A: Arch>(
 /// [`gru_gates`] and the update for units `rows`: `h_next` holds the old
 /// state of those units on entry and the new one on return.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn gru_rows<A: Arch>(
     arch: A,
     layer: &RecurrentView<'_>,
     x: Input<'_>,
     rows: Range<usize>,
     h_prev: &[f32],
+    p: Packed<'_>,
     h_next: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (z, n) = gru_gates(arch, layer, x, rows, h_prev, scratch);
+    let (z, n) = gru_gates(arch, layer, x, rows, h_prev, p, scratch);
     arch.gru_update(z, n, h_next);
 }
 
@@ -206,29 +262,35 @@ fn rnn_preact<A: Arch>(
     x: Input<'_>,
     rows: Range<usize>,
     h: &[f32],
+    p: Packed<'_>,
     scratch: &mut [f32],
 ) {
     let m = rows.len();
     debug_assert!(rows.end <= layer.n_h && h.len() == layer.n_h && scratch.len() >= m);
     let (a, tmp) = scratch.split_at_mut(m);
-    preact(arch, layer, 0, x, rows, h, a, tmp);
+    preact(arch, layer, 0, x, rows, h, p, a, tmp);
     arch.tanh_in_place(a);
 }
 
 // # Products
 //
-// The only functions that read a layer's weights.
+// The only functions that read a layer's weights. Each has an f32 and a q8
+// arm computing the same combination in the same order: the products
+// (`gemv` / `gemv_q8`: f32 eight-lane sums, or exact i32 sums scaled once),
+// then the same f32 additions.
 
 /// Gate `q`'s pre-activation for units `rows`: `out = W_hq h + (W_iq x + b_q)`
 /// — the input part and the bias added first, then onto the product
 /// ([`Arch::gemv_add`]). The input part: a one-hot `x` gathers one column of
 /// `W_iq` (gather layout); a dense `x` in the gather layout is summed by
 /// fused multiply-adds in input order; in the rows layout it is
-/// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise).
-// One copy shared by every cell body on the microcontroller (flash);
-// inlined into each body elsewhere.
-#[cfg_attr(target_os = "none", inline(never))]
-#[cfg_attr(not(target_os = "none"), inline(always))]
+/// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise). q8: the
+/// same with [`Arch::gemv_q8_add`] / [`Arch::gemv_q8`] over `p`, and the
+/// gathered weights dequantized (`q · scale`, one rounding).
+// Inlined everywhere: a step compiled for one dtype (`Kernel::network_step_of`,
+// the firmware's `OneCell`) then drops the other dtype's arm, and its
+// kernel routines, from flash.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn preact<A: Arch>(
     arch: A,
@@ -237,12 +299,40 @@ fn preact<A: Arch>(
     x: Input<'_>,
     rows: Range<usize>,
     h: &[f32],
+    p: Packed<'_>,
     out: &mut [f32],
     tmp: &mut [f32],
 ) {
     let n_h = layer.n_h;
-    let w_hh = &layer.w_hh[q][rows.start * n_h..rows.end * n_h];
     let b = &layer.b[q][rows.clone()];
+    if let Some(w) = &layer.q8 {
+        let (w_hh, s_hh) = q8_rows(w.w_hh[q], w.s_hh[q], n_h, rows.clone());
+        match (layer.layout, x) {
+            (InputLayout::Gather, Input::Token(t)) => {
+                let col = &w.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
+                let s_ih = &w.s_ih[q][rows];
+                arch.gemv_q8_add(w_hh, s_hh, p.h, col, s_ih, b, out);
+            }
+            (InputLayout::Gather, Input::Dense(v)) => {
+                arch.gemv_q8(w_hh, s_hh, p.h, out);
+                for (k, (a, b)) in rows.zip(out.iter_mut().zip(b)) {
+                    *a += gather_dense_q8(arch, w, q, v, n_h, k) + *b;
+                }
+            }
+            (InputLayout::Rows, Input::Dense(_)) => {
+                let tmp = &mut tmp[..out.len()];
+                let (w_ih, s_ih) = q8_rows(w.w_ih[q], w.s_ih[q], layer.n_in, rows);
+                arch.gemv_q8(w_ih, s_ih, p.x, tmp);
+                arch.gemv_q8(w_hh, s_hh, p.h, out);
+                for ((o, a), b) in out.iter_mut().zip(&*tmp).zip(b) {
+                    *o += *a + *b;
+                }
+            }
+            (InputLayout::Rows, Input::Token(_)) => out.fill(f32::NAN),
+        }
+        return;
+    }
+    let w_hh = &layer.w_hh[q][rows.start * n_h..rows.end * n_h];
     match (layer.layout, x) {
         (InputLayout::Gather, Input::Token(t)) => {
             let col = &layer.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
@@ -267,20 +357,47 @@ fn preact<A: Arch>(
 
 /// Gate `q`'s input part plus its bias for units `rows`:
 /// `out = W_iq x + b_q` (as in [`preact`], without the recurrent product).
-// One copy shared by every cell body on the microcontroller (flash);
-// inlined into each body elsewhere.
-#[cfg_attr(target_os = "none", inline(never))]
-#[cfg_attr(not(target_os = "none"), inline(always))]
+// Inlined everywhere: a step compiled for one dtype (`Kernel::network_step_of`,
+// the firmware's `OneCell`) then drops the other dtype's arm, and its
+// kernel routines, from flash.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn input_plus_bias<A: Arch>(
     arch: A,
     layer: &RecurrentView<'_>,
     q: usize,
     x: Input<'_>,
     rows: Range<usize>,
+    p: Packed<'_>,
     out: &mut [f32],
 ) {
     let n_h = layer.n_h;
     let b = &layer.b[q][rows.clone()];
+    if let Some(w) = &layer.q8 {
+        match (layer.layout, x) {
+            (InputLayout::Gather, Input::Token(t)) => {
+                let col = &w.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
+                let s_ih = &w.s_ih[q][rows];
+                for (((o, c), s), b) in out.iter_mut().zip(col).zip(s_ih).zip(b) {
+                    *o = dequantize(*c, *s) + *b;
+                }
+            }
+            (InputLayout::Gather, Input::Dense(v)) => {
+                for (k, (o, b)) in rows.zip(out.iter_mut().zip(b)) {
+                    *o = gather_dense_q8(arch, w, q, v, n_h, k) + *b;
+                }
+            }
+            (InputLayout::Rows, Input::Dense(_)) => {
+                let (w_ih, s_ih) = q8_rows(w.w_ih[q], w.s_ih[q], layer.n_in, rows);
+                arch.gemv_q8(w_ih, s_ih, p.x, out);
+                for (o, b) in out.iter_mut().zip(b) {
+                    *o += *b;
+                }
+            }
+            (InputLayout::Rows, Input::Token(_)) => out.fill(f32::NAN),
+        }
+        return;
+    }
     match (layer.layout, x) {
         (InputLayout::Gather, Input::Token(t)) => {
             let col = &layer.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
@@ -312,10 +429,23 @@ fn recurrent<A: Arch>(
     q: usize,
     rows: Range<usize>,
     h: &[f32],
+    p: Packed<'_>,
     out: &mut [f32],
 ) {
     let n_h = layer.n_h;
-    arch.gemv(&layer.w_hh[q][rows.start * n_h..rows.end * n_h], h, out);
+    match &layer.q8 {
+        Some(w) => {
+            let (w_hh, s_hh) = q8_rows(w.w_hh[q], w.s_hh[q], n_h, rows);
+            arch.gemv_q8(w_hh, s_hh, p.h, out);
+        }
+        None => arch.gemv(&layer.w_hh[q][rows.start * n_h..rows.end * n_h], h, out),
+    }
+}
+
+/// Rows `rows` of a row-major q8 block of rows of `n` values, and their scales.
+#[inline(always)]
+fn q8_rows<'w>(q: &'w [i8], s: &'w [f32], n: usize, rows: Range<usize>) -> (&'w [i8], &'w [f32]) {
+    (&q[rows.start * n..rows.end * n], &s[rows])
 }
 
 /// Unit `k` of a gather-layout (`[n_in][n_h]`) block times a dense `v`:
@@ -329,11 +459,46 @@ fn gather_dense<A: Arch>(arch: A, w: &[f32], v: &[f32], n_h: usize, k: usize) ->
     sum
 }
 
-/// The output layer: `logits = W_y h + b_y` (the product, then the bias added).
+/// [`gather_dense`] over gate `q` of a q8 layer's gather-layout `w_ih`,
+/// each weight dequantized (`q · scale`, one rounding) before its fused
+/// multiply-add.
 #[inline(always)]
-pub(crate) fn logits<A: Arch>(arch: A, output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
+fn gather_dense_q8<A: Arch>(
+    arch: A,
+    w: &Q8Layer<'_>,
+    q: usize,
+    v: &[f32],
+    n_h: usize,
+    k: usize,
+) -> f32 {
+    let (block, s) = (w.w_ih[q], w.s_ih[q][k]);
+    let mut sum = 0.0f32;
+    for (j, &vj) in v.iter().enumerate() {
+        sum = arch.fma(dequantize(block[j * n_h + k], s), vj, sum);
+    }
+    sum
+}
+
+/// The output layer: `logits = W_y h + b_y` (the product, then the bias
+/// added). A q8 output packs `h` into `hq` (`n_h` values) first and takes
+/// the product with [`Arch::gemv_q8`]; an f32 one leaves `hq` alone.
+#[inline(always)]
+pub(crate) fn logits<A: Arch>(
+    arch: A,
+    output: &OutputView<'_>,
+    h: &[f32],
+    hq: &mut [i16],
+    out: &mut [f32],
+) {
     debug_assert!(h.len() == output.n_h && out.len() == output.n_y);
-    arch.gemv(output.w_y, h, out);
+    match &output.q8 {
+        Some(w) => {
+            let hq = &mut hq[..h.len()];
+            arch.q15_pack(h, hq);
+            arch.gemv_q8(w.q, w.scale, hq, out);
+        }
+        None => arch.gemv(output.w_y, h, out),
+    }
     for (o, b) in out.iter_mut().zip(output.b_y) {
         *o += *b;
     }

@@ -846,8 +846,8 @@ pub(crate) fn layer_step_rows(
 }
 
 /// The output layer ([`cell::logits`]) on the Cortex-M4F.
-pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
-    cell::logits(CortexM4F, output, h, out);
+pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], hq: &mut [i16], out: &mut [f32]) {
+    cell::logits(CortexM4F, output, h, hq, out);
 }
 
 /// Softmax ([`cell::softmax`]) on the Cortex-M4F.

@@ -87,11 +87,14 @@ pub(crate) use portable::Portable;
 pub use q8::Q8Impl;
 
 use crate::Error;
+use crate::format::Dtype;
 use crate::view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};
 
-/// The `CELL` of [`Kernel::network_step_of`] and [`OneCell`](crate::OneCell)
-/// that compiles in every cell kind's body (what [`Kernel::network_step`] runs).
-pub const ANY_CELL: u8 = u8::MAX;
+/// The `CELL` or `DTYPE` of [`Kernel::network_step_of`],
+/// [`Kernel::network_logits_of`] and [`OneCell`](crate::OneCell) that
+/// compiles in every cell kind's body, or both dtypes' products (what
+/// [`Kernel::network_step`] and [`Kernel::network_logits`] run).
+pub const ANY: u8 = u8::MAX;
 
 /// Which kernel runs the maths. All give bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,12 +262,12 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        self.layer_step_of::<ANY_CELL>(layer, x, h, c, scratch)
+        self.layer_step_of::<ANY, ANY>(layer, x, h, c, scratch)
     }
 
-    /// [`Kernel::layer_step`] with only cell kind `CELL`'s body compiled in
-    /// (or every body for [`ANY_CELL`]).
-    fn layer_step_of<const CELL: u8>(
+    /// [`Kernel::layer_step`] with only cell kind `CELL`'s body and dtype
+    /// `DTYPE`'s products compiled in (every one for [`ANY`]).
+    fn layer_step_of<const CELL: u8, const DTYPE: u8>(
         self,
         layer: &RecurrentView<'_>,
         x: Input<'_>,
@@ -272,7 +275,8 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        check_cell::<CELL>(layer)?;
+        check_compiled::<CELL, DTYPE>(layer.kind.code(), layer.dtype())?;
+        let layer = &only_dtype::<DTYPE>(layer);
         check_len(h.len(), layer.n_h)?;
         check_len(c.len(), layer.cell_state_len())?;
         check_at_least(scratch.len(), layer.scratch_len(layer.n_h))?;
@@ -354,19 +358,20 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        self.network_step_of::<ANY_CELL>(net, x, h, c, scratch)
+        self.network_step_of::<ANY, ANY>(net, x, h, c, scratch)
     }
 
     /// [`Kernel::network_step`] for a network of the cell kind whose
-    /// [`CellKind::code`](crate::format::CellKind::code) is `CELL`, with only
-    /// that kind's body compiled in ([`ANY_CELL`]: every kind's), so a
-    /// firmware links the one body its model needs. The same bits as
+    /// [`CellKind::code`](crate::format::CellKind::code) is `CELL` and of
+    /// the dtype whose [`Dtype::code`] is `DTYPE`, with only that kind's
+    /// body and that dtype's products compiled in ([`ANY`]: every one), so
+    /// a firmware links what its model needs. The same bits as
     /// [`Kernel::network_step`].
     ///
     /// # Errors
     /// As [`Kernel::network_step`]; [`Error::UnsupportedModel`] for a
-    /// network of another kind.
-    pub fn network_step_of<const CELL: u8>(
+    /// network of another kind or dtype.
+    pub fn network_step_of<const CELL: u8, const DTYPE: u8>(
         self,
         net: &NetworkView<'_>,
         x: Input<'_>,
@@ -386,7 +391,7 @@ impl Kernel {
             let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
             let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
             let input = if l == 0 { x } else { Input::Dense(below) };
-            self.layer_step_of::<CELL>(layer, input, h_l, c_l, scratch)?;
+            self.layer_step_of::<CELL, DTYPE>(layer, input, h_l, c_l, scratch)?;
             (below, h_rest, c_rest) = (h_l, h_tail, c_tail);
         }
         Ok(())
@@ -401,6 +406,9 @@ impl Kernel {
     }
 
     /// Output layer: `logits = W_y · h + b_y`, `h` the last layer's hidden state (`n_h`).
+    /// A q8 output packs `h` as Q15 into a stack buffer of
+    /// [`crate::format::MAX_Q8_ROW`] values (1 KiB);
+    /// [`Kernel::network_logits`] uses the caller's scratch instead.
     ///
     /// # Errors
     /// Wrong buffer lengths.
@@ -410,15 +418,81 @@ impl Kernel {
         h: &[f32],
         logits: &mut [f32],
     ) -> Result<(), Error> {
+        if output.q8.is_none() {
+            return self.logits_with(output, h, &mut [], logits);
+        }
+        /// Word-aligned, for the Cortex-M4F's word loads.
+        #[repr(C, align(4))]
+        struct Q15Buf([i16; crate::format::MAX_Q8_ROW]);
+        let mut buf = Q15Buf([0; crate::format::MAX_Q8_ROW]);
+        self.logits_with(output, h, &mut buf.0, logits)
+    }
+
+    /// The output layer of `net` on its last layer's hidden state: `h` is
+    /// every layer's state ([`NetworkView::state_len`]), `logits` `n_y`
+    /// values; `scratch` has at least [`NetworkView::scratch_len`] values (a
+    /// q8 output packs its Q15 state there). The same bits as
+    /// [`Kernel::output_logits`] on the top layer's `h`.
+    ///
+    /// # Errors
+    /// Wrong buffer lengths.
+    pub fn network_logits(
+        self,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.network_logits_of::<ANY>(net, h, logits, scratch)
+    }
+
+    /// [`Kernel::network_logits`] with only dtype `DTYPE`'s product
+    /// compiled in ([`ANY`]: both), as [`Kernel::network_step_of`].
+    ///
+    /// # Errors
+    /// As [`Kernel::network_logits`]; [`Error::UnsupportedModel`] for an
+    /// output of another dtype.
+    pub fn network_logits_of<const DTYPE: u8>(
+        self,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_compiled::<ANY, DTYPE>(ANY, net.output.dtype())?;
+        let mut output = net.output;
+        if DTYPE == Dtype::F32.code() {
+            output.q8 = None;
+        }
+        check_len(h.len(), net.state_len())?;
+        let words = output.packed_len();
+        check_at_least(scratch.len(), words)?;
+        let top = &h[h.len() - output.n_h..];
+        let hq: &mut [i16] = bytemuck::cast_slice_mut(&mut scratch[..words]);
+        self.logits_with(&output, top, hq, logits)
+    }
+
+    /// [`Kernel::output_logits`] with `hq` (at least `n_h` values for a q8
+    /// output) for the Q15 state.
+    fn logits_with(
+        self,
+        output: &OutputView<'_>,
+        h: &[f32],
+        hq: &mut [i16],
+        logits: &mut [f32],
+    ) -> Result<(), Error> {
         check_len(h.len(), output.n_h)?;
         check_len(logits.len(), output.n_y)?;
+        if output.q8.is_some() {
+            check_at_least(hq.len(), output.n_h)?;
+        }
         match self.usable() {
-            Kernel::Portable => cell::logits(Portable, output, h, logits),
+            Kernel::Portable => cell::logits(Portable, output, h, hq, logits),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` checked the CPU has AVX2 and FMA.
-            Kernel::Avx2Fma => unsafe { x86_64::logits(output, h, logits) },
+            Kernel::Avx2Fma => unsafe { x86_64::logits(output, h, hq, logits) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::logits(output, h, logits),
+            Kernel::CortexM4F => cortex_m::logits(output, h, hq, logits),
         }
         Ok(())
     }
@@ -451,15 +525,33 @@ impl Kernel {
     }
 }
 
-/// A layer whose kind's body is compiled in (see [`Kernel::network_step_of`]).
-fn check_cell<const CELL: u8>(layer: &RecurrentView<'_>) -> Result<(), Error> {
-    if CELL == ANY_CELL || CELL == layer.kind.code() {
-        Ok(())
-    } else {
-        Err(Error::UnsupportedModel {
+/// A layer of cell kind `cell` (a [`CellKind::code`](crate::format::CellKind::code))
+/// and dtype `dtype` whose body and products are compiled in (see
+/// [`Kernel::network_step_of`]).
+fn check_compiled<const CELL: u8, const DTYPE: u8>(cell: u8, dtype: Dtype) -> Result<(), Error> {
+    if CELL != ANY && CELL != cell {
+        return Err(Error::UnsupportedModel {
             what: "a cell kind this step was not compiled for",
-        })
+        });
     }
+    if DTYPE != ANY && DTYPE != dtype.code() {
+        return Err(Error::UnsupportedModel {
+            what: "a dtype this step was not compiled for",
+        });
+    }
+    Ok(())
+}
+
+/// `layer` as an f32-only step (`DTYPE` f32) sees it: a copy without q8
+/// weights (an f32 layer has none), so the compiler leaves the q8 arms of
+/// the products out.
+#[inline(always)]
+fn only_dtype<'a, const DTYPE: u8>(layer: &RecurrentView<'a>) -> RecurrentView<'a> {
+    let mut v = *layer;
+    if DTYPE == Dtype::F32.code() {
+        v.q8 = None;
+    }
+    v
 }
 
 /// A token inside the vocabulary (for a gather-layout layer), or a dense

@@ -126,6 +126,20 @@ impl Q8Impl {
         }
     }
 
+    /// Makes this the best product [`Kernel::q8_impl`] may choose on
+    /// x86-64 (`Avx512Vnni`, the default, allows all): the conformance suite
+    /// runs whole networks through each. Every product gives the same bits,
+    /// so this changes speed only; elsewhere it does nothing.
+    #[doc(hidden)]
+    pub fn cap_best(self) {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Q8Impl::Avx512Vnni => x86_vnni::set_cap(x86_vnni::Level::Avx512),
+            Q8Impl::AvxVnni => x86_vnni::set_cap(x86_vnni::Level::AvxVnni),
+            _ => x86_vnni::set_cap(x86_vnni::Level::None),
+        }
+    }
+
     /// Whether the running CPU can execute this implementation (one it
     /// cannot run falls back to [`Q8Impl::Portable`]).
     pub fn runs_here(self) -> bool {

@@ -514,7 +514,7 @@ pub(crate) fn layer_step(
     c: &mut [f32],
     scratch: &mut [f32],
 ) {
-    cell::layer_step_of::<_, { super::ANY_CELL }>(Avx2Fma(()), layer, x, h, c, scratch);
+    cell::layer_step_of::<_, { super::ANY }>(Avx2Fma(()), layer, x, h, c, scratch);
 }
 
 /// Units `rows` of one layer step ([`cell::layer_step_rows`]) with AVX2 + FMA.
@@ -534,8 +534,8 @@ pub(crate) fn layer_step_rows(
 
 /// The output layer ([`cell::logits`]) with AVX2 + FMA.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], out: &mut [f32]) {
-    cell::logits(Avx2Fma(()), output, h, out);
+pub(crate) fn logits(output: &OutputView<'_>, h: &[f32], hq: &mut [i16], out: &mut [f32]) {
+    cell::logits(Avx2Fma(()), output, h, hq, out);
 }
 
 /// Softmax ([`cell::softmax`]) with AVX2 + FMA.

@@ -7,6 +7,7 @@
 //! The intrinsics and target features are stable since Rust 1.89.
 
 use core::arch::x86_64::*;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::x86_64::{dot_q8_rows, gemv_q8_blocked};
 
@@ -83,13 +84,29 @@ pub(crate) fn supported(level: Level) -> bool {
     }
 }
 
-/// The best level this CPU supports (`std`'s detection caches the CPUID
-/// answers, so this is a few loads per call).
+/// The highest level [`best`] may choose (2 = AVX-512 VNNI, 1 = AVX-VNNI,
+/// 0 = AVX2): lowered only by the conformance suite, to run whole networks
+/// through every product this CPU has (all give the same bits).
+static CAP: AtomicU8 = AtomicU8::new(2);
+
+/// Sets the highest level [`best`] may choose.
+pub(crate) fn set_cap(level: Level) {
+    let cap = match level {
+        Level::Avx512 => 2,
+        Level::AvxVnni => 1,
+        Level::None => 0,
+    };
+    CAP.store(cap, Ordering::Relaxed);
+}
+
+/// The best level this CPU supports, up to the cap (`std`'s detection
+/// caches the CPUID answers, so this is a few loads per call).
 #[inline]
 pub(crate) fn best() -> Level {
-    if supported(Level::Avx512) {
+    let cap = CAP.load(Ordering::Relaxed);
+    if cap >= 2 && supported(Level::Avx512) {
         Level::Avx512
-    } else if supported(Level::AvxVnni) {
+    } else if cap >= 1 && supported(Level::AvxVnni) {
         Level::AvxVnni
     } else {
         Level::None

@@ -39,6 +39,22 @@ pub trait StepRunner {
         kernel.network_step(net, x, h, c, scratch)
     }
 
+    /// The output layer of `net` on its last layer's state, as
+    /// [`Kernel::network_logits`]; by default exactly that.
+    ///
+    /// # Errors
+    /// As [`Kernel::network_logits`].
+    fn network_logits(
+        &mut self,
+        kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        kernel.network_logits(net, h, logits, scratch)
+    }
+
     /// The kernel this runner always steps with, if it fixes one at compile
     /// time ([`OneCell`]); a [`Generator`] then runs its output layer and
     /// softmax with it too. By default none: the generator's kernel.
@@ -72,6 +88,17 @@ impl<S: StepRunner + ?Sized> StepRunner for &mut S {
         (**self).step_network(kernel, net, x, h, c, scratch)
     }
 
+    fn network_logits(
+        &mut self,
+        kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        (**self).network_logits(kernel, net, h, logits, scratch)
+    }
+
     fn fixed_kernel(&self) -> Option<Kernel> {
         (**self).fixed_kernel()
     }
@@ -95,18 +122,20 @@ impl StepRunner for InlineStep {
     }
 }
 
-/// The whole step on the calling core with [`Kernel::compiled()`] and only
+/// The whole step on the calling core with [`Kernel::compiled()`], only
 /// the body of the cell kind whose [`CellKind::code`](crate::format::CellKind::code)
-/// is `CELL` compiled in ([`Kernel::network_step_of`]): what a firmware that
-/// runs one model uses, so that it links one kernel and one cell body
-/// instead of all of them. [`Generator::for_network`] refuses it with any
-/// other kernel; a network of another cell kind gets
-/// [`Error::UnsupportedModel`] at its first step. The same bits as
-/// [`InlineStep`].
+/// is `CELL` and only the products of the dtype whose
+/// [`Dtype::code`](crate::format::Dtype::code) is `DTYPE` compiled in
+/// ([`Kernel::network_step_of`], [`Kernel::network_logits_of`]): what a
+/// firmware that runs one model uses, so that it links one kernel, one cell
+/// body and one dtype's products instead of all of them.
+/// [`Generator::for_network`] refuses it with any other kernel; a network
+/// of another cell kind or dtype gets [`Error::UnsupportedModel`] at its
+/// first step. The same bits as [`InlineStep`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OneCell<const CELL: u8>;
+pub struct OneCell<const CELL: u8, const DTYPE: u8>;
 
-impl<const CELL: u8> StepRunner for OneCell<CELL> {
+impl<const CELL: u8, const DTYPE: u8> StepRunner for OneCell<CELL, DTYPE> {
     fn step(
         &mut self,
         _kernel: Kernel,
@@ -117,7 +146,7 @@ impl<const CELL: u8> StepRunner for OneCell<CELL> {
         gates: &mut [f32],
     ) -> Result<(), Error> {
         let net = cell.network(InputKind::OneHot);
-        Kernel::compiled().network_step_of::<CELL>(&net, x, h, c, gates)
+        Kernel::compiled().network_step_of::<CELL, DTYPE>(&net, x, h, c, gates)
     }
 
     fn step_network(
@@ -129,7 +158,18 @@ impl<const CELL: u8> StepRunner for OneCell<CELL> {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        Kernel::compiled().network_step_of::<CELL>(net, x, h, c, scratch)
+        Kernel::compiled().network_step_of::<CELL, DTYPE>(net, x, h, c, scratch)
+    }
+
+    fn network_logits(
+        &mut self,
+        _kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        Kernel::compiled().network_logits_of::<DTYPE>(net, h, logits, scratch)
     }
 
     fn fixed_kernel(&self) -> Option<Kernel> {
@@ -433,11 +473,9 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
     /// # Errors
     /// Only on internal size mismatches, which [`Generator::for_network`] rules out.
     pub fn sample_token(&mut self, sampler: &mut Sampler) -> Result<usize, Error> {
-        let n_h = self.net.output.n_h;
-        let start = self.h.len().saturating_sub(n_h);
-        let top = self.h.get(start..).unwrap_or(&[]);
         let kernel = self.kernel();
-        kernel.output_logits(&self.net.output, top, self.logits)?;
+        self.runner
+            .network_logits(kernel, &self.net, self.h, self.logits, self.gates)?;
         sampler.sample(kernel, self.logits, self.order)
     }
 

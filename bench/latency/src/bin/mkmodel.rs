@@ -3,11 +3,12 @@
 //! header for the C reference step (bench/c).
 //!
 //! Usage: `mkmodel --vocab 27 --hidden 64 --out model.lstm [--c-header model.h] [--seed 7]
-//! [--cell lstm|gru|rnn] [--layers N]`
+//! [--cell lstm|gru|rnn] [--layers N] [--q8]`
 //!
-//! A single-layer LSTM is written as format version 1 (what `--c-header`
-//! needs); `--cell gru|rnn` or `--layers 2..=4` writes a version-2 family
-//! model (no C header).
+//! A single-layer f32 LSTM is written as format version 1 (what
+//! `--c-header` needs); `--cell gru|rnn`, `--layers 2..=4` or `--q8` (the
+//! same weights quantized by `lstm_core::quant::quantize_family`) writes a
+//! version-2 family model (no C header).
 //!
 //! Weights are uniform in ±1/√hidden (PyTorch's initialisation), so the
 //! activations see realistic ranges. Vocabulary 27 is "\n" + a–z (the
@@ -21,6 +22,7 @@ use lstm_core::format::{
     WeightParts,
 };
 use lstm_bench_helpers::weights;
+use lstm_core::quant::{q8_buffer_lens, quantize_family};
 
 fn fail(msg: &str) -> ! {
     eprintln!("mkmodel: {msg}");
@@ -81,11 +83,12 @@ fn main() {
     if !(1..=format::MAX_LAYERS).contains(&layers) {
         fail(&format!("--layers {layers}: 1..={}", format::MAX_LAYERS));
     }
-    if cell != CellKind::Lstm || layers > 1 {
+    let q8 = args.iter().any(|a| a == "--q8");
+    if cell != CellKind::Lstm || layers > 1 || q8 {
         if arg(&args, "--c-header").is_some() {
-            fail("--c-header: single-layer LSTM models only");
+            fail("--c-header: single-layer f32 LSTM models only");
         }
-        family(&out, &vocab, dims, cell, layers, seed, scale);
+        family(&out, &vocab, dims, (cell, layers, q8), seed, scale);
         return;
     }
     let w_ih = weights(dims.w_ih_len(), seed.wrapping_mul(5).wrapping_add(1), scale);
@@ -123,8 +126,9 @@ fn main() {
     }
 }
 
-/// Writes a version-2 model of `layers` layers of `cell` with seeded random weights.
-fn family(out: &str, vocab: &str, dims: Dims, cell: CellKind, layers: usize, seed: u32, scale: f32) {
+/// Writes a version-2 model of `layers` layers of `cell` with seeded random
+/// weights, quantized to q8 if `q8`.
+fn family(out: &str, vocab: &str, dims: Dims, (cell, layers, q8): (CellKind, usize, bool), seed: u32, scale: f32) {
     let header = Header {
         cell,
         dtype: Dtype::F32,
@@ -147,6 +151,14 @@ fn family(out: &str, vocab: &str, dims: Dims, cell: CellKind, layers: usize, see
         .collect();
     let (w_y, b_y) = (w(dims.n_y * dims.n_h), w(dims.n_y));
     let parts = FamilyParts { header, vocab, layers: &layer_parts, w_y: WeightParts::F32(&w_y), b_y: &b_y };
+    let (nq, ns) = q8_buffer_lens(&header);
+    let (mut q, mut s) = (vec![0i8; nq], vec![0.0f32; ns]);
+    let mut q8_layers = [layer_parts[0]; format::MAX_LAYERS];
+    let parts = if q8 {
+        quantize_family(&parts, &mut q, &mut s, &mut q8_layers).unwrap_or_else(|e| fail(&format!("quantize: {e}"))).0
+    } else {
+        parts
+    };
     let len = format::encoded_len_family(&parts).unwrap_or_else(|e| fail(&format!("encode: {e}")));
     let mut bytes = vec![0u8; len];
     let n = format::encode_family(&parts, &mut bytes).unwrap_or_else(|e| fail(&format!("encode: {e}")));

@@ -4,8 +4,13 @@
 //! single-layer LSTM [`CellView`] (what the const-generic [`crate::Lstm`]
 //! and the first tools use), and the [`Input`] of one step.
 
-use crate::format::{CellKind, FamilyView, MAX_LAYERS, Tensor, Weights};
+use crate::format::{CellKind, Dtype, MAX_LAYERS};
 use crate::{Dims, Error, InputKind};
+
+mod family;
+mod q8;
+
+pub(crate) use q8::{Q8Layer, Q8Rows};
 
 /// A validated, borrowed view of one LSTM cell and its output layer.
 ///
@@ -124,6 +129,7 @@ impl<'a> CellView<'a> {
             w_hh: self.w_hh,
             b: self.b,
             b_hn: &[],
+            q8: None,
         }
     }
 
@@ -134,6 +140,7 @@ impl<'a> CellView<'a> {
             n_y: self.n_y,
             w_y: self.w_y,
             b_y: self.b_y,
+            q8: None,
         }
     }
 
@@ -170,16 +177,22 @@ pub enum InputLayout {
 /// - `b`: `G` blocks of `n_h` (lstm/rnn `b_ih + b_hh`; gru `b_ir + b_hr`,
 ///   `b_iz + b_hz`, `b_in`);
 /// - `b_hn`: the gru's `[n_h]` (inside the `r` product); empty otherwise.
+///
+/// A q8 layer ([`RecurrentView::new_q8`]) has the same shapes with int8
+/// weights and one f32 scale per gate unit; its biases are f32.
 #[derive(Debug, Clone, Copy)]
 pub struct RecurrentView<'a> {
     pub(crate) kind: CellKind,
     pub(crate) layout: InputLayout,
     pub(crate) n_in: usize,
     pub(crate) n_h: usize,
+    /// f32 weights (empty blocks for a q8 layer).
     pub(crate) w_ih: [&'a [f32]; 4],
     pub(crate) w_hh: [&'a [f32]; 4],
     pub(crate) b: [&'a [f32]; 4],
     pub(crate) b_hn: &'a [f32],
+    /// The q8 weights, if the layer is q8.
+    pub(crate) q8: Option<Q8Layer<'a>>,
 }
 
 impl<'a> RecurrentView<'a> {
@@ -214,6 +227,7 @@ impl<'a> RecurrentView<'a> {
             w_hh: gate_blocks("w_hh", w_hh, g, n_h * n_h)?,
             b: gate_blocks("b", b, g, n_h)?,
             b_hn,
+            q8: None,
         })
     }
 
@@ -246,27 +260,52 @@ impl<'a> RecurrentView<'a> {
         }
     }
 
+    /// The weights' dtype.
+    pub fn dtype(&self) -> Dtype {
+        if self.q8.is_some() {
+            Dtype::Q8
+        } else {
+            Dtype::F32
+        }
+    }
+
     /// Scratch a step of `m` hidden units needs (`m = n_h` for a whole step):
     /// lstm `4·m` (`5·m` with [`InputLayout::Rows`]), gru `4·m`, rnn `m`
-    /// (`2·m` with rows).
+    /// (`2·m` with rows); a q8 layer adds room for its Q15 operands,
+    /// `⌈n_h/2⌉` (the previous h) and, with rows, `⌈n_in/2⌉` (the input).
     pub fn scratch_len(&self, m: usize) -> usize {
         let rows = usize::from(self.layout == InputLayout::Rows);
-        match self.kind {
+        let f32_len = match self.kind {
             CellKind::Lstm => (4 + rows) * m,
             CellKind::Gru => 4 * m,
             CellKind::Rnn => (1 + rows) * m,
+        };
+        f32_len + self.packed_len()
+    }
+
+    /// Words of scratch the Q15 operands of a q8 step take (0 for f32): the
+    /// previous h, then (rows layout) the input, each from a word boundary.
+    pub(crate) fn packed_len(&self) -> usize {
+        match (self.q8, self.layout) {
+            (None, _) => 0,
+            (Some(_), InputLayout::Gather) => self.n_h.div_ceil(2),
+            (Some(_), InputLayout::Rows) => self.n_h.div_ceil(2) + self.n_in.div_ceil(2),
         }
     }
 }
 
 /// A validated, borrowed view of the output layer: `logits = W_y h + b_y`,
-/// `w_y` `[n_y][n_h]` row-major, `b_y` `[n_y]`.
+/// `w_y` `[n_y][n_h]` row-major, `b_y` `[n_y]` (q8: int8 `w_y` with one
+/// scale per row, [`OutputView::new_q8`]).
 #[derive(Debug, Clone, Copy)]
 pub struct OutputView<'a> {
     pub(crate) n_h: usize,
     pub(crate) n_y: usize,
+    /// f32 weights (empty for a q8 output).
     pub(crate) w_y: &'a [f32],
     pub(crate) b_y: &'a [f32],
+    /// The q8 weights, if the output is q8.
+    pub(crate) q8: Option<Q8Rows<'a>>,
 }
 
 impl<'a> OutputView<'a> {
@@ -278,12 +317,36 @@ impl<'a> OutputView<'a> {
         nonzero(&[("n_h", n_h), ("n_y", n_y)])?;
         check_len("w_y", w_y, n_y * n_h)?;
         check_len("b_y", b_y, n_y)?;
-        Ok(OutputView { n_h, n_y, w_y, b_y })
+        Ok(OutputView {
+            n_h,
+            n_y,
+            w_y,
+            b_y,
+            q8: None,
+        })
     }
 
     /// Output size (the vocabulary size).
     pub fn n_y(&self) -> usize {
         self.n_y
+    }
+
+    /// The weights' dtype.
+    pub fn dtype(&self) -> Dtype {
+        if self.q8.is_some() {
+            Dtype::Q8
+        } else {
+            Dtype::F32
+        }
+    }
+
+    /// Words of scratch a q8 output's Q15 `h` takes (0 for f32).
+    pub(crate) fn packed_len(&self) -> usize {
+        if self.q8.is_some() {
+            self.n_h.div_ceil(2)
+        } else {
+            0
+        }
     }
 }
 
@@ -371,89 +434,6 @@ impl<'a> NetworkView<'a> {
         })
     }
 
-    /// Number of `f32`s [`NetworkView::from_family`] copies a model into: every
-    /// layer's `w_ih`, `w_hh`, `b`, `b_hn`, then `w_y` and `b_y`
-    /// (`header.param_count()`).
-    pub fn storage_len(family: &FamilyView<'_>) -> usize {
-        family.header.param_count()
-    }
-
-    /// Copies an f32 model decoded from a file (any version, cell kind and
-    /// layer count) into `storage` (4-byte aligned, as the file's bytes need
-    /// not be) and builds its view over it.
-    ///
-    /// # Errors
-    /// [`Error::UnsupportedModel`] for q8 weights, [`Error::BufferTooSmall`]
-    /// if `storage` is not exactly [`NetworkView::storage_len`] long.
-    pub fn from_family<'s>(
-        family: &FamilyView<'_>,
-        storage: &'s mut [f32],
-    ) -> Result<NetworkView<'s>, Error> {
-        let h = family.header;
-        let needed = Self::storage_len(family);
-        if storage.len() != needed {
-            return Err(Error::BufferTooSmall {
-                needed,
-                available: storage.len(),
-            });
-        }
-        fn f32_of(w: Weights<'_>) -> Result<Tensor<'_>, Error> {
-            w.as_f32().ok_or(Error::UnsupportedModel {
-                what: "q8 weights (dequantize them, or use the q8 kernels)",
-            })
-        }
-        // Copy every tensor in file order, then split the storage into
-        // shared slices of the lengths the (validated) header gives.
-        let mut rest: &mut [f32] = storage;
-        let mut put = |t: Tensor<'_>| -> Result<(), Error> {
-            let all = core::mem::take(&mut rest);
-            let (head, tail) = all.split_at_mut(t.len().min(all.len()));
-            t.copy_to(head)?;
-            rest = tail;
-            Ok(())
-        };
-        for layer in family.layers() {
-            put(f32_of(layer.w_ih)?)?;
-            put(f32_of(layer.w_hh)?)?;
-            put(layer.b)?;
-            put(layer.b_hn)?;
-        }
-        put(f32_of(family.w_y)?)?;
-        put(family.b_y)?;
-        let mut rest: &'s [f32] = storage;
-        let mut next = |len: usize| {
-            let (head, tail) = rest.split_at(len.min(rest.len()));
-            rest = tail;
-            head
-        };
-        let (n_h, n_y) = (h.dims.n_h, h.dims.n_y);
-        let mut layers: heapless::Vec<RecurrentView<'s>, MAX_LAYERS> = heapless::Vec::new();
-        for l in 0..h.n_layers {
-            let layout = if l == 0 {
-                InputLayout::Gather
-            } else {
-                InputLayout::Rows
-            };
-            let layer = RecurrentView::new(
-                h.cell,
-                layout,
-                h.n_in(l),
-                n_h,
-                next(h.w_ih_len(l)),
-                next(h.w_hh_len()),
-                next(h.b_len()),
-                next(h.b_hn_len()),
-            )?;
-            layers.push(layer).map_err(|_| Error::DimensionOutOfRange {
-                name: "n_layers",
-                value: h.n_layers,
-                max: MAX_LAYERS,
-            })?;
-        }
-        let output = OutputView::new(n_h, n_y, next(n_y * n_h), next(n_y))?;
-        NetworkView::new(h.input, &layers, output)
-    }
-
     /// The layers, bottom first.
     pub fn layers(&self) -> &[RecurrentView<'a>] {
         self.layers.get(..self.n_layers).unwrap_or(&self.layers)
@@ -498,21 +478,29 @@ impl<'a> NetworkView<'a> {
         self.n_layers * self.layers[0].cell_state_len()
     }
 
+    /// The weights' dtype (layer 0's; [`NetworkView::new`] lets layers and
+    /// output differ, [`NetworkView::from_family`] never does).
+    pub fn dtype(&self) -> Dtype {
+        self.layers[0].dtype()
+    }
+
     /// Scratch a whole step needs: the largest [`RecurrentView::scratch_len`]`(n_h)`
     /// of the layers (lstm `4·n_h`, `5·n_h` with two or more layers; gru
-    /// `4·n_h`; rnn `n_h`, `2·n_h` with two or more layers).
+    /// `4·n_h`; rnn `n_h`, `2·n_h` with two or more layers; a q8 model adds
+    /// its Q15 operands, `⌈n_h/2⌉` and from layer 1 another `⌈n_h/2⌉`). It
+    /// also covers [`crate::Kernel::network_logits`].
     pub fn scratch_len(&self) -> usize {
         self.layers()
             .iter()
             .map(|l| l.scratch_len(l.n_h))
-            .max()
-            .unwrap_or(0)
+            .fold(self.output.packed_len(), usize::max)
     }
 
     /// The single-layer LSTM [`CellView`] of this network, if it is one.
     pub fn cell_view(&self) -> Option<CellView<'a>> {
         let l = &self.layers[0];
-        (self.n_layers == 1 && l.kind == CellKind::Lstm && l.layout == InputLayout::Gather)
+        let f32 = l.q8.is_none() && self.output.q8.is_none();
+        (f32 && self.n_layers == 1 && l.kind == CellKind::Lstm && l.layout == InputLayout::Gather)
             .then_some(CellView {
                 n_x: l.n_in,
                 n_h: l.n_h,
@@ -538,7 +526,7 @@ fn nonzero(dims: &[(&'static str, usize)]) -> Result<(), Error> {
     }
 }
 
-fn check_len(tensor: &'static str, t: &[f32], expected: usize) -> Result<(), Error> {
+fn check_len<T>(tensor: &'static str, t: &[T], expected: usize) -> Result<(), Error> {
     if t.len() == expected {
         Ok(())
     } else {
@@ -552,14 +540,14 @@ fn check_len(tensor: &'static str, t: &[f32], expected: usize) -> Result<(), Err
 
 /// Splits a gate-stacked tensor into `g` blocks of `each` elements (the
 /// unused trailing entries of the array are empty).
-fn gate_blocks<'a>(
+fn gate_blocks<'a, T>(
     tensor: &'static str,
-    t: &'a [f32],
+    t: &'a [T],
     g: usize,
     each: usize,
-) -> Result<[&'a [f32]; 4], Error> {
+) -> Result<[&'a [T]; 4], Error> {
     check_len(tensor, t, g * each)?;
-    let mut out: [&'a [f32]; 4] = [&[]; 4];
+    let mut out: [&'a [T]; 4] = [&[]; 4];
     for (o, block) in out.iter_mut().zip(t.chunks_exact(each.max(1))) {
         *o = block;
     }
