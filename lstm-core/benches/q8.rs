@@ -1,13 +1,17 @@
 //! The q8 product against the f32 one at 256 × 256: `gemv_q8` (int8 rows ×
 //! Q15 state) for every q8 implementation this CPU runs (portable, AVX2,
 //! AVX-VNNI, AVX-512 VNNI), and the f32 matrix-vector product (the output
-//! layer, `W·h + b`) for every kernel.
+//! layer, `W·h + b`) for every kernel; then one token of a hidden-256 LSTM
+//! over 65 symbols (`network_step` + `network_logits`), f32 against its
+//! post-training quantized q8 copy, for every kernel.
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use lstm_core::format::{self, FamilyParts, Header, LayerParts, MAX_LAYERS, WeightParts};
 use lstm_core::kernels::Q8Impl;
-use lstm_core::{CellView, Dims, Kernel};
+use lstm_core::quant::{q8_buffer_lens, quantize_family};
+use lstm_core::{CellView, Dims, Input, InputKind, Kernel, NetworkView};
 
 const N: usize = 256;
 
@@ -75,5 +79,73 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The bytes of a model file.
+fn encode(parts: &FamilyParts<'_>) -> Vec<u8> {
+    let mut bytes = vec![0u8; format::encoded_len_family(parts).expect("len")];
+    format::encode_family(parts, &mut bytes).expect("encode");
+    bytes
+}
+
+fn bench_token(c: &mut Criterion) {
+    const V: usize = 65;
+    let mut group = c.benchmark_group("token_f32_vs_q8_h256");
+    let header = Header::plain(
+        InputKind::OneHot,
+        Dims {
+            n_x: V,
+            n_h: N,
+            n_y: V,
+        },
+    );
+    let scaled =
+        |n: usize, seed: u32| -> Vec<f32> { values(n, seed).iter().map(|v| v * 0.1).collect() };
+    let (w_ih, w_hh, b) = (scaled(4 * V * N, 1), scaled(4 * N * N, 2), scaled(4 * N, 3));
+    let (w_y, b_y) = (scaled(V * N, 4), scaled(V, 5));
+    let layers = [LayerParts {
+        w_ih: WeightParts::F32(&w_ih),
+        w_hh: WeightParts::F32(&w_hh),
+        b: &b,
+        b_hn: &[],
+    }];
+    let vocab: String = (0..V as u32)
+        .map(|i| char::from_u32(0x30 + i).expect("char"))
+        .collect();
+    let parts = FamilyParts {
+        header,
+        vocab: &vocab,
+        layers: &layers,
+        w_y: WeightParts::F32(&w_y),
+        b_y: &b_y,
+    };
+    let (nq, ns) = q8_buffer_lens(&header);
+    let (mut q, mut s) = (vec![0i8; nq], vec![0f32; ns]);
+    let mut out = [layers[0]; MAX_LAYERS];
+    let (q8, _) = quantize_family(&parts, &mut q, &mut s, &mut out).expect("quantize");
+    for (name, bytes) in [("f32", encode(&parts)), ("q8", encode(&q8))] {
+        let family = format::decode_family(&bytes).expect("decode");
+        let mut storage = vec![0.0f32; NetworkView::storage_len(&family)];
+        let net = NetworkView::from_family(&family, &mut storage).expect("view");
+        for &kernel in Kernel::available().iter() {
+            let (mut h, mut cs) = (vec![0.0f32; N], vec![0.0f32; N]);
+            let (mut scratch, mut logits) = (vec![0.0f32; net.scratch_len()], vec![0.0f32; V]);
+            let mut token = 0;
+            let id = BenchmarkId::new(name, kernel.name());
+            group.bench_with_input(id, &N, |bch, _| {
+                bch.iter(|| {
+                    kernel
+                        .network_step(&net, Input::Token(token), &mut h, &mut cs, &mut scratch)
+                        .expect("step");
+                    kernel
+                        .network_logits(&net, &h, &mut logits, &mut scratch)
+                        .expect("logits");
+                    token = (token + 7) % V;
+                    logits[0]
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_token);
 criterion_main!(benches);

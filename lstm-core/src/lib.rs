@@ -17,9 +17,11 @@
 //!
 //! The family: a [`NetworkView`] stacks 1 to 4 layers of one cell kind —
 //! LSTM, GRU (`r, z, n` with `b_hn` inside the `r` product) or tanh RNN,
-//! PyTorch's equations — under the output layer; [`Kernel::network_step`]
-//! steps every layer and [`Generator`] primes and samples over it, with
-//! character or word vocabularies.
+//! PyTorch's equations — under the output layer, with f32 weights or q8
+//! ones (int8 with one f32 scale per output unit, the state entering the
+//! products as Q15; see [`quant`]); [`Kernel::network_step`] steps every
+//! layer and [`Generator`] primes and samples over it, with character or
+//! word vocabularies, the same calls for both dtypes.
 //!
 //! Two shapes, one kernel: [`Lstm`] holds references to nalgebra `SMatrix`es
 //! whose sizes are const generics (what firmware uses, weights in `static`s),

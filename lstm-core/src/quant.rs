@@ -62,26 +62,18 @@ const _: () = assert!(((MAX_ROW + 1) as i64) * 127 * 32767 >= (1i64 << 31));
 
 /// The Q15 value of a state value: `h · 2^15` rounded to nearest, ties to
 /// even, clamped to `[-32767, 32767]`; NaN gives 0.
+///
+/// Computed as `((h · 2^15 + 1.5·2^23) − 1.5·2^23) as i32`, clamped: the
+/// added constant rounds to an integer (ties to even) whenever
+/// `|h · 2^15| < 2^22`, and anything larger — or infinite — lands beyond
+/// ±32767 either way; `as` saturates and sends NaN to 0. (Equal, for every
+/// f32, to clamping first and rounding after; a few instructions on the
+/// Cortex-M4F, where the conversion saturates by itself.)
 #[inline]
 pub fn q15(h: f32) -> i16 {
-    round_clamped(h * Q15_ONE, f32::from(Q15_MAX)) as i16
-}
-
-/// `v` clamped to `[-max, max]` (NaN to 0), then rounded to the nearest
-/// integer, ties to even (`max < 2^22`): adding 1.5 · 2^23 rounds, subtracting
-/// it again is exact.
-#[inline]
-fn round_clamped(v: f32, max: f32) -> f32 {
-    let v = if v >= max {
-        max
-    } else if v <= -max {
-        -max
-    } else if v.is_nan() {
-        0.0
-    } else {
-        v
-    };
-    (v + ROUND) - ROUND
+    let max = i32::from(Q15_MAX);
+    let r = ((h * Q15_ONE + ROUND) - ROUND) as i32;
+    r.clamp(-max, max) as i16
 }
 
 /// The exact int8 × Q15 dot product of the first `min(w.len(), x.len())`

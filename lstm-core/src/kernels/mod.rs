@@ -37,7 +37,7 @@
 //! microcontroller generate the same text for the same weights and seed;
 //! the conformance suite (`tests/conformance.rs`, and the same cases on the
 //! Cortex-M4F under QEMU in `conformance-m4f/`) checks it bit for bit for
-//! every cell kind and for stacks of two and three layers.
+//! every cell kind and for stacks of two and three layers, f32 and q8.
 //!
 //! # Where the next dtype goes
 //!
@@ -59,10 +59,14 @@
 //!   [`Kernel::gemv_q8`] and [`Kernel::gemv_q8_add`] expose them;
 //!   [`Q8Impl`] names each implementation for the conformance suite
 //!   (`tests/conformance_q8.rs`, and `conformance-m4f/` under QEMU) and the
-//!   benchmark (`benches/q8.rs`). What remains is the cell bodies taking
-//!   the product primitive as their only dtype-dependent call: per step,
-//!   `q15_pack(h)` once into an `n_h` i16 scratch, then `gemv_q8_add` /
-//!   `gemv_q8` where the f32 bodies call `gemv_add` / `gemv`.
+//!   benchmark (`benches/q8.rs`). The cell bodies run q8 layers with no
+//!   second copy: `cell`'s `pack` writes a q8 layer's Q15 operands (the
+//!   previous h, and a rows-layout input) once per step into the end of the
+//!   caller's scratch, and its products section calls `gemv_q8_add` /
+//!   `gemv_q8` where f32 calls `gemv_add` / `gemv`; the tail after the
+//!   products is the same code for both dtypes. The conformance suite runs
+//!   whole q8 networks on every kernel (and, on x86-64, with each product
+//!   this CPU has: `Q8Impl::cap_best`).
 
 #![allow(unsafe_code)]
 
