@@ -4,20 +4,22 @@
 //! flash, so the model has to become part of the program image. This script
 //! reads the file named by `LSTM_MODEL` (default `models/default.lstm`,
 //! relative to this crate), validates it with the same decoder the host uses
-//! (`lstm_core::format::decode_family`: version 1 or 2), and writes
-//! `$OUT_DIR/model.rs`: the dimensions as `const`s; for a single-layer f32
-//! LSTM character model, every weight matrix as a `static` nalgebra `SMatrix` built by a
-//! `const fn` (the `Lstm`'s const generics), for any other f32 model of
-//! the family (1 to 4 layers of lstm, gru or tanh rnn, over characters or
-//! words) each
-//! layer's tensors as `static` `[f32; N]` arrays in the file's layout, run
-//! through `lstm_core::NetworkView` — either way in `.rodata`, in flash,
-//! never copied to RAM; `with_generator` over the model; and the
-//! generation settings (`LSTM_SEED`, `LSTM_PRIME`, `LSTM_LENGTH`,
-//! `LSTM_TEMPERATURE`, `LSTM_TOP_K`, `LSTM_TOP_P`, `LSTM_STOP_AT`,
-//! `LSTM_COUNT`, as `host-trainer sample`'s flags). A missing, corrupted,
-//! truncated or unusable file, or a bad setting, stops the build with one
-//! message naming the file and the problem.
+//! (`lstm_core::format::decode_family`: version 1 or 2), checks that it fits
+//! the board, and has `build/emit.rs` write `$OUT_DIR/model.rs`: the
+//! dimensions as `const`s; for a single-layer f32 LSTM character model,
+//! every weight matrix as a `static` nalgebra `SMatrix` built by a `const
+//! fn` (the `Lstm`'s const generics); for any other model of the family (1
+//! to 4 layers of lstm, gru or tanh rnn, over characters or words, f32 or
+//! q8) each layer's tensors as `static` arrays in the file's layout (q8:
+//! word-aligned int8 values and their scales), run through
+//! `lstm_core::NetworkView` — either way in `.rodata`, in flash, never
+//! copied to RAM; `Runner`, the `lstm_core::OneCell` of the model's cell
+//! kind and dtype; `with_generator` over the model; and the generation
+//! settings (`LSTM_SEED`, `LSTM_PRIME`, `LSTM_LENGTH`, `LSTM_TEMPERATURE`,
+//! `LSTM_TOP_K`, `LSTM_TOP_P`, `LSTM_STOP_AT`, `LSTM_COUNT`, as
+//! `host-trainer sample`'s flags). A missing, corrupted, truncated or
+//! unusable file, a model that does not fit, or a bad setting stops the
+//! build with one message naming the file and the problem.
 //!
 //! It also copies the memory layout of the chosen board into `$OUT_DIR` as
 //! `memory.x`, where cortex-m-rt's `link.x` finds it, as cortex-m-quickstart's
