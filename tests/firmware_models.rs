@@ -2,8 +2,8 @@
 //! on the firmware under QEMU and print exactly what `host-trainer sample`
 //! prints for the same model file and settings, with the same final state
 //! digest: a 2-layer GRU, a 1-layer tanh RNN, a word-token model (tokens
-//! separated by one space), and a quantized (q8) hidden-256 model, which
-//! also builds for the Black Pill.
+//! separated by one space; also through the serial console), and a
+//! quantized (q8) hidden-256 model, which also builds for the Black Pill.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, as
 //! `e2e.rs`; helpers are in `support/` (crate `lstm_e2e`).
@@ -17,8 +17,8 @@ use lstm_core::format::{
 };
 use lstm_core::quant::{q8_buffer_lens, quantize_family};
 use lstm_e2e::{
-    firmware_cargo, firmware_cargo_args, firmware_digest, firmware_lock, firmware_sample_env,
-    host_sample_digest, require_qemu,
+    ConsoleBlock, console_blocks, firmware_cargo, firmware_cargo_args, firmware_cargo_input,
+    firmware_digest, firmware_lock, firmware_sample_env, host_sample_digest, require_qemu,
 };
 
 /// The characters of the character models.
@@ -232,6 +232,70 @@ fn firmware_prints_word_models_like_host_trainer_sample() {
             .any(|l| l.contains("each after a prime of 3 symbols")),
         "the prime is three words: {report:#?}"
     );
+}
+
+/// The console with a word model: each `gen` prints `host-trainer
+/// sample`'s words and digest (a prime, then a stop word with the power-on
+/// empty prime), and a prime word outside the vocabulary gets one error
+/// line while the console carries on.
+#[test]
+fn console_prints_word_models_like_host_trainer_sample() {
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = dir.path().join("words-gru.lstm");
+    let bytes = family_model(&Spec {
+        cell: CellKind::Gru,
+        layers: 1,
+        n_h: 20,
+        seed: 5,
+        tokens: TokenKind::Words,
+        vocab: WORDS,
+        scale: 1.5,
+        q8: false,
+    });
+    std::fs::write(&model, bytes).expect("writing the model");
+    let env = [("LSTM_MODEL", path_str(&model))];
+    let script =
+        b"seed 7\nlen 12\ntemp 0.9\ngen the time\ngen the zebra\nstop a\ngen\nquit\n".to_vec();
+    let _lock = firmware_lock();
+    let args = [
+        "run",
+        "--features",
+        "console",
+        "--config",
+        ".cargo/console.toml",
+    ];
+    let run = firmware_cargo_input(&args, &env, Some(script), Duration::from_secs(900));
+    assert!(
+        run.status.success(),
+        "the console did not exit with 0 after quit:\n{}",
+        run.both()
+    );
+    let blocks = console_blocks(&run.stdout);
+    assert_eq!(
+        blocks.len(),
+        2,
+        "two gens, two text blocks:\n{}",
+        run.both()
+    );
+    assert!(
+        run.stdout
+            .contains("# error: a prime word is not in the model's vocabulary"),
+        "the unknown prime word gets an error line:\n{}",
+        run.both()
+    );
+    let host = |extra: &[&str]| {
+        let mut args = vec!["--seed", "7", "--length", "12", "--temperature", "0.9"];
+        args.extend_from_slice(extra);
+        let (text, digest) = host_sample_digest(&model, &args);
+        ConsoleBlock { text, digest }
+    };
+    assert_eq!(
+        blocks[0],
+        host(&["--prime", "the time"]),
+        "gen with a prime"
+    );
+    assert_eq!(blocks[1], host(&["--stop-at", "a"]), "gen with a stop word");
 }
 
 /// A word model's prime with a word outside the vocabulary stops the build,
