@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use lstm_e2e::{
     ConsoleBlock, console_blocks, firmware_cargo, firmware_cargo_args, firmware_cargo_input,
-    firmware_lock, firmware_report, firmware_text, host_trainer_ok, require_qemu,
+    firmware_digest, firmware_lock, firmware_report, firmware_sample_env, host_sample_digest,
+    host_trainer_ok, require_qemu,
 };
 
 /// Text the tiny model learns: short, repetitive, with spaces and newlines.
@@ -76,7 +77,7 @@ fn path_str(p: &Path) -> &str {
 
 /// `host-trainer sample --digest`'s stdout and state digest.
 fn host_sample(model: &Path, seed: &str) -> (String, String) {
-    host_sample_with(
+    host_sample_digest(
         model,
         &[
             "--seed",
@@ -91,33 +92,6 @@ fn host_sample(model: &Path, seed: &str) -> (String, String) {
     )
 }
 
-/// `host-trainer sample --digest` with `args`: its stdout and state digest.
-fn host_sample_with(model: &Path, args: &[&str]) -> (String, String) {
-    let mut all = vec!["sample", "--model", path_str(model), "--digest"];
-    all.extend_from_slice(args);
-    let out = host_trainer_ok(
-        model.parent().expect("model has a directory"),
-        &all,
-        Duration::from_secs(60),
-    );
-    let digest = out
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("state digest: "))
-        .unwrap_or_else(|| panic!("no `state digest:` line from host-trainer:\n{}", out.both()))
-        .to_string();
-    (out.stdout, digest)
-}
-
-/// The digest from the firmware's `# state digest: 0x…` line.
-fn firmware_digest(report: &[String]) -> String {
-    report
-        .iter()
-        .find_map(|l| l.strip_prefix("# state digest: "))
-        .unwrap_or_else(|| panic!("no `# state digest:` line from the firmware: {report:#?}"))
-        .to_string()
-}
-
 /// Builds the firmware with `model` and `seed`, runs it under QEMU, and
 /// returns its text and its `# ` report lines.
 fn firmware_sample(model: &Path, seed: &str) -> (String, Vec<String>) {
@@ -128,27 +102,7 @@ fn firmware_sample(model: &Path, seed: &str) -> (String, Vec<String>) {
         ("LSTM_LENGTH", LENGTH),
         ("LSTM_TEMPERATURE", TEMPERATURE),
     ];
-    let _lock = firmware_lock();
-    // Build first (slow the first time), then run (QEMU takes well under a second).
-    let build = firmware_cargo("build", &env, Duration::from_secs(900));
-    assert!(
-        build.status.success(),
-        "firmware build failed:\n{}",
-        build.both()
-    );
-    let run = firmware_cargo("run", &env, Duration::from_secs(120));
-    assert!(
-        run.status.success(),
-        "firmware run under QEMU failed (exit status should be 0):\n{}",
-        run.both()
-    );
-    let text = firmware_text(&run).unwrap_or_else(|| {
-        panic!(
-            "no `# text begins` / `# text ends` in the firmware output:\n{}",
-            run.both()
-        )
-    });
-    (text, firmware_report(&run))
+    firmware_sample_env(&env)
 }
 
 #[test]
@@ -394,7 +348,7 @@ fn console_matches_host_sample_and_survives_bad_input() {
     );
 
     let block = |args: &[&str]| {
-        let (text, digest) = host_sample_with(model, args);
+        let (text, digest) = host_sample_digest(model, args);
         ConsoleBlock { text, digest }
     };
     let first = block(&[
@@ -516,152 +470,6 @@ fn out_of_range_settings_fail_the_firmware_build() {
             out.stderr.contains(var) && out.stderr.contains(expect),
             "{var}={value}: the error names the setting:\n{}",
             out.stderr
-        );
-    }
-}
-
-/// A version-2 family model (f32, one-hot, characters) with seeded weights
-/// uniform in ±`scale`, written by `encode_family`.
-fn family_model(
-    cell: lstm_core::format::CellKind,
-    n_layers: usize,
-    n_h: usize,
-    seed: u64,
-) -> Vec<u8> {
-    use lstm_core::format::{
-        self, Dtype, FamilyParts, Header, InputKind, LayerParts, TokenKind, WeightParts,
-    };
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut fill = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 1.5
-            })
-            .collect()
-    };
-    let vocab = " abcdefghijklmnopqrstuvwxyz\n";
-    let n_v = vocab.chars().count();
-    let header = Header {
-        cell,
-        dtype: Dtype::F32,
-        input: InputKind::OneHot,
-        tokens: TokenKind::Chars,
-        dims: lstm_core::Dims {
-            n_x: n_v,
-            n_h,
-            n_y: n_v,
-        },
-        n_layers,
-    };
-    let tensors: Vec<[Vec<f32>; 4]> = (0..n_layers)
-        .map(|l| {
-            [
-                fill(header.w_ih_len(l)),
-                fill(header.w_hh_len()),
-                fill(header.b_len()),
-                fill(header.b_hn_len()),
-            ]
-        })
-        .collect();
-    let layers: Vec<LayerParts<'_>> = tensors
-        .iter()
-        .map(|t| LayerParts {
-            w_ih: WeightParts::F32(&t[0]),
-            w_hh: WeightParts::F32(&t[1]),
-            b: &t[2],
-            b_hn: &t[3],
-        })
-        .collect();
-    let (w_y, b_y) = (fill(n_v * n_h), fill(n_v));
-    let parts = FamilyParts {
-        header,
-        vocab,
-        layers: &layers,
-        w_y: WeightParts::F32(&w_y),
-        b_y: &b_y,
-    };
-    let mut out = vec![0u8; format::encoded_len_family(&parts).expect("sizes")];
-    let n = format::encode_family(&parts, &mut out).expect("encoding");
-    out.truncate(n);
-    out
-}
-
-/// The host's text (prime and samples, then a newline, as `host-trainer
-/// sample` prints a character model's sample) and state digest for a
-/// family model, through lstm-core's `Generator` over a `NetworkView`
-/// directly (host-trainer's `sample` reads version-1-shaped models only).
-fn host_family_sample(bytes: &[u8], seed: u64) -> (String, String) {
-    use lstm_core::{Generator, GeneratorBuffers, InlineStep, NetworkView, Sampler, SamplerConfig};
-    let family = lstm_core::format::decode_family(bytes).expect("decoding");
-    let mut storage = vec![0.0; NetworkView::storage_len(&family)];
-    let net = NetworkView::from_family(&family, &mut storage).expect("network");
-    let n_y = net.dims().n_y;
-    let (mut h, mut c) = (vec![0.0; net.state_len()], vec![0.0; net.cell_state_len()]);
-    let mut gates = vec![0.0; net.scratch_len()];
-    let (mut logits, mut order) = (vec![0.0; n_y], vec![0u16; n_y]);
-    let mut g = Generator::for_network(
-        net,
-        family.header.tokens,
-        family.vocab,
-        lstm_core::Kernel::detect(),
-        GeneratorBuffers {
-            h: &mut h,
-            c: &mut c,
-            gates: &mut gates,
-            logits: &mut logits,
-            order: &mut order,
-        },
-        InlineStep,
-    )
-    .expect("generator");
-    let config = SamplerConfig {
-        temperature: TEMPERATURE.parse().expect("temperature"),
-        ..SamplerConfig::default()
-    };
-    let mut sampler = Sampler::new(config, seed).expect("sampler");
-    let mut text = String::new();
-    let length = LENGTH.parse().expect("length");
-    g.generate(&mut sampler, PRIME, length, None, |ch| text.push(ch))
-        .expect("generating");
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    (text, format!("{:#010x}", g.state_digest()))
-}
-
-/// Stacked and non-LSTM models run on the firmware (through the network
-/// view) and give the host's text and state digest: a 2-layer GRU and a
-/// 1-layer tanh RNN.
-#[test]
-fn firmware_runs_gru_and_rnn_family_models_like_the_host() {
-    use lstm_core::format::CellKind;
-    require_qemu();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    for (name, cell, layers, n_h) in [
-        ("gru2.lstm", CellKind::Gru, 2, 24),
-        ("rnn1.lstm", CellKind::Rnn, 1, 33),
-    ] {
-        let bytes = family_model(cell, layers, n_h, n_h as u64);
-        let model = dir.path().join(name);
-        std::fs::write(&model, &bytes).expect("writing the model");
-        let (host, host_digest) = host_family_sample(&bytes, 5);
-        let (firmware, report) = firmware_sample(&model, "5");
-        assert_eq!(
-            host, firmware,
-            "{name}: firmware text differs from the host's"
-        );
-        assert_eq!(
-            firmware_digest(&report),
-            host_digest,
-            "{name}: same text, but the final state's bits differ"
-        );
-        let kind = format!("({} x{layers})", cell.name());
-        assert!(
-            report.iter().any(|l| l.contains(&kind)),
-            "{name}: the report names the model {kind}: {report:#?}"
         );
     }
 }

@@ -289,6 +289,73 @@ def fmt(v, unit=""):
     return f"{v:.3f}{unit}"
 
 
+# CMSIS-NN's int8 LSTM + FC + int8 softmax, instructions per token at hidden 64
+# (../shared/notes/MCU-COUNTING.md), by vocabulary size.
+CMSIS_NN_INT8 = {27: 101442, 65: 145379}
+
+
+def fw_trace_cycles(elf):
+    """Instructions by symbol and the model's cycles per instruction (fw_profile --cycles)."""
+    sys.path.insert(0, HERE)
+    import fw_profile
+    counts, cycles = fw_profile.profile(elf, fw_profile.disassemble(elf))
+    return counts, fw_profile.model_cpi(counts, cycles)
+
+
+def firmware_q8(a, hidden, vocab, work, problems, f32, trace):
+    """The q8 form of the f32 random model (mkmodel --q8, the same weights quantized) under
+    QEMU; with `trace`, its estimated cycles per token (the trace's model CPI times the exact
+    instructions per token; the f32 firmware's come from its own trace) and the matrix part's
+    instructions per MAC."""
+    model = os.path.join(work, f"random-v{vocab}-h{hidden}.q8.lstm")
+    run([a.mkmodel_bin, "--vocab", str(vocab), "--hidden", str(hidden), "--q8", "--out", model],
+        what="mkmodel --q8")
+    log(f"firmware, hidden {hidden}, vocab {vocab}: ours q8 (firmware-example under QEMU)")
+    q8 = firmware_ours(a, model, f"{hidden}-v{vocab}-q8", work)
+    if not trace:
+        return q8
+    log(f"firmware, hidden {hidden}, vocab {vocab}: tracing q8 for estimated cycles")
+    try:
+        counts, cpi = fw_trace_cycles(q8["elf"])
+        q8["model_cpi"] = cpi
+        q8["cycles_per_token"] = cpi * q8["instr_per_token"] if cpi else None
+        mat = sum(v for k, v in counts.items() if k.startswith("lstm_core_gemv"))
+        q8["matrix_per_mac"] = mat / a.fw_length / (4 * hidden * hidden + vocab * hidden)
+    except (RuntimeError, OSError) as e:
+        problems.append(f"firmware cycle trace (hidden {hidden}, vocab {vocab}) failed: {e}")
+    return q8
+
+
+def q8_rows(cfg, hidden, vocab, f32, q8):
+    """The q8 firmware's rows (issue 11): against CMSIS-NN's int8 LSTM, our f32 firmware's
+    estimated cycles, the matrix part's instructions per MAC, text and digest, flash."""
+    rows = []
+    cmsis = CMSIS_NN_INT8.get(vocab) if hidden == 64 else None
+    if cmsis:
+        r = q8["instr_per_token"] / cmsis
+        rows.append(("firmware", cfg, "q8: instructions/token", q8["instr_per_token"],
+                     "CMSIS-NN int8 LSTM (MCU-COUNTING.md)", cmsis, r, "<= 0.4", r <= 0.4))
+    rows.append(("firmware", cfg, "q8: instructions/token", q8["instr_per_token"], "ours f32",
+                 f32["instr_per_token"], q8["instr_per_token"] / f32["instr_per_token"], "", None))
+    if q8.get("cycles_per_token") and f32.get("cycles_per_token"):
+        r = q8["cycles_per_token"] / f32["cycles_per_token"]
+        rows.append(("firmware", cfg, "q8: estimated cycles/token (trace x Cortex-M4 TRM table)",
+                     q8["cycles_per_token"], "ours f32", f32["cycles_per_token"], r, "<= 0.45", r <= 0.45))
+        rows.append(("firmware", cfg, "q8: ms/token at 100 MHz (estimated)", q8["cycles_per_token"] / 1e5,
+                     "ours f32", f32["cycles_per_token"] / 1e5, r, "", None))
+    if q8.get("matrix_per_mac"):
+        m = q8["matrix_per_mac"]
+        rows.append(("firmware", cfg, "q8: instructions/MAC, matrix part (lstm_core_gemv_q8)", m,
+                     "ours f32 (lstm_core_gemv8)", f32.get("matrix_per_mac"),
+                     m / f32["matrix_per_mac"] if f32.get("matrix_per_mac") else None, "<= 1.3", m <= 1.3))
+    if "text_identical" in q8:
+        rows.append(("firmware", cfg, "q8: text and state digest identical to host-trainer sample",
+                     "yes" if q8["text_identical"] else "NO", "", None, None, "identical", q8["text_identical"]))
+    rows.append(("firmware", cfg, "q8: flash bytes (text+data)", q8["flash"], "ours f32", f32["flash"],
+                 q8["flash"] / f32["flash"], "", None))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True)
@@ -427,10 +494,10 @@ def main():
             prof = counts = None
             if str(H) in a.fw_profile.split(","):
                 log(f"firmware, hidden {H}: tracing ours instruction by instruction (bench/py/fw_profile.py)")
-                sys.path.insert(0, HERE)
-                import fw_profile
                 try:
-                    counts = fw_profile.profile(ours["elf"])
+                    counts, cpi = fw_trace_cycles(ours["elf"])
+                    ours["model_cpi"] = cpi
+                    ours["cycles_per_token"] = cpi * ours["instr_per_token"] if cpi else None
                 except (RuntimeError, OSError) as e:
                     problems.append(f"firmware trace profile (hidden {H}) failed: {e}")
                     counts = None
@@ -447,7 +514,9 @@ def main():
                 with open(os.path.join(work, f"firmware-h{H}-profile.txt"), "w") as f:
                     for k, v in counts.most_common():
                         f.write(f"{v / n:12.1f}  {k}\n")
-            results["firmware"].append({"hidden": H, "ours": ours, "c": c, "ours_profile_per_token": prof})
+            q8 = firmware_q8(a, H, a.fw_vocab, work, problems, ours, trace=str(H) in a.fw_profile.split(","))
+            results["firmware"].append({"hidden": H, "ours": ours, "c": c, "ours_profile_per_token": prof,
+                                        "q8": q8})
             cfg = f"hidden {H}, vocab {a.fw_vocab}, {a.fw_length} tokens"
             tgt = 38000 if H == 64 else None
             rows.append(("firmware", cfg, "instructions/token (lower is better)", ours["instr_per_token"], "C gcc -O3",
@@ -469,12 +538,24 @@ def main():
                 names = "+".join(ours.get("act_symbols", [])) or "-"
                 rows.append(("firmware", cfg, f"activations instr/token: ours {names} vs C expf/tanhf phase",
                              o_act, "C gcc -O3", c["activations"], o_act / c["activations"] if o_act else None, "", None))
+            flash_ratio = ours["flash"] / c["flash"]
             rows.append(("firmware", cfg, "flash bytes (text+data)", ours["flash"], "C gcc -O3", c["flash"],
-                         ours["flash"] / c["flash"], "", None))
+                         flash_ratio, "<= 1.15" if H == 64 else "", (flash_ratio <= 1.15) if H == 64 else None))
             ours_ram = ours["static_ram"] + ours.get("stack", 0)
             c_ram = c["static_ram"] + c.get("stack", 0)
             rows.append(("firmware", cfg, "RAM bytes (static + stack peak)", ours_ram, "C gcc -O3", c_ram,
                          ours_ram / c_ram if c_ram else None, "", None))
+
+            rows.extend(q8_rows(cfg, H, a.fw_vocab, ours, q8))
+        if "firmware" in only and 64 in [int(h) for h in a.fw_hidden.split(",")] and a.fw_vocab != 65:
+            # CMSIS-NN's int8 LSTM is also recorded at vocabulary 65 (MCU-COUNTING.md).
+            model = os.path.join(work, "random-v65-h64.lstm")
+            run([a.mkmodel_bin, "--vocab", "65", "--hidden", "64", "--out", model], what="mkmodel")
+            log("firmware, hidden 64, vocab 65: ours f32 and q8 (firmware-example under QEMU)")
+            ours65 = firmware_ours(a, model, "64-v65", work)
+            q8 = firmware_q8(a, 64, 65, work, problems, ours65, trace=False)
+            results["firmware"].append({"hidden": 64, "vocab": 65, "ours": ours65, "q8": q8})
+            rows.extend(q8_rows(f"hidden 64, vocab 65, {a.fw_length} tokens", 64, 65, ours65, q8))
 
     results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     with open(os.path.join(a.out_dir, "results.json"), "w") as f:

@@ -185,6 +185,16 @@ def profile(elf, insns=None):
     return (counts, cycles) if insns is not None else counts
 
 
+def model_cpi(counts, cycles):
+    """Cycles per instruction of the model's work: the whole trace without start-up
+    (cortex-m-rt's `Reset` paints the whole stack) and the report's scan of that paint
+    (`stack_high_water`); None for an empty trace."""
+    overhead = [s for s in counts if s == "Reset" or "stack_high_water" in s]
+    work_i = sum(counts.values()) - sum(counts[s] for s in overhead)
+    work_c = sum(cycles.values()) - sum(cycles.get(s, 0) for s in overhead)
+    return work_c / work_i if work_i else None
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
@@ -202,20 +212,19 @@ def main():
     if want_cycles:
         total_i = sum(counts.values())
         total_c = sum(cycles.values())
+        cpi = model_cpi(counts, cycles)
         if "--json" in sys.argv:
             print(json.dumps({"instructions_per_token": total_i / tokens, "cycles_per_token": total_c / tokens,
                               "ms_per_token_at_100mhz": total_c / tokens / 100e3, "macs": macs,
+                              "model_cpi": cpi,
                               "symbols": [{"symbol": s, "instructions_per_token": counts[s] / tokens,
                                            "cycles_per_token": c / tokens} for s, c in cycles.most_common()]}))
             return
         print(f"{total_i / tokens:,.0f} instructions, {total_c / tokens:,.0f} estimated cycles per token "
               f"(CPI {total_c / total_i:.2f}): {total_c / tokens / 100e3:.3f} ms per token at 100 MHz")
-        # Start-up (cortex-m-rt's `Reset` paints the whole stack) is not model work.
-        work_i = total_i - counts.get("Reset", 0)
-        work_c = total_c - cycles.get("Reset", 0)
-        if work_i:
-            print(f"without start-up (Reset): CPI {work_c / work_i:.2f}; multiply the firmware's exact "
-                  f"instructions per token by it for cycles per token")
+        if cpi:
+            print(f"without start-up and the stack scan (Reset, stack_high_water): CPI {cpi:.2f}; "
+                  f"multiply the firmware's exact instructions per token by it for cycles per token")
         for s_, c in cycles.most_common(15):
             print(f"  {c / tokens:>10,.0f} cycles  {counts[s_] / tokens:>10,.0f} instructions  "
                   f"CPI {c / max(counts[s_], 1):.2f}  {s_}")

@@ -49,6 +49,7 @@ use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hio::{self, HostStream};
 
 use firmware_example::out::Out;
+use lstm_core::format::TokenKind;
 use lstm_core::{Generator, Kernel, Sampler, SamplerConfig};
 
 use counter::Counter;
@@ -170,7 +171,7 @@ struct Sample<'p> {
 /// generated and the text's bytes, and whether it ended with a newline.
 #[inline(never)]
 fn sample<O: Out>(
-    g: &mut Generator<'_, '_>,
+    g: &mut Generator<'_, '_, model::Runner>,
     sampler: &mut Sampler,
     s: &Sample<'_>,
     out: &mut O,
@@ -180,15 +181,36 @@ fn sample<O: Out>(
     let mut bytes = 0;
     let mut last = '\n';
     meter.start_sample(counter.now());
-    let n = g.generate(sampler, s.prime, s.length, s.stop_at, |ch| {
-        meter.enter(counter, counter.now());
+    let n = if matches!(model::TOKENS, TokenKind::Words) {
+        // Words: each symbol's text, separated by one space (no word holds
+        // whitespace, so the sample never ends with a newline).
         let mut utf8 = [0u8; 4];
-        let b = ch.encode_utf8(&mut utf8).as_bytes();
-        out.bytes(b);
-        bytes += b.len();
-        last = ch;
-        meter.leave(counter.now());
-    });
+        let stop = s
+            .stop_at
+            .and_then(|c| g.symbol_index(c.encode_utf8(&mut utf8)).ok());
+        last = ' ';
+        g.generate_symbols(sampler, s.prime, s.length, stop, |t| {
+            meter.enter(counter, counter.now());
+            if bytes > 0 {
+                out.bytes(b" ");
+                bytes += 1;
+            }
+            let word = model::TOKENS.symbols(model::VOCAB).nth(t).unwrap_or("");
+            out.bytes(word.as_bytes());
+            bytes += word.len();
+            meter.leave(counter.now());
+        })
+    } else {
+        g.generate(sampler, s.prime, s.length, s.stop_at, |ch| {
+            meter.enter(counter, counter.now());
+            let mut utf8 = [0u8; 4];
+            let b = ch.encode_utf8(&mut utf8).as_bytes();
+            out.bytes(b);
+            bytes += b.len();
+            last = ch;
+            meter.leave(counter.now());
+        })
+    };
     meter.finish(counter, counter.now());
     let n = n.map_err(|_| "the model rejected the prime")?;
     // As `host-trainer sample` separates its samples.
@@ -236,7 +258,7 @@ fn run(host: &mut Host) -> Result<(), &'static str> {
     .map_err(|_| "invalid sampling settings")?;
 
     host.line("# text begins");
-    let mut meter = TokenMeter::new(PRIME.chars().count());
+    let mut meter = TokenMeter::new(model::PRIME_SYMBOLS);
     let settings = Sample {
         prime: PRIME,
         length: LENGTH,
@@ -277,7 +299,7 @@ fn run(host: &mut Host) -> Result<(), &'static str> {
     host.str(" symbols in ");
     host.u64(COUNT as u64);
     host.str(" sample(s), each after a prime of ");
-    host.u64(PRIME.chars().count() as u64);
+    host.u64(model::PRIME_SYMBOLS as u64);
     host.str(" symbols; ");
     host.u64(meter.total);
     host.str(" ");
@@ -318,7 +340,15 @@ fn console(port: &mut serial::Serial) -> Result<(), &'static str> {
                 Ok(Command::Info) => info(port, &s, &counter),
                 Ok(Command::Gen(prime)) => {
                     let prime = prime.unwrap_or(model::PRIME);
-                    match prime.chars().find(|&c| g.token(c).is_err()) {
+                    let words = matches!(model::TOKENS, TokenKind::Words);
+                    if words && g.prime_symbols(prime).any(|w| g.symbol_index(w).is_err()) {
+                        port.line(
+                            "# error: a prime word is not in the model's vocabulary (see info)",
+                        );
+                        port.str("> ");
+                        continue;
+                    }
+                    match prime.chars().find(|&c| !words && g.token(c).is_err()) {
                         Some(c) => {
                             port.str("# error: prime symbol ");
                             symbol(port, c);
@@ -427,9 +457,15 @@ fn help(out: &mut impl Out) {
 #[inline(never)]
 fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
     out.str("# vocabulary:");
-    for c in model::VOCAB.chars() {
+    if matches!(model::TOKENS, TokenKind::Words) {
+        // The words, separated by one space (none holds whitespace).
         out.str(" ");
-        symbol(out, c);
+        out.str(model::VOCAB);
+    } else {
+        for c in model::VOCAB.chars() {
+            out.str(" ");
+            symbol(out, c);
+        }
     }
     out.line("");
     out.str("# settings: seed ");
@@ -456,14 +492,17 @@ fn info(out: &mut impl Out, s: &Settings, counter: &Counter) {
 #[inline(never)]
 fn generate(
     out: &mut serial::Serial,
-    g: &mut Generator<'_, '_>,
+    g: &mut Generator<'_, '_, model::Runner>,
     sampler: &mut Sampler,
     s: &Settings,
     prime: &str,
     counter: &Counter,
 ) {
     out.line("# text begins");
-    let mut meter = TokenMeter::new(prime.chars().count());
+    let mut meter = TokenMeter::new(match model::TOKENS {
+        TokenKind::Words => prime.split_whitespace().count(),
+        TokenKind::Chars => prime.chars().count(),
+    });
     let settings = Sample {
         prime,
         length: s.length as usize,

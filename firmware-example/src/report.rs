@@ -166,7 +166,7 @@ pub(crate) fn report(out: &mut impl Out, counter: &Counter) {
     out.str(" bytes from ");
     out.hex32(sizes.flash_start as u32);
     out.str(" (vector table, code, constants incl. ");
-    out.u64(model::PARAMS as u64 * 4);
+    out.u64(model::WEIGHT_BYTES as u64);
     out.str(" bytes of weights, .data init); weights in flash: ");
     out.line(if model::weights_in_flash(image::in_flash::<f32>) {
         "yes"

@@ -87,7 +87,7 @@ pub use kernels::Kernel;
 pub use kernels::split_step::{SplitStep, with_split_step};
 pub use model::{GateWeights, Lstm, OwnedLstm, State};
 pub use sample::{
-    Generator, GeneratorBuffers, InlineStep, Sampler, SamplerConfig, StepRunner, sample_argmax,
-    sample_multinomial, sample_truncated,
+    Generator, GeneratorBuffers, InlineStep, OneCell, Sampler, SamplerConfig, StepRunner,
+    sample_argmax, sample_multinomial, sample_truncated,
 };
 pub use view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};

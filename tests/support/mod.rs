@@ -348,6 +348,72 @@ pub fn firmware_report(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// `host-trainer sample --model MODEL --digest ARGS…` (run in the model's
+/// directory): its standard output and the state digest it prints on
+/// standard error (`0x…`).
+///
+/// # Panics
+/// If it fails or prints no digest.
+pub fn host_sample_digest(model: &Path, args: &[&str]) -> (String, String) {
+    let model_str = model.to_str().expect("model paths are UTF-8");
+    let mut all = vec!["sample", "--model", model_str, "--digest"];
+    all.extend_from_slice(args);
+    let out = host_trainer_ok(
+        model.parent().expect("model has a directory"),
+        &all,
+        Duration::from_secs(60),
+    );
+    let digest = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("state digest: "))
+        .unwrap_or_else(|| panic!("no `state digest:` line from host-trainer:\n{}", out.both()))
+        .to_string();
+    (out.stdout, digest)
+}
+
+/// The digest from the firmware's `# state digest: 0x…` report line.
+///
+/// # Panics
+/// If there is none.
+pub fn firmware_digest(report: &[String]) -> String {
+    report
+        .iter()
+        .find_map(|l| l.strip_prefix("# state digest: "))
+        .unwrap_or_else(|| panic!("no `# state digest:` line from the firmware: {report:#?}"))
+        .to_string()
+}
+
+/// Builds the firmware with the `LSTM_*` settings in `env`, runs it under
+/// QEMU, and returns its text and its `# ` report lines (takes
+/// [`firmware_lock`]).
+///
+/// # Panics
+/// If the build or the run fails, or the output has no text markers.
+pub fn firmware_sample_env(env: &[(&str, &str)]) -> (String, Vec<String>) {
+    let _lock = firmware_lock();
+    // Build first (slow the first time), then run (QEMU takes well under a second).
+    let build = firmware_cargo("build", env, Duration::from_secs(900));
+    assert!(
+        build.status.success(),
+        "firmware build failed:\n{}",
+        build.both()
+    );
+    let run = firmware_cargo("run", env, Duration::from_secs(120));
+    assert!(
+        run.status.success(),
+        "firmware run under QEMU failed (exit status should be 0):\n{}",
+        run.both()
+    );
+    let text = firmware_text(&run).unwrap_or_else(|| {
+        panic!(
+            "no `# text begins` / `# text ends` in the firmware output:\n{}",
+            run.both()
+        )
+    });
+    (text, firmware_report(&run))
+}
+
 #[cfg(test)]
 mod tests {
     use super::text_between_markers;

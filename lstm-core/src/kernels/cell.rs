@@ -1,7 +1,7 @@
 //! The cell maths, written once over an [`Arch`]'s primitives: one step of a
 //! recurrent layer of each kind (whole, or for a range of hidden units), the
 //! output layer and softmax. (`Kernel::network_step` steps the layers of a
-//! stack one after the other through [`layer_step`].)
+//! stack one after the other through [`layer_step_of`].)
 //!
 //! Each function reads like its equations (PyTorch's, see
 //! `testdata/golden/v2/SCHEMA.md`); every architecture instantiates the
@@ -105,9 +105,13 @@ pub(crate) fn layer_step_rows<A: Arch>(
 /// One whole step of `layer`: `h` (`n_h`) and, for lstm, `c` (`n_h`; empty
 /// otherwise) updated in place; `scratch` at least
 /// [`RecurrentView::scratch_len`]`(n_h)`. The same maths as
-/// [`layer_step_rows`] over all units.
+/// [`layer_step_rows`] over all units. Only the body of the cell kind whose
+/// [`CellKind::code`] is `CELL` is compiled in ([`super::ANY`]: every
+/// kind's), so a firmware that runs one kind links one body; the caller has
+/// checked that `layer` is of that kind (another kind leaves `h` and `c`
+/// untouched).
 #[inline(always)]
-pub(crate) fn layer_step<A: Arch>(
+pub(crate) fn layer_step_of<A: Arch, const CELL: u8>(
     arch: A,
     layer: &RecurrentView<'_>,
     x: Input<'_>,
@@ -116,22 +120,28 @@ pub(crate) fn layer_step<A: Arch>(
     scratch: &mut [f32],
 ) {
     let n_h = layer.n_h;
+    let compiled = |kind: CellKind| CELL == super::ANY || CELL == kind.code();
+    debug_assert!(
+        compiled(layer.kind),
+        "layer_step_of: cell kind not compiled in"
+    );
     let (scratch, p) = pack(arch, layer, x, h, scratch);
     // The products read all of the old h before the update writes it.
     match layer.kind {
-        CellKind::Lstm => {
+        CellKind::Lstm if compiled(CellKind::Lstm) => {
             let (gates, tmp) = scratch.split_at_mut(4 * n_h);
             lstm_gates(arch, layer, x, 0..n_h, h, p, gates, tmp);
             lstm_activate_and_update(arch, gates, c, h);
         }
-        CellKind::Gru => {
+        CellKind::Gru if compiled(CellKind::Gru) => {
             let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, p, scratch);
             arch.gru_update(z, n, h);
         }
-        CellKind::Rnn => {
+        CellKind::Rnn if compiled(CellKind::Rnn) => {
             rnn_preact(arch, layer, x, 0..n_h, h, p, scratch);
             h.copy_from_slice(&scratch[..n_h]);
         }
+        _ => {}
     }
 }
 
@@ -277,10 +287,10 @@ fn rnn_preact<A: Arch>(
 /// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise). q8: the
 /// same with [`Arch::gemv_q8_add`] / [`Arch::gemv_q8`] over `p`, and the
 /// gathered weights dequantized (`q · scale`, one rounding).
-// One copy shared by every cell body on the microcontroller (flash);
-// inlined into each body elsewhere.
-#[cfg_attr(target_os = "none", inline(never))]
-#[cfg_attr(not(target_os = "none"), inline(always))]
+// Inlined everywhere: a step compiled for one dtype (`Kernel::network_step_of`,
+// the firmware's `OneCell`) then drops the other dtype's arm, and its
+// kernel routines, from flash.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn preact<A: Arch>(
     arch: A,
@@ -347,10 +357,10 @@ fn preact<A: Arch>(
 
 /// Gate `q`'s input part plus its bias for units `rows`:
 /// `out = W_iq x + b_q` (as in [`preact`], without the recurrent product).
-// One copy shared by every cell body on the microcontroller (flash);
-// inlined into each body elsewhere.
-#[cfg_attr(target_os = "none", inline(never))]
-#[cfg_attr(not(target_os = "none"), inline(always))]
+// Inlined everywhere: a step compiled for one dtype (`Kernel::network_step_of`,
+// the firmware's `OneCell`) then drops the other dtype's arm, and its
+// kernel routines, from flash.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn input_plus_bias<A: Arch>(
     arch: A,

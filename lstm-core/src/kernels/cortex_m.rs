@@ -616,9 +616,7 @@ impl Arch for CortexM4F {
     /// `VFMA.F32`, through `lstm_core_fmaf`.
     #[inline(always)]
     fn fma(self, a: f32, b: f32, c: f32) -> f32 {
-        // SAFETY: the routine reads its three arguments from s0–s2 and returns in
-        // s0, as the hard-float AAPCS says; it touches no memory.
-        unsafe { lstm_core_fmaf(a, b, c) }
+        fmaf(a, b, c)
     }
 
     /// Whole blocks of eight by `lstm_core_dot8`, the tail by scalar `VFMA`s
@@ -813,15 +811,24 @@ fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
     }
 }
 
-/// One layer step ([`cell::layer_step`]) on the Cortex-M4F.
-pub(crate) fn layer_step(
+/// `a·b + c` rounded once: `VFMA.F32`, through `lstm_core_fmaf` (also the
+/// portable kernel's `fma` on this target: the same bits as `libm::fmaf`).
+#[inline(always)]
+pub(crate) fn fmaf(a: f32, b: f32, c: f32) -> f32 {
+    // SAFETY: the routine reads its three arguments from s0–s2 and returns in
+    // s0, as the hard-float AAPCS says; it touches no memory.
+    unsafe { lstm_core_fmaf(a, b, c) }
+}
+
+/// [`cell::layer_step_of`] on the Cortex-M4F: only the body of cell kind `CELL`.
+pub(crate) fn layer_step_of<const CELL: u8>(
     layer: &RecurrentView<'_>,
     x: Input<'_>,
     h: &mut [f32],
     c: &mut [f32],
     scratch: &mut [f32],
 ) {
-    cell::layer_step(CortexM4F, layer, x, h, c, scratch);
+    cell::layer_step_of::<_, CELL>(CortexM4F, layer, x, h, c, scratch);
 }
 
 /// Units `rows` of one layer step ([`cell::layer_step_rows`]) on the Cortex-M4F.

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - `cell`: the maths, written once — `layer_step` / `layer_step_rows`
+//! - `cell`: the maths, written once — `layer_step_of` / `layer_step_rows`
 //!   (one body per cell kind: lstm, gru, tanh rnn; a rows-layout input, the
 //!   layer below's new h in a stack, goes through `gemv`), `logits`,
 //!   `softmax` — generic over an architecture's
@@ -91,7 +91,14 @@ pub(crate) use portable::Portable;
 pub use q8::Q8Impl;
 
 use crate::Error;
+use crate::format::Dtype;
 use crate::view::{CellView, Input, InputLayout, NetworkView, OutputView, RecurrentView};
+
+/// The `CELL` or `DTYPE` of [`Kernel::network_step_of`],
+/// [`Kernel::network_logits_of`] and [`OneCell`](crate::OneCell) that
+/// compiles in every cell kind's body, or both dtypes' products (what
+/// [`Kernel::network_step`] and [`Kernel::network_logits`] run).
+pub const ANY: u8 = u8::MAX;
 
 /// Which kernel runs the maths. All give bit-identical results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,17 +266,32 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.layer_step_of::<ANY, ANY>(layer, x, h, c, scratch)
+    }
+
+    /// [`Kernel::layer_step`] with only cell kind `CELL`'s body and dtype
+    /// `DTYPE`'s products compiled in (every one for [`ANY`]).
+    fn layer_step_of<const CELL: u8, const DTYPE: u8>(
+        self,
+        layer: &RecurrentView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_compiled::<CELL, DTYPE>(layer.kind.code(), layer.dtype())?;
+        let layer = &only_dtype::<DTYPE>(layer);
         check_len(h.len(), layer.n_h)?;
         check_len(c.len(), layer.cell_state_len())?;
         check_at_least(scratch.len(), layer.scratch_len(layer.n_h))?;
         check_input(layer, x)?;
         match self.usable() {
-            Kernel::Portable => cell::layer_step(Portable, layer, x, h, c, scratch),
+            Kernel::Portable => cell::layer_step_of::<_, CELL>(Portable, layer, x, h, c, scratch),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `usable` returned Avx2Fma only after checking the CPU has AVX2 and FMA.
             Kernel::Avx2Fma => unsafe { x86_64::layer_step(layer, x, h, c, scratch) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
-            Kernel::CortexM4F => cortex_m::layer_step(layer, x, h, c, scratch),
+            Kernel::CortexM4F => cortex_m::layer_step_of::<CELL>(layer, x, h, c, scratch),
         }
         Ok(())
     }
@@ -340,6 +362,27 @@ impl Kernel {
         c: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.network_step_of::<ANY, ANY>(net, x, h, c, scratch)
+    }
+
+    /// [`Kernel::network_step`] for a network of the cell kind whose
+    /// [`CellKind::code`](crate::format::CellKind::code) is `CELL` and of
+    /// the dtype whose [`Dtype::code`] is `DTYPE`, with only that kind's
+    /// body and that dtype's products compiled in ([`ANY`]: every one), so
+    /// a firmware links what its model needs. The same bits as
+    /// [`Kernel::network_step`].
+    ///
+    /// # Errors
+    /// As [`Kernel::network_step`]; [`Error::UnsupportedModel`] for a
+    /// network of another kind or dtype.
+    pub fn network_step_of<const CELL: u8, const DTYPE: u8>(
+        self,
+        net: &NetworkView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
         check_len(h.len(), net.state_len())?;
         check_len(c.len(), net.cell_state_len())?;
         check_at_least(scratch.len(), net.scratch_len())?;
@@ -352,7 +395,7 @@ impl Kernel {
             let (h_l, h_tail) = core::mem::take(&mut h_rest).split_at_mut(n_h);
             let (c_l, c_tail) = core::mem::take(&mut c_rest).split_at_mut(c_len);
             let input = if l == 0 { x } else { Input::Dense(below) };
-            self.layer_step(layer, input, h_l, c_l, scratch)?;
+            self.layer_step_of::<CELL, DTYPE>(layer, input, h_l, c_l, scratch)?;
             (below, h_rest, c_rest) = (h_l, h_tail, c_tail);
         }
         Ok(())
@@ -404,12 +447,33 @@ impl Kernel {
         logits: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        self.network_logits_of::<ANY>(net, h, logits, scratch)
+    }
+
+    /// [`Kernel::network_logits`] with only dtype `DTYPE`'s product
+    /// compiled in ([`ANY`]: both), as [`Kernel::network_step_of`].
+    ///
+    /// # Errors
+    /// As [`Kernel::network_logits`]; [`Error::UnsupportedModel`] for an
+    /// output of another dtype.
+    pub fn network_logits_of<const DTYPE: u8>(
+        self,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        check_compiled::<ANY, DTYPE>(ANY, net.output.dtype())?;
+        let mut output = net.output;
+        if DTYPE == Dtype::F32.code() {
+            output.q8 = None;
+        }
         check_len(h.len(), net.state_len())?;
-        let words = net.output.packed_len();
+        let words = output.packed_len();
         check_at_least(scratch.len(), words)?;
-        let top = &h[h.len() - net.output.n_h..];
+        let top = &h[h.len() - output.n_h..];
         let hq: &mut [i16] = bytemuck::cast_slice_mut(&mut scratch[..words]);
-        self.logits_with(&net.output, top, hq, logits)
+        self.logits_with(&output, top, hq, logits)
     }
 
     /// [`Kernel::output_logits`] with `hq` (at least `n_h` values for a q8
@@ -463,6 +527,35 @@ impl Kernel {
             Kernel::CortexM4F => cortex_m::dot(a, b),
         }
     }
+}
+
+/// A layer of cell kind `cell` (a [`CellKind::code`](crate::format::CellKind::code))
+/// and dtype `dtype` whose body and products are compiled in (see
+/// [`Kernel::network_step_of`]).
+fn check_compiled<const CELL: u8, const DTYPE: u8>(cell: u8, dtype: Dtype) -> Result<(), Error> {
+    if CELL != ANY && CELL != cell {
+        return Err(Error::UnsupportedModel {
+            what: "a cell kind this step was not compiled for",
+        });
+    }
+    if DTYPE != ANY && DTYPE != dtype.code() {
+        return Err(Error::UnsupportedModel {
+            what: "a dtype this step was not compiled for",
+        });
+    }
+    Ok(())
+}
+
+/// `layer` as an f32-only step (`DTYPE` f32) sees it: a copy without q8
+/// weights (an f32 layer has none), so the compiler leaves the q8 arms of
+/// the products out.
+#[inline(always)]
+fn only_dtype<'a, const DTYPE: u8>(layer: &RecurrentView<'a>) -> RecurrentView<'a> {
+    let mut v = *layer;
+    if DTYPE == Dtype::F32.code() {
+        v.q8 = None;
+    }
+    v
 }
 
 /// A token inside the vocabulary (for a gather-layout layer), or a dense

@@ -518,7 +518,7 @@ fn gru_update(arch: Avx2Fma, z: &[f32], n: &[f32], h: &mut [f32]) {
     gru_update_scalar(arch, &z[end..len], &n[end..len], &mut h[end..len]);
 }
 
-/// One layer step ([`cell::layer_step`]) with AVX2 + FMA.
+/// One layer step ([`cell::layer_step_of`], every cell kind) with AVX2 + FMA.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn layer_step(
     layer: &RecurrentView<'_>,
@@ -527,7 +527,7 @@ pub(crate) fn layer_step(
     c: &mut [f32],
     scratch: &mut [f32],
 ) {
-    cell::layer_step(Avx2Fma(()), layer, x, h, c, scratch);
+    cell::layer_step_of::<_, { super::ANY }>(Avx2Fma(()), layer, x, h, c, scratch);
 }
 
 /// Units `rows` of one layer step ([`cell::layer_step_rows`]) with AVX2 + FMA.

@@ -38,6 +38,29 @@ pub trait StepRunner {
     ) -> Result<(), Error> {
         kernel.network_step(net, x, h, c, scratch)
     }
+
+    /// The output layer of `net` on its last layer's state, as
+    /// [`Kernel::network_logits`]; by default exactly that.
+    ///
+    /// # Errors
+    /// As [`Kernel::network_logits`].
+    fn network_logits(
+        &mut self,
+        kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        kernel.network_logits(net, h, logits, scratch)
+    }
+
+    /// The kernel this runner always steps with, if it fixes one at compile
+    /// time ([`OneCell`]); a [`Generator`] then runs its output layer and
+    /// softmax with it too. By default none: the generator's kernel.
+    fn fixed_kernel(&self) -> Option<Kernel> {
+        None
+    }
 }
 
 impl<S: StepRunner + ?Sized> StepRunner for &mut S {
@@ -64,6 +87,21 @@ impl<S: StepRunner + ?Sized> StepRunner for &mut S {
     ) -> Result<(), Error> {
         (**self).step_network(kernel, net, x, h, c, scratch)
     }
+
+    fn network_logits(
+        &mut self,
+        kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        (**self).network_logits(kernel, net, h, logits, scratch)
+    }
+
+    fn fixed_kernel(&self) -> Option<Kernel> {
+        (**self).fixed_kernel()
+    }
 }
 
 /// The whole step on the calling core.
@@ -81,6 +119,61 @@ impl StepRunner for InlineStep {
         gates: &mut [f32],
     ) -> Result<(), Error> {
         kernel.step(cell, x, h, c, gates)
+    }
+}
+
+/// The whole step on the calling core with [`Kernel::compiled()`], only
+/// the body of the cell kind whose [`CellKind::code`](crate::format::CellKind::code)
+/// is `CELL` and only the products of the dtype whose
+/// [`Dtype::code`](crate::format::Dtype::code) is `DTYPE` compiled in
+/// ([`Kernel::network_step_of`], [`Kernel::network_logits_of`]): what a
+/// firmware that runs one model uses, so that it links one kernel, one cell
+/// body and one dtype's products instead of all of them.
+/// [`Generator::for_network`] refuses it with any other kernel; a network
+/// of another cell kind or dtype gets [`Error::UnsupportedModel`] at its
+/// first step. The same bits as [`InlineStep`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OneCell<const CELL: u8, const DTYPE: u8>;
+
+impl<const CELL: u8, const DTYPE: u8> StepRunner for OneCell<CELL, DTYPE> {
+    fn step(
+        &mut self,
+        _kernel: Kernel,
+        cell: &CellView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        gates: &mut [f32],
+    ) -> Result<(), Error> {
+        let net = cell.network(InputKind::OneHot);
+        Kernel::compiled().network_step_of::<CELL, DTYPE>(&net, x, h, c, gates)
+    }
+
+    fn step_network(
+        &mut self,
+        _kernel: Kernel,
+        net: &NetworkView<'_>,
+        x: Input<'_>,
+        h: &mut [f32],
+        c: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        Kernel::compiled().network_step_of::<CELL, DTYPE>(net, x, h, c, scratch)
+    }
+
+    fn network_logits(
+        &mut self,
+        _kernel: Kernel,
+        net: &NetworkView<'_>,
+        h: &[f32],
+        logits: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        Kernel::compiled().network_logits_of::<DTYPE>(net, h, logits, scratch)
+    }
+
+    fn fixed_kernel(&self) -> Option<Kernel> {
+        Some(Kernel::compiled())
     }
 }
 
@@ -200,6 +293,11 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
             });
         }
         tokens.validate(vocab, d.n_y)?;
+        if runner.fixed_kernel().is_some_and(|k| k != kernel) {
+            return Err(Error::UnsupportedModel {
+                what: "a kernel other than the one the step runner is compiled for",
+            });
+        }
         for (found, needed) in [
             (buffers.h.len(), net.state_len()),
             (buffers.c.len(), net.cell_state_len()),
@@ -228,6 +326,12 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
         };
         g.reset();
         Ok(g)
+    }
+
+    /// The kernel every step, the output layer and softmax run with: the
+    /// runner's fixed kernel, else the one given at construction.
+    pub fn kernel(&self) -> Kernel {
+        self.runner.fixed_kernel().unwrap_or(self.kernel)
     }
 
     /// Zeroes the state of every layer.
@@ -337,7 +441,7 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
     /// [`Error::TokenOutOfRange`].
     pub fn feed_token(&mut self, token: usize) -> Result<(), Error> {
         self.runner.step_network(
-            self.kernel,
+            self.kernel(),
             &self.net,
             Input::Token(token),
             self.h,
@@ -369,9 +473,10 @@ impl<'m, 'b, S: StepRunner> Generator<'m, 'b, S> {
     /// # Errors
     /// Only on internal size mismatches, which [`Generator::for_network`] rules out.
     pub fn sample_token(&mut self, sampler: &mut Sampler) -> Result<usize, Error> {
-        self.kernel
-            .network_logits(&self.net, self.h, self.logits, self.gates)?;
-        sampler.sample(self.kernel, self.logits, self.order)
+        let kernel = self.kernel();
+        self.runner
+            .network_logits(kernel, &self.net, self.h, self.logits, self.gates)?;
+        sampler.sample(kernel, self.logits, self.order)
     }
 
     /// CRC-32 of the bits of each layer's hidden state then cell state (lstm),

@@ -7,5 +7,5 @@
 mod generator;
 mod sampler;
 
-pub use generator::{Generator, GeneratorBuffers, InlineStep, StepRunner};
+pub use generator::{Generator, GeneratorBuffers, InlineStep, OneCell, StepRunner};
 pub use sampler::{Sampler, SamplerConfig, sample_argmax, sample_multinomial, sample_truncated};

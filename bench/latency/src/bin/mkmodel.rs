@@ -2,7 +2,13 @@
 //! firmware rows of bench/compare.sh), and optionally the same weights as a C
 //! header for the C reference step (bench/c).
 //!
-//! Usage: `mkmodel --vocab 27 --hidden 64 --out model.lstm [--c-header model.h] [--seed 7]`
+//! Usage: `mkmodel --vocab 27 --hidden 64 --out model.lstm [--c-header model.h] [--seed 7]
+//! [--cell lstm|gru|rnn] [--layers N] [--q8]`
+//!
+//! A single-layer f32 LSTM is written as format version 1 (what
+//! `--c-header` needs); `--cell gru|rnn`, `--layers 2..=4` or `--q8` (the
+//! same weights quantized by `lstm_core::quant::quantize_family`) writes a
+//! version-2 family model (no C header).
 //!
 //! Weights are uniform in ±1/√hidden (PyTorch's initialisation), so the
 //! activations see realistic ranges. Vocabulary 27 is "\n" + a–z (the
@@ -11,8 +17,12 @@
 
 use std::fmt::Write as _;
 
-use lstm_core::format::{self, Dims, InputKind, ModelParts};
+use lstm_core::format::{
+    self, CellKind, Dims, Dtype, FamilyParts, Header, InputKind, LayerParts, ModelParts, TokenKind,
+    WeightParts,
+};
 use lstm_bench_helpers::weights;
+use lstm_core::quant::{q8_buffer_lens, quantize_family};
 
 fn fail(msg: &str) -> ! {
     eprintln!("mkmodel: {msg}");
@@ -63,6 +73,24 @@ fn main() {
     let vocab: String = pool.chars().take(vocab_n).collect();
     let dims = Dims { n_x: vocab_n, n_h, n_y: vocab_n };
     let scale = 1.0 / (n_h as f32).sqrt();
+    let cell = match arg(&args, "--cell").as_deref() {
+        None | Some("lstm") => CellKind::Lstm,
+        Some("gru") => CellKind::Gru,
+        Some("rnn") => CellKind::Rnn,
+        Some(other) => fail(&format!("--cell {other}: lstm, gru or rnn")),
+    };
+    let layers = num(&args, "--layers", 1);
+    if !(1..=format::MAX_LAYERS).contains(&layers) {
+        fail(&format!("--layers {layers}: 1..={}", format::MAX_LAYERS));
+    }
+    let q8 = args.iter().any(|a| a == "--q8");
+    if cell != CellKind::Lstm || layers > 1 || q8 {
+        if arg(&args, "--c-header").is_some() {
+            fail("--c-header: single-layer f32 LSTM models only");
+        }
+        family(&out, &vocab, dims, (cell, layers, q8), seed, scale);
+        return;
+    }
     let w_ih = weights(dims.w_ih_len(), seed.wrapping_mul(5).wrapping_add(1), scale);
     let w_hh = weights(dims.w_hh_len(), seed.wrapping_mul(5).wrapping_add(2), scale);
     let b = weights(dims.b_len(), seed.wrapping_mul(5).wrapping_add(3), scale);
@@ -96,4 +124,43 @@ fn main() {
         c_array(&mut h, "B_Y", &b_y); // [V]
         std::fs::write(&path, h).unwrap_or_else(|e| fail(&format!("writing {path}: {e}")));
     }
+}
+
+/// Writes a version-2 model of `layers` layers of `cell` with seeded random
+/// weights, quantized to q8 if `q8`.
+fn family(out: &str, vocab: &str, dims: Dims, (cell, layers, q8): (CellKind, usize, bool), seed: u32, scale: f32) {
+    let header = Header {
+        cell,
+        dtype: Dtype::F32,
+        input: InputKind::OneHot,
+        tokens: TokenKind::Chars,
+        dims,
+        n_layers: layers,
+    };
+    let mut next = seed.wrapping_mul(11);
+    let mut w = |len: usize| {
+        next = next.wrapping_add(1);
+        weights(len, next, scale)
+    };
+    let tensors: Vec<[Vec<f32>; 4]> = (0..layers)
+        .map(|l| [w(header.w_ih_len(l)), w(header.w_hh_len()), w(header.b_len()), w(header.b_hn_len())])
+        .collect();
+    let layer_parts: Vec<LayerParts<'_>> = tensors
+        .iter()
+        .map(|t| LayerParts { w_ih: WeightParts::F32(&t[0]), w_hh: WeightParts::F32(&t[1]), b: &t[2], b_hn: &t[3] })
+        .collect();
+    let (w_y, b_y) = (w(dims.n_y * dims.n_h), w(dims.n_y));
+    let parts = FamilyParts { header, vocab, layers: &layer_parts, w_y: WeightParts::F32(&w_y), b_y: &b_y };
+    let (nq, ns) = q8_buffer_lens(&header);
+    let (mut q, mut s) = (vec![0i8; nq], vec![0.0f32; ns]);
+    let mut q8_layers = [layer_parts[0]; format::MAX_LAYERS];
+    let parts = if q8 {
+        quantize_family(&parts, &mut q, &mut s, &mut q8_layers).unwrap_or_else(|e| fail(&format!("quantize: {e}"))).0
+    } else {
+        parts
+    };
+    let len = format::encoded_len_family(&parts).unwrap_or_else(|e| fail(&format!("encode: {e}")));
+    let mut bytes = vec![0u8; len];
+    let n = format::encode_family(&parts, &mut bytes).unwrap_or_else(|e| fail(&format!("encode: {e}")));
+    std::fs::write(out, &bytes[..n]).unwrap_or_else(|e| fail(&format!("writing {out}: {e}")));
 }
