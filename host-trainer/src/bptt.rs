@@ -8,6 +8,7 @@
 
 use lstm_core::Dims;
 
+mod recur;
 pub mod stack;
 
 use crate::cell::lstm;

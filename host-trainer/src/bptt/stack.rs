@@ -12,10 +12,9 @@
 
 use lstm_core::format::CellKind;
 
-use super::{ForwardStats, output_backward, output_forward};
-use crate::cell::{gru, lstm, rnn};
+use super::{ForwardStats, output_backward, output_forward, recur};
 use crate::data::batch::BatchRef;
-use crate::linalg::{MatRef, Panels, gemm_panels, pack_b};
+use crate::linalg::{MatRef, PAR_MIN, Panels, gemm_panels, pack_b};
 use crate::model::Stack;
 use crate::rng::Rng;
 use crate::scalar::Float;
@@ -79,6 +78,9 @@ pub struct StackWorkspace<T> {
     direct: Vec<T>,
     packed: Vec<T>,
     scratch: Vec<T>,
+    /// The second half's GRU recurrent product and GEMM scratch when the batch is split between threads.
+    ah_hi: Vec<T>,
+    scratch_hi: Vec<T>,
     /// ∂loss/∂h0 after [`backward`], `[L][B][H]`.
     pub dh0: Vec<T>,
     /// ∂loss/∂c0 after [`backward`], `[L][B][H]` (LSTM only).
@@ -189,8 +191,10 @@ pub fn forward<T: Float>(
     let StackWorkspace {
         layers,
         ah,
+        ah_hi,
         packed,
         scratch,
+        scratch_hi,
         probs,
         ..
     } = ws;
@@ -234,50 +238,42 @@ pub fn forward<T: Float>(
             }
         }
         pack_b(MatRef::rm(&layer.w_h, h, g), packed);
-        let w_h = Panels::packed(packed, h, g);
-        for t in 0..steps {
-            let (hs_prev, hs_next) = lc.hs.split_at_mut((t + 1) * bh);
-            let h_prev = &hs_prev[t * bh..];
-            let h_next = &mut hs_next[..bh];
-            let act = &mut lc.act[t * nb * g..(t + 1) * nb * g];
-            let aux = &mut lc.aux[t * bh..(t + 1) * bh];
-            match kind {
-                CellKind::Lstm | CellKind::Rnn => {
-                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, true, act, scratch);
-                    for b in 0..nb {
-                        let (a, hb) = (&mut act[b * g..(b + 1) * g], b * h..(b + 1) * h);
-                        if kind == CellKind::Rnn {
-                            rnn::forward_row(a, &mut h_next[hb]);
-                        } else {
-                            let (cs_prev, cs_next) = lc.cs.split_at_mut((t + 1) * bh);
-                            lstm::forward(
-                                a,
-                                &cs_prev[t * bh + b * h..t * bh + (b + 1) * h],
-                                &mut cs_next[hb.clone()],
-                                &mut aux[hb.clone()],
-                                &mut h_next[hb],
-                            );
-                        }
-                    }
-                }
-                CellKind::Gru => {
-                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, false, ah, scratch);
-                    let ax = &lc.ax[t * nb * g..(t + 1) * nb * g];
-                    for b in 0..nb {
-                        let (gb, hb) = (b * g..(b + 1) * g, b * h..(b + 1) * h);
-                        gru::forward_row(
-                            &ax[gb.clone()],
-                            &ah[gb.clone()],
-                            &layer.b_hn,
-                            &h_prev[hb.clone()],
-                            &mut act[gb],
-                            &mut aux[hb.clone()],
-                            &mut h_next[hb],
-                        );
-                    }
-                }
-            }
-        }
+        let seen = recur::FwdSeen {
+            kind,
+            h,
+            nb,
+            steps,
+            w_h: Panels::packed(packed, h, g),
+            b_hn: &layer.b_hn,
+            ax: &lc.ax,
+        };
+        let split = recur::split_point(nb, h, g);
+        let (act_lo, act_hi) = recur::split_blocks(&mut lc.act[..tb * g], nb * g, split * g);
+        let (hs_lo, hs_hi) = recur::split_blocks(&mut lc.hs[..(steps + 1) * bh], bh, split * h);
+        let (cs_lo, cs_hi) = recur::split_blocks(&mut lc.cs, bh, split * h);
+        let (aux_lo, aux_hi) = recur::split_blocks(&mut lc.aux[..tb * h], bh, split * h);
+        let lo = recur::FwdHalf {
+            act: act_lo,
+            hs: hs_lo,
+            cs: cs_lo,
+            aux: aux_lo,
+            ah,
+            scratch,
+        };
+        let hi = recur::FwdHalf {
+            act: act_hi,
+            hs: hs_hi,
+            cs: cs_hi,
+            aux: aux_hi,
+            ah: ah_hi,
+            scratch: scratch_hi,
+        };
+        let (rows_lo, rows_hi) = recur::Rows::halves(split, nb);
+        recur::both_halves(
+            split < nb,
+            || recur::forward(&seen, rows_lo, lo),
+            || recur::forward(&seen, rows_hi, hi),
+        );
         if let Some((pd, rng)) = rng.as_mut() {
             let keep = T::from_f64(1.0 / (1.0 - *pd));
             lc.mask.resize(tb * h, T::ZERO);
@@ -324,6 +320,7 @@ pub fn backward<T: Float>(
         direct,
         packed,
         scratch,
+        scratch_hi,
         dh0,
         dc0,
         ..
@@ -352,55 +349,46 @@ pub fn backward<T: Float>(
         dh_next.fill(T::ZERO);
         dc.fill(T::ZERO);
         pack_b(MatRef::rm(&layer.w_h, h, g).t(), packed);
-        let w_ht = Panels::packed(packed, g, h);
-        for t in (0..steps).rev() {
-            for b in 0..nb {
-                let r = t * nb + b;
-                let (hr, gr, br) = (r * h..(r + 1) * h, r * g..(r + 1) * g, b * h..(b + 1) * h);
-                let h_prev = &lc.hs[t * bh + b * h..t * bh + (b + 1) * h];
-                match kind {
-                    CellKind::Lstm => lstm::backward(
-                        &lc.act[gr.clone()],
-                        &lc.aux[hr.clone()],
-                        &lc.cs[t * bh + b * h..t * bh + (b + 1) * h],
-                        &d_out[hr],
-                        &dh_next[br.clone()],
-                        &mut dc[br],
-                        &mut d_ax[gr],
-                    ),
-                    CellKind::Rnn => rnn::backward_row(
-                        &lc.hs[bh + r * h..bh + (r + 1) * h],
-                        &d_out[hr],
-                        &dh_next[br],
-                        &mut d_ax[gr],
-                    ),
-                    CellKind::Gru => gru::backward_row(
-                        &lc.act[gr.clone()],
-                        &lc.aux[hr.clone()],
-                        h_prev,
-                        &d_out[hr],
-                        &dh_next[br.clone()],
-                        &mut d_ax[gr.clone()],
-                        &mut d_ah[gr],
-                        &mut direct[br],
-                    ),
-                }
-            }
-            // dH_prev = dA_h,t · w_hᵀ (B×G·H · G·H×H), plus a GRU's direct z ⊙ ∂h.
-            let d_rec = if gru { &d_ah[..] } else { &d_ax[..] };
-            gemm_panels(
-                MatRef::rm(&d_rec[t * nb * g..(t + 1) * nb * g], nb, g),
-                w_ht,
-                false,
-                dh_next,
-                scratch,
-            );
-            if gru {
-                for (d, &v) in dh_next.iter_mut().zip(direct.iter()) {
-                    *d += v;
-                }
-            }
-        }
+        let seen = recur::BwdSeen {
+            kind,
+            h,
+            nb,
+            steps,
+            act: &lc.act,
+            aux: &lc.aux,
+            hs: &lc.hs,
+            cs: &lc.cs,
+            d_out: &d_out[..tb * h],
+            w_ht: Panels::packed(packed, g, h),
+        };
+        let split = recur::split_point(nb, h, g);
+        let (d_ax_lo, d_ax_hi) = recur::split_blocks(&mut d_ax[..tb * g], nb * g, split * g);
+        let (d_ah_lo, d_ah_hi) = recur::split_blocks(&mut d_ah[..], nb * g, split * g);
+        let (dh_lo, dh_hi) = dh_next.split_at_mut(split * h);
+        let (dc_lo, dc_hi) = dc.split_at_mut(split * h);
+        let (direct_lo, direct_hi) = direct.split_at_mut(split * h);
+        let lo = recur::BwdHalf {
+            d_ax: d_ax_lo,
+            d_ah: d_ah_lo,
+            dh: dh_lo,
+            dc: dc_lo,
+            direct: direct_lo,
+            scratch,
+        };
+        let hi = recur::BwdHalf {
+            d_ax: d_ax_hi,
+            d_ah: d_ah_hi,
+            dh: dh_hi,
+            dc: dc_hi,
+            direct: direct_hi,
+            scratch: scratch_hi,
+        };
+        let (rows_lo, rows_hi) = recur::Rows::halves(split, nb);
+        recur::both_halves(
+            split < nb,
+            || recur::backward(&seen, rows_lo, lo),
+            || recur::backward(&seen, rows_hi, hi),
+        );
         dh0[k * bh..(k + 1) * bh].copy_from_slice(dh_next);
         if kind == CellKind::Lstm {
             dc0[k * bh..(k + 1) * bh].copy_from_slice(dc);
@@ -472,14 +460,25 @@ pub fn loss_and_grads<T: Float>(
     dropout: Option<Dropout>,
     grads: &mut Stack<T>,
 ) -> ForwardStats {
-    let stats = forward(p, ws, batch, state[0], state[1], dropout);
-    let scale = if stats.count == 0 {
-        T::ZERO
-    } else {
-        T::from_f64(1.0 / stats.count as f64)
+    let run = |ws: &mut StackWorkspace<T>, grads: &mut Stack<T>| {
+        let stats = forward(p, ws, batch, state[0], state[1], dropout);
+        let scale = if stats.count == 0 {
+            T::ZERO
+        } else {
+            T::from_f64(1.0 / stats.count as f64)
+        };
+        backward(p, ws, batch, scale, grads);
+        stats
     };
-    backward(p, ws, batch, scale, grads);
-    stats
+    // With several threads and products large enough to be split, run the pass on a pool thread: each split
+    // is then a local fork that the other worker steals, not a job injected from outside and waited on.
+    let h = p.dims.n_h;
+    let big = batch.batch * h * p.kind.gates() * h >= PAR_MIN;
+    if big && rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| run(ws, grads))
+    } else {
+        run(ws, grads)
+    }
 }
 
 #[cfg(test)]

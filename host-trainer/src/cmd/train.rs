@@ -10,12 +10,15 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::checkpoint::Checkpoint;
-use crate::cli::{ConfigError, MAX_HIDDEN, batch_shape, nonzero, positive, range};
+use crate::cli::{
+    CellArg, ConfigError, MAX_HIDDEN, batch_shape, dropout, nonzero, positive, range,
+};
 use crate::config::{Every, Keep, TrainConfig};
 use crate::data::batch::Mode;
 use crate::data::corpus::{self, Preprocess};
 use crate::files::{FileError, check_outputs, named};
 use crate::generate::{SampleOptions, sample_text};
+use crate::model::MAX_LAYERS;
 use crate::optim::{LrSchedule, OptimizerKind, Schedule};
 use crate::train::{Controls, Observer, Outcome, Trainer};
 
@@ -45,6 +48,15 @@ pub struct TrainArgs {
     /// Hidden size. [default: 64]
     #[arg(long)]
     pub hidden: Option<usize>,
+    /// Cell kind of every layer (PyTorch's equations). [default: lstm]
+    #[arg(long, value_enum)]
+    pub cell: Option<CellArg>,
+    /// Recurrent layers, 1–4; layer k > 0 reads layer k − 1's h. [default: 1]
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Inverted dropout between layers and before the output layer, in [0, 1); training only. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub dropout: Option<f64>,
     /// Characters per minibatch and stream (stream mode). [default: 35]
     #[arg(long)]
     pub seq_len: Option<usize>,
@@ -214,6 +226,9 @@ impl TrainArgs {
                 d2l: self.d2l,
             },
             hidden: range("hidden", self.hidden.unwrap_or(64), 1, MAX_HIDDEN)?,
+            cell: self.cell.unwrap_or_default(),
+            layers: range("layers", self.layers.unwrap_or(1), 1, MAX_LAYERS)?,
+            dropout: dropout("dropout", self.dropout.unwrap_or(0.0))?,
             seq_len,
             fixed_offset: self.fixed_offset,
             batch,
@@ -320,6 +335,33 @@ impl TrainArgs {
                 "{flag} cannot change when resuming: the checkpoint's setting is used so the run continues exactly"
             )));
         }
+        let model = [
+            (
+                "--cell",
+                self.cell.is_some_and(|c| c != cfg.cell),
+                lstm_core::format::CellKind::from(cfg.cell)
+                    .name()
+                    .to_owned(),
+            ),
+            (
+                "--layers",
+                self.layers.is_some_and(|n| n != cfg.layers),
+                cfg.layers.to_string(),
+            ),
+            (
+                "--dropout",
+                self.dropout.is_some_and(|d| d != cfg.dropout),
+                cfg.dropout.to_string(),
+            ),
+        ];
+        if let Some(d) = self.dropout {
+            dropout("dropout", d)?;
+        }
+        if let Some((flag, _, was)) = model.iter().find(|(_, differs, _)| *differs) {
+            return Err(ConfigError::Conflict(format!(
+                "{flag} differs from the checkpoint's ({was}): a resumed run keeps its model's cell kind, layers and dropout"
+            )));
+        }
         if let Some(c) = &self.corpus {
             cfg.corpus = c.clone();
         }
@@ -391,13 +433,15 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     drop(raw);
     let p = &trainer.prep;
     eprintln!(
-        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} parameters",
+        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} × {} layer(s), {} parameters",
         trainer.cfg.corpus.display(),
         p.train.target_count(),
         p.vocab.len(),
         p.vocab.as_string(),
         p.unigram_entropy,
-        trainer.params.dims.param_count()
+        trainer.params.kind.name(),
+        trainer.params.layers.len(),
+        trainer.params.param_count()
     );
     if let Some(v) = &p.val {
         let sp = &p.split;
