@@ -86,6 +86,9 @@ pub(super) struct FwdSeen<'a, T> {
     pub b_hn: &'a [T],
     /// A GRU's input pre-activations `[T][B][G·H]` (empty otherwise).
     pub ax: &'a [T],
+    /// Layer 0 of an LSTM or RNN: the input pre-activations are gathered here, step by step, just before
+    /// the recurrent product adds to them (while they are in cache): token indices `[T][B]`, `w_x`, `b`.
+    pub gather: Option<(&'a [u32], &'a [T], &'a [T])>,
 }
 
 /// One half's row blocks for the forward recurrence: activations (one per step; they hold the input
@@ -119,6 +122,7 @@ pub(super) fn forward<T: Float>(s: &FwdSeen<'_, T>, rows: Rows, half: FwdHalf<'_
         let a = MatRef::rm(h_prev, m, h);
         match s.kind {
             CellKind::Lstm => {
+                gather_rows(s, t, rows, act);
                 // Hot spot: the recurrent product, B×H · H×4H, added to the input pre-activations.
                 gemm_panels_with(a, s.w_h, true, act, scratch, rows.split_products);
                 let (cs_prev, cs_next) = cs.split_at_mut(t + 1);
@@ -135,6 +139,7 @@ pub(super) fn forward<T: Float>(s: &FwdSeen<'_, T>, rows: Rows, half: FwdHalf<'_
                 }
             }
             CellKind::Rnn => {
+                gather_rows(s, t, rows, act);
                 gemm_panels_with(a, s.w_h, true, act, scratch, rows.split_products);
                 for b in 0..m {
                     let r = b * h..(b + 1) * h;
@@ -164,6 +169,22 @@ pub(super) fn forward<T: Float>(s: &FwdSeen<'_, T>, rows: Rows, half: FwdHalf<'_
     }
 }
 
+/// Step `t`'s input pre-activations of batch rows `rows` into `act`, if the layer gathers them here:
+/// `W_x · one-hot(x) + b` is row x of `w_x` plus `b`.
+fn gather_rows<T: Float>(s: &FwdSeen<'_, T>, t: usize, rows: Rows, act: &mut [T]) {
+    let Some((x, w_x, bias)) = s.gather else {
+        return;
+    };
+    let g = bias.len();
+    for (b, dst) in (rows.r0..rows.r1).zip(act.chunks_exact_mut(g)) {
+        let xi = x[t * s.nb + b] as usize;
+        let row = &w_x[xi * g..(xi + 1) * g];
+        for ((d, &w), &bb) in dst.iter_mut().zip(row).zip(bias) {
+            *d = w + bb;
+        }
+    }
+}
+
 /// What a backward recurrence reads for the whole batch (the layer's forward cache).
 #[derive(Clone, Copy)]
 pub(super) struct BwdSeen<'a, T> {
@@ -183,6 +204,8 @@ pub(super) struct BwdSeen<'a, T> {
     pub d_out: &'a [T],
     /// `w_hᵀ` in column panels.
     pub w_ht: Panels<'a, T>,
+    /// Row stride of the gradient rows in [`BwdHalf`] (at least `G·H`).
+    pub lda: usize,
 }
 
 /// One half's row blocks for the backward recurrence: ∂/∂(input pre-activations) and, for a GRU,
@@ -218,7 +241,7 @@ pub(super) fn backward<T: Float>(s: &BwdSeen<'_, T>, rows: Rows, half: BwdHalf<'
             let b = rows.r0 + bb;
             let r = t * nb + b;
             let (hr, gr) = (r * h..(r + 1) * h, r * g..(r + 1) * g);
-            let (hb, gb) = (bb * h..(bb + 1) * h, bb * g..(bb + 1) * g);
+            let (hb, gb) = (bb * h..(bb + 1) * h, bb * s.lda..bb * s.lda + g);
             let prev = t * bh + b * h..t * bh + (b + 1) * h;
             match s.kind {
                 CellKind::Lstm => lstm::backward(
@@ -250,14 +273,14 @@ pub(super) fn backward<T: Float>(s: &BwdSeen<'_, T>, rows: Rows, half: BwdHalf<'
         }
         // dH_prev = dA_h,t · w_hᵀ (B×G·H · G·H×H), plus a GRU's direct z ⊙ ∂h.
         let d_rec: &[T] = if gru { &*d_ah[t] } else { &*dax };
-        gemm_panels_with(
-            MatRef::rm(d_rec, m, g),
-            s.w_ht,
-            false,
-            dh,
-            scratch,
-            rows.split_products,
-        );
+        let d_rec = MatRef {
+            data: d_rec,
+            rows: m,
+            cols: g,
+            rs: s.lda,
+            cs: 1,
+        };
+        gemm_panels_with(d_rec, s.w_ht, false, dh, scratch, rows.split_products);
         if gru {
             for (d, &v) in dh.iter_mut().zip(direct.iter()) {
                 *d += v;

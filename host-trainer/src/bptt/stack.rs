@@ -19,6 +19,26 @@ use crate::model::Stack;
 use crate::rng::Rng;
 use crate::scalar::Float;
 
+/// `w_h` is packed for the forward product from this many elements (`H·G·H`) on.
+const PACK_MIN: usize = 64 * 1024;
+
+/// Row stride of the pre-activation gradients `d_ax`, `d_ah` (`G·H` wide): one cache line more, so rows are
+/// never a multiple of 4 KiB apart and the products read them in place without cache aliasing.
+fn da_stride(g: usize) -> usize {
+    g + 16
+}
+
+/// `rows × cols` rows `ld` apart.
+fn strided<T>(data: &[T], rows: usize, cols: usize, ld: usize) -> MatRef<'_, T> {
+    MatRef {
+        data,
+        rows,
+        cols,
+        rs: ld,
+        cs: 1,
+    }
+}
+
 /// Inverted dropout on every layer's output (the input of the layer above, and of the output layer):
 /// each value is zeroed with probability `p`, the others scaled by `1/(1 − p)`. Training only.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,8 +134,9 @@ impl<T: Float> StackWorkspace<T> {
         self.probs.resize(tb * y, T::ZERO);
         self.ah.resize(batch * g, T::ZERO);
         self.d_out.resize(tb * h, T::ZERO);
-        self.d_ax.resize(tb * g, T::ZERO);
-        self.d_ah.resize(if gru { tb * g } else { 0 }, T::ZERO);
+        self.d_ax.resize(tb * da_stride(g), T::ZERO);
+        self.d_ah
+            .resize(if gru { tb * da_stride(g) } else { 0 }, T::ZERO);
         self.dh_next.resize(bh, T::ZERO);
         self.dc.resize(bh, T::ZERO);
         self.direct.resize(bh, T::ZERO);
@@ -213,20 +234,14 @@ pub fn forward<T: Float>(
         } else {
             &mut lc.act[..tb * g]
         };
-        if k == 0 {
-            // W_x · one-hot(x) is row x of w_x: a gather, not a product.
-            for (r, dst) in ax.chunks_exact_mut(g).enumerate() {
-                let xi = batch.x[r] as usize;
-                let row = &layer.w_x[xi * g..(xi + 1) * g];
-                for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&layer.b) {
-                    *d = w + bias;
-                }
-            }
-        } else {
+        // Layer 0 of an LSTM or RNN gathers its input step by step in the recurrence (`recur::FwdSeen`).
+        let gather_in_step = k == 0 && kind != CellKind::Gru;
+        if k > 0 {
             let input = below[k - 1].output(bh, tb * h);
+            pack_b(MatRef::rm(&layer.w_x, h, g), packed);
             gemm_panels(
                 MatRef::rm(input, tb, h),
-                Panels::rm(&layer.w_x, h, g),
+                Panels::packed(packed, h, g),
                 false,
                 ax,
                 scratch,
@@ -236,16 +251,33 @@ pub fn forward<T: Float>(
                     *d += bias;
                 }
             }
+        } else if !gather_in_step {
+            // W_x · one-hot(x) is row x of w_x: a gather, not a product.
+            for (r, dst) in ax.chunks_exact_mut(g).enumerate() {
+                let xi = batch.x[r] as usize;
+                let row = &layer.w_x[xi * g..(xi + 1) * g];
+                for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&layer.b) {
+                    *d = w + bias;
+                }
+            }
         }
-        pack_b(MatRef::rm(&layer.w_h, h, g), packed);
+        // `w_h` rows are G·H apart: for large H, rows a power of two apart alias in cache, so pack it once
+        // per pass; small ones are read in place (the sums are the same either way).
+        let w_h = if h * g >= PACK_MIN {
+            pack_b(MatRef::rm(&layer.w_h, h, g), packed);
+            Panels::packed(packed, h, g)
+        } else {
+            Panels::rm(&layer.w_h, h, g)
+        };
         let seen = recur::FwdSeen {
             kind,
             h,
             nb,
             steps,
-            w_h: Panels::packed(packed, h, g),
+            w_h,
             b_hn: &layer.b_hn,
             ax: &lc.ax,
+            gather: gather_in_step.then_some((batch.x, &layer.w_x[..], &layer.b[..])),
         };
         let split = recur::split_point(nb, h, g);
         let (act_lo, act_hi) = recur::split_blocks(&mut lc.act[..tb * g], nb * g, split * g);
@@ -309,6 +341,7 @@ pub fn backward<T: Float>(
     assert_eq!((ws.steps, ws.batch), (steps, nb));
     assert_eq!(grads.layers.len(), nl);
     let gru = kind == CellKind::Gru;
+    let lda = da_stride(g);
     let StackWorkspace {
         layers,
         probs,
@@ -360,10 +393,11 @@ pub fn backward<T: Float>(
             cs: &lc.cs,
             d_out: &d_out[..tb * h],
             w_ht: Panels::packed(packed, g, h),
+            lda,
         };
         let split = recur::split_point(nb, h, g);
-        let (d_ax_lo, d_ax_hi) = recur::split_blocks(&mut d_ax[..tb * g], nb * g, split * g);
-        let (d_ah_lo, d_ah_hi) = recur::split_blocks(&mut d_ah[..], nb * g, split * g);
+        let (d_ax_lo, d_ax_hi) = recur::split_blocks(&mut d_ax[..tb * lda], nb * lda, split * lda);
+        let (d_ah_lo, d_ah_hi) = recur::split_blocks(&mut d_ah[..], nb * lda, split * lda);
         let (dh_lo, dh_hi) = dh_next.split_at_mut(split * h);
         let (dc_lo, dc_hi) = dc.split_at_mut(split * h);
         let (direct_lo, direct_hi) = direct.split_at_mut(split * h);
@@ -393,47 +427,57 @@ pub fn backward<T: Float>(
         if kind == CellKind::Lstm {
             dc0[k * bh..(k + 1) * bh].copy_from_slice(dc);
         }
-        // dW_h = H_prevᵀ · dA_h over all steps at once; H_prev is hs blocks 0..T.
+        // dW_h = H_prevᵀ · dA_h over all steps at once; H_prev is hs blocks 0..T. The B operands of the
+        // weight-gradient products are packed: rows `G·H` apart are a multiple of 4 KiB apart for the
+        // usual sizes and would alias in cache when read in place (packing changes no sum).
         let d_rec = if gru {
-            &d_ah[..tb * g]
+            &d_ah[..tb * lda]
         } else {
-            &d_ax[..tb * g]
+            &d_ax[..tb * lda]
         };
+        pack_b(strided(d_rec, tb, g, lda), packed);
         gemm_panels(
             MatRef::rm(&lc.hs[..tb * h], tb, h).t(),
-            Panels::rm(d_rec, tb, g),
+            Panels::packed(packed, tb, g),
             false,
             &mut gl.w_h,
             scratch,
         );
+        // db (and, on layer 0, dW_x: row x of a one-hot product) summed over the rows in order.
         gl.b.fill(T::ZERO);
         gl.b_hn.fill(T::ZERO);
+        if k == 0 {
+            gl.w_x.fill(T::ZERO);
+        }
         for r in 0..tb {
-            for (gb, &d) in gl.b.iter_mut().zip(&d_ax[r * g..(r + 1) * g]) {
-                *gb += d;
+            let da = &d_ax[r * lda..r * lda + g];
+            if k == 0 {
+                let xi = batch.x[r] as usize;
+                for ((gb, gx), &d) in
+                    gl.b.iter_mut()
+                        .zip(&mut gl.w_x[xi * g..(xi + 1) * g])
+                        .zip(da)
+                {
+                    *gb += d;
+                    *gx += d;
+                }
+            } else {
+                for (gb, &d) in gl.b.iter_mut().zip(da) {
+                    *gb += d;
+                }
             }
             if gru {
-                for (gb, &d) in gl.b_hn.iter_mut().zip(&d_ah[r * g + 2 * h..(r + 1) * g]) {
+                for (gb, &d) in gl.b_hn.iter_mut().zip(&d_ah[r * lda + 2 * h..r * lda + g]) {
                     *gb += d;
                 }
             }
         }
-        if k == 0 {
-            gl.w_x.fill(T::ZERO);
-            for r in 0..tb {
-                let xi = batch.x[r] as usize;
-                for (gx, &d) in gl.w_x[xi * g..(xi + 1) * g]
-                    .iter_mut()
-                    .zip(&d_ax[r * g..(r + 1) * g])
-                {
-                    *gx += d;
-                }
-            }
-        } else {
+        if k > 0 {
             let input = layers[k - 1].output(bh, tb * h);
+            pack_b(strided(&d_ax[..tb * lda], tb, g, lda), packed);
             gemm_panels(
                 MatRef::rm(input, tb, h).t(),
-                Panels::rm(&d_ax[..tb * g], tb, g),
+                Panels::packed(packed, tb, g),
                 false,
                 &mut gl.w_x,
                 scratch,
@@ -441,7 +485,7 @@ pub fn backward<T: Float>(
             // ∂/∂(the layer below's output) = dA_x · w_xᵀ.
             pack_b(MatRef::rm(&layer.w_x, h, g).t(), packed);
             gemm_panels(
-                MatRef::rm(&d_ax[..tb * g], tb, g),
+                strided(&d_ax[..tb * lda], tb, g, lda),
                 Panels::packed(packed, g, h),
                 false,
                 &mut d_out[..tb * h],
@@ -482,98 +526,4 @@ pub fn loss_and_grads<T: Float>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bptt::{self, Workspace};
-    use crate::model::Params;
-    use lstm_core::Dims;
-
-    fn problem(nb: usize, steps: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
-        let mut rng = Rng::new(seed);
-        let x = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
-        let y = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
-        let mask = (0..steps * nb).map(|i| u8::from(i % 4 != 2)).collect();
-        (x, y, mask)
-    }
-
-    /// A one-layer LSTM stack computes exactly what the single-layer LSTM pass does (same bits).
-    #[test]
-    fn one_layer_lstm_matches_the_single_layer_pass() {
-        let dims = Dims {
-            n_x: 7,
-            n_h: 5,
-            n_y: 7,
-        };
-        let (nb, steps) = (3, 6);
-        let mut rng = Rng::new(3);
-        let p = Params::<f64>::init_uniform(dims, &mut rng);
-        let h0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
-        let c0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
-        let (x, y, mask) = problem(nb, steps, 9);
-        let batch = BatchRef {
-            steps,
-            batch: nb,
-            x: &x,
-            y: &y,
-            mask: Some(&mask),
-        };
-        let mut ws = Workspace::new();
-        let mut g = Params::zeros(dims);
-        let s1 = bptt::loss_and_grads(&p, &mut ws, &batch, &h0, &c0, &mut g);
-        let sp = Stack::from_params(&p);
-        let mut sws = StackWorkspace::new();
-        let mut sg = Stack::zeros(CellKind::Lstm, dims, 1);
-        let s2 = loss_and_grads(&sp, &mut sws, &batch, [&h0, &c0], None, &mut sg);
-        assert_eq!(s1, s2);
-        assert_eq!(sg, Stack::from_params(&g));
-        assert_eq!(sws.dh0, ws.dh0[..nb * 5]);
-        assert_eq!(sws.dc0, ws.dc0[..nb * 5]);
-    }
-
-    /// Dropout: the same seed gives the same bits on one and two threads; another seed, another loss;
-    /// `p = 0` is no dropout at all.
-    #[test]
-    fn dropout_is_seeded_and_thread_independent() {
-        let dims = Dims {
-            n_x: 7,
-            n_h: 96,
-            n_y: 7,
-        };
-        let (nb, steps) = (64, 5);
-        let (x, y, mask) = problem(nb, steps, 4);
-        let batch = BatchRef {
-            steps,
-            batch: nb,
-            x: &x,
-            y: &y,
-            mask: Some(&mask),
-        };
-        let run = |threads: usize, drop: Option<Dropout>| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
-                let mut rng = Rng::new(8);
-                let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 3, &mut rng);
-                let h0 = vec![0.1f32; 3 * nb * 96];
-                let mut ws = StackWorkspace::new();
-                let mut g = Stack::zeros(CellKind::Gru, dims, 3);
-                let s = loss_and_grads(&p, &mut ws, &batch, [&h0, &[]], drop, &mut g);
-                (s, g, ws.dh0.clone())
-            })
-        };
-        let d = Some(Dropout { p: 0.4, seed: 17 });
-        let one = run(1, d);
-        let two = run(2, d);
-        assert_eq!(one.0, two.0);
-        assert_eq!(one.1, two.1);
-        assert_eq!(one.2, two.2);
-        let other = run(1, Some(Dropout { p: 0.4, seed: 18 }));
-        assert_ne!(one.0, other.0);
-        let none = run(1, None);
-        let zero = run(1, Some(Dropout { p: 0.0, seed: 17 }));
-        assert_eq!(none.0, zero.0);
-        assert_ne!(none.0, one.0);
-    }
-}
+mod tests;
