@@ -186,7 +186,11 @@ impl StoredParams {
         // Within the limits above the sizes cannot overflow, and a zero-filled template is small; the
         // tensors already hold their values, so nothing is allocated from a size the file merely claims.
         let want = Stack::<f32>::zeros(self.cell.into(), self.dims, self.layers);
-        let names = want.tensor_names();
+        // A one-layer LSTM's tensors keep their plain names (`w_h`, not `l0.w_h`), as before layers.
+        let names = match want.to_params() {
+            Some(_) => crate::model::TENSOR_NAMES.map(String::from).to_vec(),
+            None => want.tensor_names(),
+        };
         let want = want.tensors();
         if self.tensors.len() != want.len() {
             return Err(format!(
