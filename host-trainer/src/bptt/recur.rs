@@ -143,7 +143,7 @@ pub(super) fn forward<T: Float>(s: &FwdSeen<'_, T>, rows: Rows, half: FwdHalf<'_
                 gemm_panels_with(a, s.w_h, true, act, scratch, rows.split_products);
                 for b in 0..m {
                     let r = b * h..(b + 1) * h;
-                    rnn::forward_row(&mut act[b * g..(b + 1) * g], &mut h_next[r]);
+                    rnn::forward(&mut act[b * g..(b + 1) * g], &mut h_next[r]);
                 }
             }
             CellKind::Gru => {
@@ -154,7 +154,7 @@ pub(super) fn forward<T: Float>(s: &FwdSeen<'_, T>, rows: Rows, half: FwdHalf<'_
                 let ax = &s.ax[row0 * g..(row0 + m) * g];
                 for b in 0..m {
                     let (gb, hb) = (b * g..(b + 1) * g, b * h..(b + 1) * h);
-                    gru::forward_row(
+                    gru::forward(
                         &ax[gb.clone()],
                         &ah[gb.clone()],
                         s.b_hn,
@@ -259,7 +259,7 @@ pub(super) fn backward<T: Float>(s: &BwdSeen<'_, T>, rows: Rows, half: BwdHalf<'
                     &dh[hb],
                     &mut dax[gb],
                 ),
-                CellKind::Gru => gru::backward_row(
+                CellKind::Gru => gru::backward(
                     &s.act[gr],
                     &s.aux[hr.clone()],
                     &s.hs[prev],
