@@ -6,8 +6,10 @@
 //! body: one JSON object of [`Checkpoint`], `N` bytes whose CRC-32 (ISO-HDLC, as lstm-core's model
 //! trailer) is `crc32`. A changed byte is refused, not resumed. Tensors are hex strings of their
 //! little-endian f32 bytes, so values round-trip exactly. Every size is checked against the limits of
-//! `train` before anything is allocated from it. Written atomically. New fields (layers, cell kinds)
-//! go in the body with `#[serde(default)]`, or raise the version.
+//! `train` before anything is allocated from it. Written atomically. New fields go in the body with
+//! `#[serde(default)]`, or raise the version: the cell kind, layer count and dropout (in the config and
+//! beside the tensors) came that way, so a checkpoint of a 1-layer LSTM written before them still
+//! resumes. The dropout masks need no stored RNG: they are drawn from the seed and the step.
 
 use std::path::{Path, PathBuf};
 
