@@ -2,13 +2,15 @@
 //! between layers and before the output layer: batched forward with cache and backpropagation through
 //! time and through the layers, generic over `f32`/`f64`.
 //!
-//! Layer by layer, for the whole batch: the input pre-activations `A_x` of all `T·B` rows at once (a row
-//! gather of `w_x` on layer 0, one GEMM of the layer below's output on the others), then step by step the
-//! recurrent product `H_prev · w_h` and the cell. The output layer reads the top layer's (dropped-out)
+//! Layer by layer, for the whole batch: the input pre-activations `A_x` (a row gather of `w_x` on layer 0,
+//! done step by step for an LSTM or RNN; one GEMM of all `T·B` rows of the layer below's output on the
+//! others), then step by step the recurrent product `H_prev · w_h` and the cell. The output layer reads the top layer's (dropped-out)
 //! states. Backward runs the layers top first; in each, time last step first, then the weight gradients
 //! as GEMMs over the whole sequence, and ∂/∂input for the layer below. Every product is a
-//! [`crate::linalg`] GEMM, whose bits do not depend on the thread count; the dropout masks are drawn on
-//! one thread from their seed, so a pass gives the same bits on any number of threads.
+//! [`crate::linalg`] GEMM, whose bits do not depend on the thread count; the recurrences may run the
+//! two halves of the batch on two threads (`recur.rs`), which changes no element's operations; the
+//! dropout masks are drawn on one thread from their seed. So a pass gives the same bits on any number
+//! of threads.
 
 use lstm_core::format::CellKind;
 

@@ -432,7 +432,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     drop(raw);
     let p = &trainer.prep;
     eprintln!(
-        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} × {} layer(s), {} parameters",
+        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} × {} layer{}, {} parameters",
         trainer.cfg.corpus.display(),
         p.train.target_count(),
         p.vocab.len(),
@@ -440,6 +440,11 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         p.unigram_entropy,
         trainer.params.kind.name(),
         trainer.params.layers.len(),
+        if trainer.params.layers.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         trainer.params.param_count()
     );
     if let Some(v) = &p.val {
