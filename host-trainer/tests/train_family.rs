@@ -227,3 +227,68 @@ fn bad_family_flags_are_refused_before_any_work() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.exists());
 }
+
+/// A checkpoint of a 1-layer LSTM written before cell kinds and layers existed (no `cell`, `layers`,
+/// `dropout` fields) resumes, and continues exactly as the checkpoint with the fields does.
+#[test]
+fn checkpoints_without_the_family_fields_still_resume() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = names_corpus(dir.path());
+    let out = dir.path().join("m.lstm");
+    let ckpt = dir.path().join("m.lstm.ckpt");
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&out),
+        "--hidden",
+        "8",
+        "--steps",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&ckpt).expect("checkpoint");
+    let nl = bytes.iter().position(|&b| b == b'\n').expect("header line");
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes[nl + 1..]).expect("json");
+    for key in ["cell", "layers", "dropout"] {
+        assert!(
+            v["config"][key].is_string() || v["config"][key].is_number(),
+            "{key}"
+        );
+        v["config"].as_object_mut().expect("object").remove(key);
+    }
+    for name in ["params", "m", "v"] {
+        let obj = if name == "params" {
+            &mut v["params"]
+        } else {
+            &mut v["optimizer"][name]
+        };
+        let o = obj.as_object_mut().expect("stored params");
+        assert!(o.remove("cell").is_some() && o.remove("layers").is_some());
+    }
+    let old = dir.path().join("old.ckpt");
+    std::fs::write(
+        &old,
+        host_trainer::checkpoint::seal(v.to_string().as_bytes()),
+    )
+    .expect("write");
+    let resume = |from: &Path, to: &Path| {
+        let o = run(&[
+            "train",
+            "--resume",
+            s(from),
+            "--steps",
+            "9",
+            "--out",
+            s(to),
+            "--checkpoint",
+            s(&dir.path().join("next.ckpt")),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(to).expect("model")
+    };
+    let a = resume(&ckpt, &dir.path().join("a.lstm"));
+    let b = resume(&old, &dir.path().join("b.lstm"));
+    assert_eq!(a, b);
+}
