@@ -3,13 +3,14 @@
 //! Adam). Throughput is reported in tokens (targets) per second.
 
 use criterion::{Criterion, Throughput};
-use host_trainer::bptt::{Workspace, loss_and_grads};
+use host_trainer::bptt::stack::{StackWorkspace, loss_and_grads};
 use host_trainer::data::batch::BatchRef;
 use host_trainer::linalg::{MatRef, Panels, gemm_panels, pack_b};
-use host_trainer::model::Params;
+use host_trainer::model::Stack;
 use host_trainer::optim::{Optimizer, OptimizerKind, clip_by_norm, clip_by_value};
 use host_trainer::rng::Rng;
 use lstm_core::Dims;
+use lstm_core::format::CellKind;
 
 fn bench_step(
     c: &mut Criterion,
@@ -26,14 +27,14 @@ fn bench_step(
         n_h: hidden,
         n_y: vocab,
     };
-    let mut p = Params::<f32>::init_uniform(shape, &mut rng);
-    let mut g = Params::zeros(shape);
+    let mut p = Stack::<f32>::init_uniform(CellKind::Lstm, shape, 1, &mut rng);
+    let mut g = p.zeros_like();
     let mut opt = Optimizer::new(kind, 0.01, &p);
     let n = batch * steps;
     let x: Vec<u32> = (0..n).map(|_| rng.below(vocab) as u32).collect();
     let y: Vec<u32> = (0..n).map(|_| rng.below(vocab) as u32).collect();
     let h0 = vec![0.0f32; batch * hidden];
-    let mut ws = Workspace::new();
+    let mut ws = StackWorkspace::new();
     let b = BatchRef {
         steps,
         batch,
@@ -45,7 +46,7 @@ fn bench_step(
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function(name, |bench| {
         bench.iter(|| {
-            let stats = loss_and_grads(&p, &mut ws, &b, &h0, &h0, &mut g);
+            let stats = loss_and_grads(&p, &mut ws, &b, [&h0, &h0], None, &mut g);
             if kind == OptimizerKind::Sgd {
                 clip_by_norm(&mut g, 1.0);
             } else {

@@ -6,22 +6,24 @@
 //! body: one JSON object of [`Checkpoint`], `N` bytes whose CRC-32 (ISO-HDLC, as lstm-core's model
 //! trailer) is `crc32`. A changed byte is refused, not resumed. Tensors are hex strings of their
 //! little-endian f32 bytes, so values round-trip exactly. Every size is checked against the limits of
-//! `train` before anything is allocated from it. Written atomically. New fields (layers, cell kinds)
-//! go in the body with `#[serde(default)]`, or raise the version.
+//! `train` before anything is allocated from it. Written atomically. New fields go in the body with
+//! `#[serde(default)]`, or raise the version: the cell kind, layer count and dropout (in the config and
+//! beside the tensors) came that way, so a checkpoint of a 1-layer LSTM written before them still
+//! resumes. The dropout masks need no stored RNG: they are drawn from the seed and the step.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use lstm_core::Dims;
-use lstm_core::format::MAX_SYMBOLS;
+use lstm_core::format::{CellKind, MAX_SYMBOLS};
 
-use crate::cli::MAX_HIDDEN;
+use crate::cli::{CellArg, MAX_HIDDEN};
 use crate::config::TrainConfig;
 use crate::data::batch::{Dataset, EpochPlan};
 use crate::files::{FileError, write_atomic};
 use crate::history::HistoryRow;
-use crate::model::Params;
+use crate::model::{MAX_LAYERS, Stack};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::Rng;
 
@@ -124,34 +126,43 @@ pub struct StoredParams {
     /// Sizes (stored as `shape`).
     #[serde(rename = "shape", with = "DimsDef")]
     pub dims: Dims,
-    /// `w_x`, `w_h`, `b`, `w_y`, `b_y` in order.
+    /// Cell kind (absent in checkpoints of one-layer LSTMs written before other kinds existed).
+    #[serde(default)]
+    pub cell: CellArg,
+    /// Layer count (absent: 1).
+    #[serde(default = "one")]
+    pub layers: usize,
+    /// The tensors in [`Stack::tensors`] order (`w_x`, `w_h`, `b`, `w_y`, `b_y` for one LSTM layer).
     pub tensors: Vec<HexF32>,
+}
+
+/// The layer count of checkpoints written before layers existed.
+fn one() -> usize {
+    1
 }
 
 impl StoredParams {
     /// Captures `p`.
-    pub fn from_params(p: &Params<f32>) -> Self {
+    pub fn from_stack(p: &Stack<f32>) -> Self {
         Self {
             dims: p.dims,
+            cell: cell_arg(p.kind),
+            layers: p.layers.len(),
             tensors: p.tensors().iter().map(|t| HexF32(t.to_vec())).collect(),
         }
     }
 
-    /// Rebuilds parameters, checking every length.
+    /// Rebuilds the parameters, checking every length.
     ///
     /// # Errors
     /// A description of the first mismatch.
-    pub fn to_params(&self) -> Result<Params<f32>, String> {
+    pub fn to_stack(&self) -> Result<Stack<f32>, String> {
         self.check()?;
-        let t = |i: usize| self.tensors[i].0.clone();
-        Ok(Params {
-            dims: self.dims,
-            w_x: t(0),
-            w_h: t(1),
-            b: t(2),
-            w_y: t(3),
-            b_y: t(4),
-        })
+        let mut p = Stack::zeros(self.cell.into(), self.dims, self.layers);
+        for (dst, src) in p.tensors_mut().into_iter().zip(&self.tensors) {
+            dst.clone_from(&src.0);
+        }
+        Ok(p)
     }
 
     /// Checks the shape against the format's limits and every tensor's length against the shape.
@@ -171,24 +182,49 @@ impl StoredParams {
                 "shape n_x {n_x} · n_h {n_h} · n_y {n_y} is outside the format's limits"
             ));
         }
-        if self.tensors.len() != 5 {
-            return Err(format!("{} tensors, expected 5", self.tensors.len()));
+        if !(1..=MAX_LAYERS).contains(&self.layers) {
+            return Err(format!("{} layers (1..={MAX_LAYERS})", self.layers));
         }
-        // Within the limits above these products cannot overflow; the tensors already hold their
-        // values, so nothing is allocated from a size the file merely claims.
-        let want = [n_x * 4 * n_h, n_h * 4 * n_h, 4 * n_h, n_y * n_h, n_y];
-        for (name, (t, &n)) in crate::model::TENSOR_NAMES
-            .iter()
-            .zip(self.tensors.iter().zip(&want))
-        {
-            if t.0.len() != n {
+        // Within the limits above the sizes cannot overflow, and a zero-filled template is small; the
+        // tensors already hold their values, so nothing is allocated from a size the file merely claims.
+        let want = Stack::<f32>::zeros(self.cell.into(), self.dims, self.layers);
+        // A one-layer LSTM's tensors keep their plain names (`w_h`, not `l0.w_h`), as before layers.
+        let names = match want.to_params() {
+            Some(_) => crate::model::TENSOR_NAMES.map(String::from).to_vec(),
+            None => want.tensor_names(),
+        };
+        let want = want.tensors();
+        if self.tensors.len() != want.len() {
+            return Err(format!(
+                "{} tensors, expected {}",
+                self.tensors.len(),
+                want.len()
+            ));
+        }
+        for (name, (t, w)) in names.iter().zip(self.tensors.iter().zip(&want)) {
+            if t.0.len() != w.len() {
                 return Err(format!(
-                    "tensor {name} has {} values, expected {n}",
-                    t.0.len()
+                    "tensor {name} has {} values, expected {}",
+                    t.0.len(),
+                    w.len()
                 ));
             }
         }
         Ok(())
+    }
+
+    /// Whether `other` has the same kind, layer count and sizes.
+    fn same_shape(&self, other: &Self) -> bool {
+        (self.dims, self.cell, self.layers) == (other.dims, other.cell, other.layers)
+    }
+}
+
+/// The `--cell` value of a cell kind.
+pub fn cell_arg(kind: CellKind) -> CellArg {
+    match kind {
+        CellKind::Lstm => CellArg::Lstm,
+        CellKind::Gru => CellArg::Gru,
+        CellKind::Rnn => CellArg::Rnn,
     }
 }
 
@@ -222,15 +258,15 @@ impl StoredOptimizer {
                 kind: OptimizerKind::Adagrad,
                 lr: *lr,
                 t: 0,
-                m: Some(StoredParams::from_params(mem)),
+                m: Some(StoredParams::from_stack(mem)),
                 v: None,
             },
             Optimizer::Adam { lr, t, m, v } => Self {
                 kind: OptimizerKind::Adam,
                 lr: *lr,
                 t: *t,
-                m: Some(StoredParams::from_params(m)),
-                v: Some(StoredParams::from_params(v)),
+                m: Some(StoredParams::from_stack(m)),
+                v: Some(StoredParams::from_stack(v)),
             },
         }
     }
@@ -243,7 +279,7 @@ impl StoredOptimizer {
         let get = |p: &Option<StoredParams>| {
             p.as_ref()
                 .ok_or("missing optimiser moments".to_owned())?
-                .to_params()
+                .to_stack()
         };
         Ok(match self.kind {
             OptimizerKind::Sgd => Optimizer::Sgd { lr: self.lr },
@@ -276,9 +312,9 @@ pub struct LoopState {
     pub rng: Rng,
     /// Exponentially smoothed training loss.
     pub smoothed: Option<f64>,
-    /// Stream mode: hidden state carried into the next minibatch, `[B][H]`.
+    /// Stream mode: hidden state carried into the next minibatch, `[L][B][H]`.
     pub carried_h: HexF32,
-    /// Stream mode: cell state carried into the next minibatch, `[B][H]`.
+    /// Stream mode: cell state carried into the next minibatch, `[L][B][H]` (LSTM; empty otherwise).
     pub carried_c: HexF32,
     /// Targets trained on so far.
     pub tokens: u64,
@@ -314,10 +350,13 @@ impl LoopState {
         if cfg.batch == 0 || cfg.seq_len == 0 || cfg.hidden == 0 {
             return Err("zero batch, sequence length or hidden size in the checkpoint".into());
         }
-        let state_len = cfg.batch * cfg.hidden;
-        if s.plan.is_some()
-            && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != state_len)
-        {
+        let state_len = cfg.layers * cfg.batch * cfg.hidden;
+        let c_len = if cfg.cell == CellArg::Lstm {
+            state_len
+        } else {
+            0
+        };
+        if s.plan.is_some() && (s.carried_h.0.len() != state_len || s.carried_c.0.len() != c_len) {
             return Err(format!(
                 "carried state has {} values, expected {state_len}",
                 s.carried_h.0.len()
@@ -500,17 +539,24 @@ impl Checkpoint {
         if n == 0 || n > MAX_SYMBOLS {
             return Err(format!("vocabulary of {n} symbols (1..={MAX_SYMBOLS})"));
         }
+        crate::cli::range("layers", c.layers, 1, MAX_LAYERS).map_err(|e| e.to_string())?;
+        crate::cli::dropout("dropout", c.dropout).map_err(|e| e.to_string())?;
         self.params.check()?;
         let p = &self.params;
         if p.dims.n_x != n || p.dims.n_y != n || p.dims.n_h != c.hidden {
             return Err("parameter shapes differ from the vocabulary and hidden size".into());
+        }
+        if p.cell != c.cell || p.layers != c.layers {
+            return Err(
+                "the parameters' cell kind or layer count differs from the configuration".into(),
+            );
         }
         let best = self.state.best.as_ref().map(|b| &b.params);
         for m in [self.optimizer.m.as_ref(), self.optimizer.v.as_ref(), best]
             .into_iter()
             .flatten()
         {
-            if m.dims != p.dims {
+            if !m.same_shape(p) {
                 return Err(
                     "optimiser moments or best parameters differ in shape from the parameters"
                         .into(),

@@ -77,9 +77,21 @@ pub enum ConfigError {
 }
 
 /// `--cell`: the recurrent cell kind (PyTorch's equations).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum CellArg {
     /// `nn.LSTM` (gates i, f, g, o).
+    #[default]
     Lstm,
     /// `nn.GRU` (gates r, z, n).
     Gru,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli::CellArg;
 use crate::data::DataSpec;
 use crate::data::batch::Mode;
 use crate::data::corpus::{Preprocess, Tokens};
@@ -25,6 +26,15 @@ pub struct TrainConfig {
     pub tokens: Tokens,
     /// Hidden size.
     pub hidden: usize,
+    /// Cell kind of every layer.
+    #[serde(default)]
+    pub cell: CellArg,
+    /// Recurrent layers (1–4).
+    #[serde(default = "one_layer")]
+    pub layers: usize,
+    /// Inverted-dropout probability between layers and before the output layer (training only).
+    #[serde(default)]
+    pub dropout: f64,
     /// Time steps per minibatch (stream mode).
     pub seq_len: usize,
     /// Stream mode: read every epoch from the first character to the last (min-char-rnn) instead of d2l's
@@ -78,6 +88,11 @@ pub struct TrainConfig {
     pub log: Option<PathBuf>,
     /// Print samples every this many steps.
     pub sample_every: Option<u64>,
+}
+
+/// The layer count of configurations stored before layers existed.
+fn one_layer() -> usize {
+    1
 }
 
 impl TrainConfig {
@@ -168,6 +183,9 @@ pub fn default_config(corpus: &Path, out: &Path) -> TrainConfig {
         preprocess: Preprocess::default(),
         tokens: Tokens::Chars,
         hidden: 64,
+        cell: CellArg::Lstm,
+        layers: 1,
+        dropout: 0.0,
         seq_len: 25,
         fixed_offset: false,
         batch: 1,

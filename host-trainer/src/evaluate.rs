@@ -1,43 +1,20 @@
 //! The loss of a model over a whole dataset: validation during training, and `eval`.
 
-use crate::bptt::{ForwardStats, Workspace, forward};
+use crate::bptt::ForwardStats;
 use crate::data::batch::{BatchBuf, Dataset, EpochPlan, eval_shape};
 use lstm_core::format::CellKind;
 
 use crate::bptt::stack::{self, StackWorkspace};
 use crate::model::{Params, Stack};
 
-/// Mean loss of `p` over a whole dataset (lines: batches of `batch` lines; stream: sequential streams with
-/// carried state from zero).
+/// Mean loss of a one-layer LSTM `p` over a whole dataset (lines: batches of `batch` lines; stream:
+/// sequential streams with carried state from zero); [`evaluate_stack`] of the same parameters.
 pub fn evaluate(p: &Params<f32>, data: &Dataset, batch: usize, seq_len: usize) -> ForwardStats {
-    let mut ws = Workspace::new();
-    let mut buf = BatchBuf::default();
-    let mut total = ForwardStats {
-        loss_sum: 0.0,
-        count: 0,
-    };
-    let h = p.dims.n_h;
-    let (plan, batch, seq_len) = eval_plan(data, batch, seq_len);
-    let mut hc = (vec![0.0f32; batch * h], vec![0.0f32; batch * h]);
-    for i in 0..data.num_batches(&plan, batch, seq_len) {
-        data.fill(&plan, i, batch, seq_len, &mut buf);
-        let zero = vec![0.0f32; buf.batch * h];
-        let stats = if matches!(data, Dataset::Stream { .. }) {
-            let s = forward(p, &mut ws, &buf.as_ref(), &hc.0, &hc.1);
-            hc.0.copy_from_slice(ws.h_last(h));
-            hc.1.copy_from_slice(ws.c_last(h));
-            s
-        } else {
-            forward(p, &mut ws, &buf.as_ref(), &zero, &zero)
-        };
-        total.loss_sum += stats.loss_sum;
-        total.count += stats.count;
-    }
-    total
+    evaluate_stack(&Stack::from_params(p), data, batch, seq_len)
 }
 
-/// [`evaluate`] for a model of any cell kind and layer count (dropout off), with the same batches and
-/// state carrying.
+/// Mean loss of a model of any cell kind and layer count over a whole dataset (dropout off): lines in
+/// batches of `batch`, or sequential streams with state carried from zero.
 pub fn evaluate_stack(
     p: &Stack<f32>,
     data: &Dataset,

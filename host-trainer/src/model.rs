@@ -192,6 +192,37 @@ impl<T: Float> Stack<T> {
         }
     }
 
+    /// All-zero tensors shaped like `self` (gradients, optimiser moments).
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros(self.kind, self.dims, self.layers.len())
+    }
+
+    /// The one-layer LSTM as [`Params`] (same layout); `None` for another kind or layer count.
+    pub fn to_params(&self) -> Option<Params<T>> {
+        match (self.kind, &self.layers[..]) {
+            (CellKind::Lstm, [l]) => Some(Params {
+                dims: self.dims,
+                w_x: l.w_x.clone(),
+                w_h: l.w_h.clone(),
+                b: l.b.clone(),
+                w_y: self.w_y.clone(),
+                b_y: self.b_y.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The weight matrices (every layer's `w_x`, `w_h`, then `w_y`; not the biases), mutable.
+    pub fn weights_mut(&mut self) -> Vec<&mut Vec<T>> {
+        let mut out: Vec<&mut Vec<T>> = Vec::new();
+        for l in &mut self.layers {
+            out.push(&mut l.w_x);
+            out.push(&mut l.w_h);
+        }
+        out.push(&mut self.w_y);
+        out
+    }
+
     /// The tensors' names, in [`Stack::tensors`] order (`l{k}.w_x`, …, `w_y`, `b_y`).
     pub fn tensor_names(&self) -> Vec<String> {
         let mut names = Vec::new();
@@ -276,5 +307,10 @@ impl<T: Float> Stack<T> {
         self.tensors()
             .iter()
             .all(|t| t.iter().all(|v| v.is_finite()))
+    }
+
+    /// The number of trained values.
+    pub fn param_count(&self) -> usize {
+        self.tensors().iter().map(|t| t.len()).sum()
     }
 }

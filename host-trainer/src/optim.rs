@@ -1,10 +1,10 @@
-//! Optimisers (SGD, Adagrad, Adam) and gradient clipping. Moments are [`Params`] with the same field names
-//! as the gradients, so `adam.m.w_h` pairs with `grads.w_h` (min-char-rnn's `zip(params, dparams, mems)`).
+//! Optimisers (SGD, Adagrad, Adam) and gradient clipping. Moments are [`Stack`]s shaped like the gradients,
+//! so `adam.m.layers[k].w_h` pairs with `grads.layers[k].w_h` (min-char-rnn's `zip(params, dparams, mems)`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::linalg::{RowPass, wide};
-use crate::model::{Grads, Params};
+use crate::model::Stack;
 
 /// Which update rule to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -39,7 +39,7 @@ pub enum Optimizer {
         /// Learning rate.
         lr: f32,
         /// Accumulated squared gradients.
-        mem: Params<f32>,
+        mem: Stack<f32>,
     },
     /// Adam.
     Adam {
@@ -48,32 +48,32 @@ pub enum Optimizer {
         /// Updates done so far (for bias correction).
         t: u64,
         /// First moments.
-        m: Params<f32>,
+        m: Stack<f32>,
         /// Second moments.
-        v: Params<f32>,
+        v: Stack<f32>,
     },
 }
 
 impl Optimizer {
     /// A fresh optimiser of `kind` for parameters shaped like `p`.
-    pub fn new(kind: OptimizerKind, lr: f32, p: &Params<f32>) -> Self {
+    pub fn new(kind: OptimizerKind, lr: f32, p: &Stack<f32>) -> Self {
         match kind {
             OptimizerKind::Sgd => Self::Sgd { lr },
             OptimizerKind::Adagrad => Self::Adagrad {
                 lr,
-                mem: Params::zeros(p.dims),
+                mem: p.zeros_like(),
             },
             OptimizerKind::Adam => Self::Adam {
                 lr,
                 t: 0,
-                m: Params::zeros(p.dims),
-                v: Params::zeros(p.dims),
+                m: p.zeros_like(),
+                v: p.zeros_like(),
             },
         }
     }
 
     /// Applies one update to `p` from `g`.
-    pub fn step(&mut self, p: &mut Params<f32>, g: &Grads<f32>) {
+    pub fn step(&mut self, p: &mut Stack<f32>, g: &Stack<f32>) {
         match self {
             Self::Sgd { lr } => {
                 let lr = *lr;
@@ -195,11 +195,12 @@ pub fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], c: &A
     wide(Pass(w, g, m, v, c));
 }
 
-/// Decoupled weight decay (AdamW; Loshchilov & Hutter): every weight matrix (`w_x`, `w_h`, `w_y`; not
-/// the biases) is scaled by `1 − lr·decay` before the optimiser's update, as PyTorch's `AdamW` does.
-pub fn decay_weights(p: &mut Params<f32>, lr: f32, decay: f32) {
+/// Decoupled weight decay (AdamW; Loshchilov & Hutter): every weight matrix (each layer's `w_x`, `w_h`,
+/// and `w_y`; not the biases) is scaled by `1 − lr·decay` before the optimiser's update, as PyTorch's
+/// `AdamW` does.
+pub fn decay_weights(p: &mut Stack<f32>, lr: f32, decay: f32) {
     let keep = 1.0 - lr * decay;
-    for t in [&mut p.w_x, &mut p.w_h, &mut p.w_y] {
+    for t in p.weights_mut() {
         for w in t.iter_mut() {
             *w *= keep;
         }
@@ -262,7 +263,7 @@ impl Schedule {
 }
 
 /// Clamps every gradient component to `[-limit, limit]` (min-char-rnn's `np.clip(d, -5, 5)`).
-pub fn clip_by_value(g: &mut Grads<f32>, limit: f32) {
+pub fn clip_by_value(g: &mut Stack<f32>, limit: f32) {
     for t in g.tensors_mut() {
         for v in t.iter_mut() {
             *v = v.clamp(-limit, limit);
@@ -271,7 +272,7 @@ pub fn clip_by_value(g: &mut Grads<f32>, limit: f32) {
 }
 
 /// The global L2 norm over every gradient tensor (accumulated in f64).
-pub fn global_norm(g: &Grads<f32>) -> f64 {
+pub fn global_norm(g: &Stack<f32>) -> f64 {
     g.tensors()
         .iter()
         .flat_map(|t| t.iter())
@@ -282,7 +283,7 @@ pub fn global_norm(g: &Grads<f32>) -> f64 {
 
 /// Rescales all gradients so their global L2 norm is at most `max_norm` (d2l's `grad_clipping`); returns the
 /// norm before clipping.
-pub fn clip_by_norm(g: &mut Grads<f32>, max_norm: f32) -> f64 {
+pub fn clip_by_norm(g: &mut Stack<f32>, max_norm: f32) -> f64 {
     let norm = global_norm(g);
     if norm > f64::from(max_norm) {
         let s = (f64::from(max_norm) / norm) as f32;
@@ -299,13 +300,15 @@ pub fn clip_by_norm(g: &mut Grads<f32>, max_norm: f32) -> f64 {
 mod tests {
     use super::*;
     use lstm_core::Dims;
+    use lstm_core::format::CellKind;
 
-    fn one(v: f32) -> Params<f32> {
-        let mut p = Params::zeros(Dims {
+    fn one(v: f32) -> Stack<f32> {
+        let dims = Dims {
             n_x: 1,
             n_h: 1,
             n_y: 1,
-        });
+        };
+        let mut p = Stack::zeros(CellKind::Lstm, dims, 1);
         p.b_y[0] = v;
         p
     }
@@ -388,20 +391,23 @@ mod tests {
     fn weight_decay_scales_weights_not_biases() {
         let mut p = one(2.0);
         p.w_y[0] = 2.0;
+        p.layers[0].w_h[1] = 2.0;
+        p.layers[0].b[1] = 2.0;
         decay_weights(&mut p, 0.1, 0.5);
         assert_eq!(p.w_y[0], 2.0 * (1.0 - 0.05));
-        assert_eq!(p.b_y[0], 2.0);
+        assert_eq!(p.layers[0].w_h[1], 2.0 * (1.0 - 0.05));
+        assert_eq!((p.b_y[0], p.layers[0].b[1]), (2.0, 2.0));
     }
 
     /// Gradients (3, 4) have norm 5; clipped to 1 they become (0.6, 0.8). Value clipping at 3.5 gives (3, 3.5).
     #[test]
     fn clipping_matches_hand_values() {
         let mut g = one(3.0);
-        g.b[0] = 4.0;
+        g.layers[0].b[0] = 4.0;
         let mut g2 = g.clone();
         assert!((clip_by_norm(&mut g, 1.0) - 5.0).abs() < 1e-12);
-        assert!((g.b_y[0] - 0.6).abs() < 1e-6 && (g.b[0] - 0.8).abs() < 1e-6);
+        assert!((g.b_y[0] - 0.6).abs() < 1e-6 && (g.layers[0].b[0] - 0.8).abs() < 1e-6);
         clip_by_value(&mut g2, 3.5);
-        assert_eq!((g2.b_y[0], g2.b[0]), (3.0, 3.5));
+        assert_eq!((g2.b_y[0], g2.layers[0].b[0]), (3.0, 3.5));
     }
 }

@@ -2,23 +2,44 @@
 //! between layers and before the output layer: batched forward with cache and backpropagation through
 //! time and through the layers, generic over `f32`/`f64`.
 //!
-//! Layer by layer, for the whole batch: the input pre-activations `A_x` of all `T·B` rows at once (a row
-//! gather of `w_x` on layer 0, one GEMM of the layer below's output on the others), then step by step the
-//! recurrent product `H_prev · w_h` and the cell. The output layer reads the top layer's (dropped-out)
+//! Layer by layer, for the whole batch: the input pre-activations `A_x` (a row gather of `w_x` on layer 0,
+//! done step by step for an LSTM or RNN; one GEMM of all `T·B` rows of the layer below's output on the
+//! others), then step by step the recurrent product `H_prev · w_h` and the cell. The output layer reads the top layer's (dropped-out)
 //! states. Backward runs the layers top first; in each, time last step first, then the weight gradients
 //! as GEMMs over the whole sequence, and ∂/∂input for the layer below. Every product is a
-//! [`crate::linalg`] GEMM, whose bits do not depend on the thread count; the dropout masks are drawn on
-//! one thread from their seed, so a pass gives the same bits on any number of threads.
+//! [`crate::linalg`] GEMM, whose bits do not depend on the thread count; the recurrences may run the
+//! two halves of the batch on two threads (`recur.rs`), which changes no element's operations; the
+//! dropout masks are drawn on one thread from their seed. So a pass gives the same bits on any number
+//! of threads.
 
 use lstm_core::format::CellKind;
 
-use super::{ForwardStats, output_backward, output_forward};
-use crate::cell::{gru, lstm, rnn};
+use super::{ForwardStats, output_backward, output_forward, recur};
 use crate::data::batch::BatchRef;
-use crate::linalg::{MatRef, Panels, gemm_panels, pack_b};
+use crate::linalg::{MatRef, PAR_MIN, Panels, gemm_panels, pack_b};
 use crate::model::Stack;
 use crate::rng::Rng;
 use crate::scalar::Float;
+
+/// `w_h` is packed for the forward product from this many elements (`H·G·H`) on.
+const PACK_MIN: usize = 64 * 1024;
+
+/// Row stride of the pre-activation gradients `d_ax`, `d_ah` (`G·H` wide): one cache line more, so rows are
+/// never a multiple of 4 KiB apart and the products read them in place without cache aliasing.
+fn da_stride(g: usize) -> usize {
+    g + 16
+}
+
+/// `rows × cols` rows `ld` apart.
+fn strided<T>(data: &[T], rows: usize, cols: usize, ld: usize) -> MatRef<'_, T> {
+    MatRef {
+        data,
+        rows,
+        cols,
+        rs: ld,
+        cs: 1,
+    }
+}
 
 /// Inverted dropout on every layer's output (the input of the layer above, and of the output layer):
 /// each value is zeroed with probability `p`, the others scaled by `1/(1 − p)`. Training only.
@@ -79,6 +100,9 @@ pub struct StackWorkspace<T> {
     direct: Vec<T>,
     packed: Vec<T>,
     scratch: Vec<T>,
+    /// The second half's GRU recurrent product and GEMM scratch when the batch is split between threads.
+    ah_hi: Vec<T>,
+    scratch_hi: Vec<T>,
     /// ∂loss/∂h0 after [`backward`], `[L][B][H]`.
     pub dh0: Vec<T>,
     /// ∂loss/∂c0 after [`backward`], `[L][B][H]` (LSTM only).
@@ -112,8 +136,9 @@ impl<T: Float> StackWorkspace<T> {
         self.probs.resize(tb * y, T::ZERO);
         self.ah.resize(batch * g, T::ZERO);
         self.d_out.resize(tb * h, T::ZERO);
-        self.d_ax.resize(tb * g, T::ZERO);
-        self.d_ah.resize(if gru { tb * g } else { 0 }, T::ZERO);
+        self.d_ax.resize(tb * da_stride(g), T::ZERO);
+        self.d_ah
+            .resize(if gru { tb * da_stride(g) } else { 0 }, T::ZERO);
         self.dh_next.resize(bh, T::ZERO);
         self.dc.resize(bh, T::ZERO);
         self.direct.resize(bh, T::ZERO);
@@ -189,8 +214,10 @@ pub fn forward<T: Float>(
     let StackWorkspace {
         layers,
         ah,
+        ah_hi,
         packed,
         scratch,
+        scratch_hi,
         probs,
         ..
     } = ws;
@@ -209,20 +236,14 @@ pub fn forward<T: Float>(
         } else {
             &mut lc.act[..tb * g]
         };
-        if k == 0 {
-            // W_x · one-hot(x) is row x of w_x: a gather, not a product.
-            for (r, dst) in ax.chunks_exact_mut(g).enumerate() {
-                let xi = batch.x[r] as usize;
-                let row = &layer.w_x[xi * g..(xi + 1) * g];
-                for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&layer.b) {
-                    *d = w + bias;
-                }
-            }
-        } else {
+        // Layer 0 of an LSTM or RNN gathers its input step by step in the recurrence (`recur::FwdSeen`).
+        let gather_in_step = k == 0 && kind != CellKind::Gru;
+        if k > 0 {
             let input = below[k - 1].output(bh, tb * h);
+            pack_b(MatRef::rm(&layer.w_x, h, g), packed);
             gemm_panels(
                 MatRef::rm(input, tb, h),
-                Panels::rm(&layer.w_x, h, g),
+                Panels::packed(packed, h, g),
                 false,
                 ax,
                 scratch,
@@ -232,52 +253,61 @@ pub fn forward<T: Float>(
                     *d += bias;
                 }
             }
-        }
-        pack_b(MatRef::rm(&layer.w_h, h, g), packed);
-        let w_h = Panels::packed(packed, h, g);
-        for t in 0..steps {
-            let (hs_prev, hs_next) = lc.hs.split_at_mut((t + 1) * bh);
-            let h_prev = &hs_prev[t * bh..];
-            let h_next = &mut hs_next[..bh];
-            let act = &mut lc.act[t * nb * g..(t + 1) * nb * g];
-            let aux = &mut lc.aux[t * bh..(t + 1) * bh];
-            match kind {
-                CellKind::Lstm | CellKind::Rnn => {
-                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, true, act, scratch);
-                    for b in 0..nb {
-                        let (a, hb) = (&mut act[b * g..(b + 1) * g], b * h..(b + 1) * h);
-                        if kind == CellKind::Rnn {
-                            rnn::forward_row(a, &mut h_next[hb]);
-                        } else {
-                            let (cs_prev, cs_next) = lc.cs.split_at_mut((t + 1) * bh);
-                            lstm::forward(
-                                a,
-                                &cs_prev[t * bh + b * h..t * bh + (b + 1) * h],
-                                &mut cs_next[hb.clone()],
-                                &mut aux[hb.clone()],
-                                &mut h_next[hb],
-                            );
-                        }
-                    }
-                }
-                CellKind::Gru => {
-                    gemm_panels(MatRef::rm(h_prev, nb, h), w_h, false, ah, scratch);
-                    let ax = &lc.ax[t * nb * g..(t + 1) * nb * g];
-                    for b in 0..nb {
-                        let (gb, hb) = (b * g..(b + 1) * g, b * h..(b + 1) * h);
-                        gru::forward_row(
-                            &ax[gb.clone()],
-                            &ah[gb.clone()],
-                            &layer.b_hn,
-                            &h_prev[hb.clone()],
-                            &mut act[gb],
-                            &mut aux[hb.clone()],
-                            &mut h_next[hb],
-                        );
-                    }
+        } else if !gather_in_step {
+            // W_x · one-hot(x) is row x of w_x: a gather, not a product.
+            for (r, dst) in ax.chunks_exact_mut(g).enumerate() {
+                let xi = batch.x[r] as usize;
+                let row = &layer.w_x[xi * g..(xi + 1) * g];
+                for ((d, &w), &bias) in dst.iter_mut().zip(row).zip(&layer.b) {
+                    *d = w + bias;
                 }
             }
         }
+        // `w_h` rows are G·H apart: for large H, rows a power of two apart alias in cache, so pack it once
+        // per pass; small ones are read in place (the sums are the same either way).
+        let w_h = if h * g >= PACK_MIN {
+            pack_b(MatRef::rm(&layer.w_h, h, g), packed);
+            Panels::packed(packed, h, g)
+        } else {
+            Panels::rm(&layer.w_h, h, g)
+        };
+        let seen = recur::FwdSeen {
+            kind,
+            h,
+            nb,
+            steps,
+            w_h,
+            b_hn: &layer.b_hn,
+            ax: &lc.ax,
+            gather: gather_in_step.then_some((batch.x, &layer.w_x[..], &layer.b[..])),
+        };
+        let split = recur::split_point(nb, h, g);
+        let (act_lo, act_hi) = recur::split_blocks(&mut lc.act[..tb * g], nb * g, split * g);
+        let (hs_lo, hs_hi) = recur::split_blocks(&mut lc.hs[..(steps + 1) * bh], bh, split * h);
+        let (cs_lo, cs_hi) = recur::split_blocks(&mut lc.cs, bh, split * h);
+        let (aux_lo, aux_hi) = recur::split_blocks(&mut lc.aux[..tb * h], bh, split * h);
+        let lo = recur::FwdHalf {
+            act: act_lo,
+            hs: hs_lo,
+            cs: cs_lo,
+            aux: aux_lo,
+            ah,
+            scratch,
+        };
+        let hi = recur::FwdHalf {
+            act: act_hi,
+            hs: hs_hi,
+            cs: cs_hi,
+            aux: aux_hi,
+            ah: ah_hi,
+            scratch: scratch_hi,
+        };
+        let (rows_lo, rows_hi) = recur::Rows::halves(split, nb);
+        recur::both_halves(
+            split < nb,
+            || recur::forward(&seen, rows_lo, lo),
+            || recur::forward(&seen, rows_hi, hi),
+        );
         if let Some((pd, rng)) = rng.as_mut() {
             let keep = T::from_f64(1.0 / (1.0 - *pd));
             lc.mask.resize(tb * h, T::ZERO);
@@ -313,6 +343,7 @@ pub fn backward<T: Float>(
     assert_eq!((ws.steps, ws.batch), (steps, nb));
     assert_eq!(grads.layers.len(), nl);
     let gru = kind == CellKind::Gru;
+    let lda = da_stride(g);
     let StackWorkspace {
         layers,
         probs,
@@ -324,6 +355,7 @@ pub fn backward<T: Float>(
         direct,
         packed,
         scratch,
+        scratch_hi,
         dh0,
         dc0,
         ..
@@ -352,100 +384,102 @@ pub fn backward<T: Float>(
         dh_next.fill(T::ZERO);
         dc.fill(T::ZERO);
         pack_b(MatRef::rm(&layer.w_h, h, g).t(), packed);
-        let w_ht = Panels::packed(packed, g, h);
-        for t in (0..steps).rev() {
-            for b in 0..nb {
-                let r = t * nb + b;
-                let (hr, gr, br) = (r * h..(r + 1) * h, r * g..(r + 1) * g, b * h..(b + 1) * h);
-                let h_prev = &lc.hs[t * bh + b * h..t * bh + (b + 1) * h];
-                match kind {
-                    CellKind::Lstm => lstm::backward(
-                        &lc.act[gr.clone()],
-                        &lc.aux[hr.clone()],
-                        &lc.cs[t * bh + b * h..t * bh + (b + 1) * h],
-                        &d_out[hr],
-                        &dh_next[br.clone()],
-                        &mut dc[br],
-                        &mut d_ax[gr],
-                    ),
-                    CellKind::Rnn => rnn::backward_row(
-                        &lc.hs[bh + r * h..bh + (r + 1) * h],
-                        &d_out[hr],
-                        &dh_next[br],
-                        &mut d_ax[gr],
-                    ),
-                    CellKind::Gru => gru::backward_row(
-                        &lc.act[gr.clone()],
-                        &lc.aux[hr.clone()],
-                        h_prev,
-                        &d_out[hr],
-                        &dh_next[br.clone()],
-                        &mut d_ax[gr.clone()],
-                        &mut d_ah[gr],
-                        &mut direct[br],
-                    ),
-                }
-            }
-            // dH_prev = dA_h,t · w_hᵀ (B×G·H · G·H×H), plus a GRU's direct z ⊙ ∂h.
-            let d_rec = if gru { &d_ah[..] } else { &d_ax[..] };
-            gemm_panels(
-                MatRef::rm(&d_rec[t * nb * g..(t + 1) * nb * g], nb, g),
-                w_ht,
-                false,
-                dh_next,
-                scratch,
-            );
-            if gru {
-                for (d, &v) in dh_next.iter_mut().zip(direct.iter()) {
-                    *d += v;
-                }
-            }
-        }
+        let seen = recur::BwdSeen {
+            kind,
+            h,
+            nb,
+            steps,
+            act: &lc.act,
+            aux: &lc.aux,
+            hs: &lc.hs,
+            cs: &lc.cs,
+            d_out: &d_out[..tb * h],
+            w_ht: Panels::packed(packed, g, h),
+            lda,
+        };
+        let split = recur::split_point(nb, h, g);
+        let (d_ax_lo, d_ax_hi) = recur::split_blocks(&mut d_ax[..tb * lda], nb * lda, split * lda);
+        let (d_ah_lo, d_ah_hi) = recur::split_blocks(&mut d_ah[..], nb * lda, split * lda);
+        let (dh_lo, dh_hi) = dh_next.split_at_mut(split * h);
+        let (dc_lo, dc_hi) = dc.split_at_mut(split * h);
+        let (direct_lo, direct_hi) = direct.split_at_mut(split * h);
+        let lo = recur::BwdHalf {
+            d_ax: d_ax_lo,
+            d_ah: d_ah_lo,
+            dh: dh_lo,
+            dc: dc_lo,
+            direct: direct_lo,
+            scratch,
+        };
+        let hi = recur::BwdHalf {
+            d_ax: d_ax_hi,
+            d_ah: d_ah_hi,
+            dh: dh_hi,
+            dc: dc_hi,
+            direct: direct_hi,
+            scratch: scratch_hi,
+        };
+        let (rows_lo, rows_hi) = recur::Rows::halves(split, nb);
+        recur::both_halves(
+            split < nb,
+            || recur::backward(&seen, rows_lo, lo),
+            || recur::backward(&seen, rows_hi, hi),
+        );
         dh0[k * bh..(k + 1) * bh].copy_from_slice(dh_next);
         if kind == CellKind::Lstm {
             dc0[k * bh..(k + 1) * bh].copy_from_slice(dc);
         }
-        // dW_h = H_prevᵀ · dA_h over all steps at once; H_prev is hs blocks 0..T.
+        // dW_h = H_prevᵀ · dA_h over all steps at once; H_prev is hs blocks 0..T. The B operands of the
+        // weight-gradient products are packed: rows `G·H` apart are a multiple of 4 KiB apart for the
+        // usual sizes and would alias in cache when read in place (packing changes no sum).
         let d_rec = if gru {
-            &d_ah[..tb * g]
+            &d_ah[..tb * lda]
         } else {
-            &d_ax[..tb * g]
+            &d_ax[..tb * lda]
         };
+        pack_b(strided(d_rec, tb, g, lda), packed);
         gemm_panels(
             MatRef::rm(&lc.hs[..tb * h], tb, h).t(),
-            Panels::rm(d_rec, tb, g),
+            Panels::packed(packed, tb, g),
             false,
             &mut gl.w_h,
             scratch,
         );
+        // db (and, on layer 0, dW_x: row x of a one-hot product) summed over the rows in order.
         gl.b.fill(T::ZERO);
         gl.b_hn.fill(T::ZERO);
+        if k == 0 {
+            gl.w_x.fill(T::ZERO);
+        }
         for r in 0..tb {
-            for (gb, &d) in gl.b.iter_mut().zip(&d_ax[r * g..(r + 1) * g]) {
-                *gb += d;
+            let da = &d_ax[r * lda..r * lda + g];
+            if k == 0 {
+                let xi = batch.x[r] as usize;
+                for ((gb, gx), &d) in
+                    gl.b.iter_mut()
+                        .zip(&mut gl.w_x[xi * g..(xi + 1) * g])
+                        .zip(da)
+                {
+                    *gb += d;
+                    *gx += d;
+                }
+            } else {
+                for (gb, &d) in gl.b.iter_mut().zip(da) {
+                    *gb += d;
+                }
             }
             if gru {
-                for (gb, &d) in gl.b_hn.iter_mut().zip(&d_ah[r * g + 2 * h..(r + 1) * g]) {
+                for (gb, &d) in gl.b_hn.iter_mut().zip(&d_ah[r * lda + 2 * h..r * lda + g]) {
                     *gb += d;
                 }
             }
         }
-        if k == 0 {
-            gl.w_x.fill(T::ZERO);
-            for r in 0..tb {
-                let xi = batch.x[r] as usize;
-                for (gx, &d) in gl.w_x[xi * g..(xi + 1) * g]
-                    .iter_mut()
-                    .zip(&d_ax[r * g..(r + 1) * g])
-                {
-                    *gx += d;
-                }
-            }
-        } else {
+        if k > 0 {
             let input = layers[k - 1].output(bh, tb * h);
+            pack_b(strided(&d_ax[..tb * lda], tb, g, lda), packed);
             gemm_panels(
                 MatRef::rm(input, tb, h).t(),
-                Panels::rm(&d_ax[..tb * g], tb, g),
+                Panels::packed(packed, tb, g),
                 false,
                 &mut gl.w_x,
                 scratch,
@@ -453,7 +487,7 @@ pub fn backward<T: Float>(
             // ∂/∂(the layer below's output) = dA_x · w_xᵀ.
             pack_b(MatRef::rm(&layer.w_x, h, g).t(), packed);
             gemm_panels(
-                MatRef::rm(&d_ax[..tb * g], tb, g),
+                strided(&d_ax[..tb * lda], tb, g, lda),
                 Panels::packed(packed, g, h),
                 false,
                 &mut d_out[..tb * h],
@@ -472,109 +506,26 @@ pub fn loss_and_grads<T: Float>(
     dropout: Option<Dropout>,
     grads: &mut Stack<T>,
 ) -> ForwardStats {
-    let stats = forward(p, ws, batch, state[0], state[1], dropout);
-    let scale = if stats.count == 0 {
-        T::ZERO
-    } else {
-        T::from_f64(1.0 / stats.count as f64)
+    let run = |ws: &mut StackWorkspace<T>, grads: &mut Stack<T>| {
+        let stats = forward(p, ws, batch, state[0], state[1], dropout);
+        let scale = if stats.count == 0 {
+            T::ZERO
+        } else {
+            T::from_f64(1.0 / stats.count as f64)
+        };
+        backward(p, ws, batch, scale, grads);
+        stats
     };
-    backward(p, ws, batch, scale, grads);
-    stats
+    // With several threads and products large enough to be split, run the pass on a pool thread: each split
+    // is then a local fork that the other worker steals, not a job injected from outside and waited on.
+    let h = p.dims.n_h;
+    let big = batch.batch * h * p.kind.gates() * h >= PAR_MIN;
+    if big && rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| run(ws, grads))
+    } else {
+        run(ws, grads)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bptt::{self, Workspace};
-    use crate::model::Params;
-    use lstm_core::Dims;
-
-    fn problem(nb: usize, steps: usize, seed: u64) -> (Vec<u32>, Vec<u32>, Vec<u8>) {
-        let mut rng = Rng::new(seed);
-        let x = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
-        let y = (0..steps * nb).map(|_| rng.below(7) as u32).collect();
-        let mask = (0..steps * nb).map(|i| u8::from(i % 4 != 2)).collect();
-        (x, y, mask)
-    }
-
-    /// A one-layer LSTM stack computes exactly what the single-layer LSTM pass does (same bits).
-    #[test]
-    fn one_layer_lstm_matches_the_single_layer_pass() {
-        let dims = Dims {
-            n_x: 7,
-            n_h: 5,
-            n_y: 7,
-        };
-        let (nb, steps) = (3, 6);
-        let mut rng = Rng::new(3);
-        let p = Params::<f64>::init_uniform(dims, &mut rng);
-        let h0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
-        let c0: Vec<f64> = (0..nb * 5).map(|_| rng.uniform(-0.5, 0.5)).collect();
-        let (x, y, mask) = problem(nb, steps, 9);
-        let batch = BatchRef {
-            steps,
-            batch: nb,
-            x: &x,
-            y: &y,
-            mask: Some(&mask),
-        };
-        let mut ws = Workspace::new();
-        let mut g = Params::zeros(dims);
-        let s1 = bptt::loss_and_grads(&p, &mut ws, &batch, &h0, &c0, &mut g);
-        let sp = Stack::from_params(&p);
-        let mut sws = StackWorkspace::new();
-        let mut sg = Stack::zeros(CellKind::Lstm, dims, 1);
-        let s2 = loss_and_grads(&sp, &mut sws, &batch, [&h0, &c0], None, &mut sg);
-        assert_eq!(s1, s2);
-        assert_eq!(sg, Stack::from_params(&g));
-        assert_eq!(sws.dh0, ws.dh0[..nb * 5]);
-        assert_eq!(sws.dc0, ws.dc0[..nb * 5]);
-    }
-
-    /// Dropout: the same seed gives the same bits on one and two threads; another seed, another loss;
-    /// `p = 0` is no dropout at all.
-    #[test]
-    fn dropout_is_seeded_and_thread_independent() {
-        let dims = Dims {
-            n_x: 7,
-            n_h: 96,
-            n_y: 7,
-        };
-        let (nb, steps) = (64, 5);
-        let (x, y, mask) = problem(nb, steps, 4);
-        let batch = BatchRef {
-            steps,
-            batch: nb,
-            x: &x,
-            y: &y,
-            mask: Some(&mask),
-        };
-        let run = |threads: usize, drop: Option<Dropout>| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
-                let mut rng = Rng::new(8);
-                let p = Stack::<f32>::init_uniform(CellKind::Gru, dims, 3, &mut rng);
-                let h0 = vec![0.1f32; 3 * nb * 96];
-                let mut ws = StackWorkspace::new();
-                let mut g = Stack::zeros(CellKind::Gru, dims, 3);
-                let s = loss_and_grads(&p, &mut ws, &batch, [&h0, &[]], drop, &mut g);
-                (s, g, ws.dh0.clone())
-            })
-        };
-        let d = Some(Dropout { p: 0.4, seed: 17 });
-        let one = run(1, d);
-        let two = run(2, d);
-        assert_eq!(one.0, two.0);
-        assert_eq!(one.1, two.1);
-        assert_eq!(one.2, two.2);
-        let other = run(1, Some(Dropout { p: 0.4, seed: 18 }));
-        assert_ne!(one.0, other.0);
-        let none = run(1, None);
-        let zero = run(1, Some(Dropout { p: 0.0, seed: 17 }));
-        assert_eq!(none.0, zero.0);
-        assert_ne!(none.0, one.0);
-    }
-}
+mod tests;

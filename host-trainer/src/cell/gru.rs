@@ -5,11 +5,63 @@
 //! on the n block) and `a_h = W_hh h` (no bias). `b_hn` stays inside the product with `r`, so it is a
 //! parameter of its own.
 
+use crate::linalg::{RowPass, wide};
 use crate::scalar::{Float, sigmoid};
+
+/// [`forward_row`] with the widest vectors the CPU has (the same operations on every path, so the same
+/// results; `mul_add` in the activations is one instruction there, not a library call).
+#[inline]
+pub fn forward<T: Float>(
+    ax: &[T],
+    ah: &[T],
+    b_hn: &[T],
+    h_prev: &[T],
+    act: &mut [T],
+    hn: &mut [T],
+    h: &mut [T],
+) {
+    struct Pass<'a, T>([&'a [T]; 4], &'a mut [T], &'a mut [T], &'a mut [T]);
+    impl<T: Float> RowPass for Pass<'_, T> {
+        #[inline(always)]
+        fn run(self) {
+            let [ax, ah, b_hn, h_prev] = self.0;
+            forward_row(ax, ah, b_hn, h_prev, self.1, self.2, self.3);
+        }
+    }
+    wide(Pass([ax, ah, b_hn, h_prev], act, hn, h));
+}
+
+/// [`backward_row`] with the widest vectors the CPU has (the same operations on every path).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn backward<T: Float>(
+    act: &[T],
+    hn: &[T],
+    h_prev: &[T],
+    d_h_out: &[T],
+    d_h_next: &[T],
+    d_ax: &mut [T],
+    d_ah: &mut [T],
+    d_h_prev: &mut [T],
+) {
+    struct Pass<'a, T>([&'a [T]; 5], [&'a mut [T]; 3]);
+    impl<T: Float> RowPass for Pass<'_, T> {
+        #[inline(always)]
+        fn run(self) {
+            let [act, hn, h_prev, d_h_out, d_h_next] = self.0;
+            let [d_ax, d_ah, d_h_prev] = self.1;
+            backward_row(act, hn, h_prev, d_h_out, d_h_next, d_ax, d_ah, d_h_prev);
+        }
+    }
+    wide(Pass(
+        [act, hn, h_prev, d_h_out, d_h_next],
+        [d_ax, d_ah, d_h_prev],
+    ));
+}
 
 /// One row forward: from `ax`, `ah` (`[r | z | n]`, each `H = h.len()` wide), `b_hn` and `h_prev`, writes the
 /// activations `[r | z | n]` into `act`, `a_h,n + b_hn` into `hn` (the backward pass needs it) and `h`.
-#[inline]
+#[inline(always)]
 pub fn forward_row<T: Float>(
     ax: &[T],
     ah: &[T],
@@ -37,7 +89,7 @@ pub fn forward_row<T: Float>(
 /// (`d_h_out`) and from the next step (`d_h_next`), writes ∂/∂a_x into `d_ax`, ∂/∂a_h into `d_ah` (both
 /// `[r | z | n]`; ∂/∂b_hn is `d_ah`'s n block) and the direct part of ∂/∂h_prev (`z ⊙ ∂h`) into `d_h_prev`.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 pub fn backward_row<T: Float>(
     act: &[T],
     hn: &[T],

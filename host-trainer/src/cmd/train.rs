@@ -1,28 +1,30 @@
 //! `host-trainer train`: its arguments, their validation into a [`TrainConfig`], and the run with its
-//! console output (progress bar, epoch summaries, samples, final summary).
+//! summary; the progress display is `console.rs`, the signal handling `signals.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::checkpoint::Checkpoint;
-use crate::cli::{ConfigError, MAX_HIDDEN, batch_shape, nonzero, positive, range};
+use crate::cli::{
+    CellArg, ConfigError, MAX_HIDDEN, batch_shape, dropout, nonzero, positive, range,
+};
 use crate::config::{Every, Keep, TrainConfig};
 use crate::data::batch::Mode;
 use crate::data::corpus::{self, Preprocess, Tokens};
 use crate::files::{FileError, check_outputs, named};
-use crate::generate::{SampleOptions, sample_text};
+use crate::model::MAX_LAYERS;
 use crate::optim::{LrSchedule, OptimizerKind, Schedule};
-use crate::train::{Controls, Observer, Outcome, Trainer};
+use crate::train::{Controls, Outcome, Trainer};
 
-/// Set by the first SIGINT, SIGTERM or SIGHUP: stop at the next step boundary and checkpoint.
-static INTERRUPT: AtomicBool = AtomicBool::new(false);
-/// The first signal received (its number), for the exit code.
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+mod console;
+mod signals;
+
+use console::Console;
+use signals::{INTERRUPT, SIGNAL, install_signal_handlers, interrupted_code, signal_name};
 
 /// `train` arguments, as typed.
 #[derive(Debug, Args)]
@@ -48,6 +50,15 @@ pub struct TrainArgs {
     /// Hidden size. [default: 64]
     #[arg(long)]
     pub hidden: Option<usize>,
+    /// Cell kind of every layer (PyTorch's equations). [default: lstm]
+    #[arg(long, value_enum)]
+    pub cell: Option<CellArg>,
+    /// Recurrent layers, 1–4; layer k > 0 reads layer k − 1's h. [default: 1]
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Inverted dropout between layers and before the output layer, in [0, 1); training only. [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub dropout: Option<f64>,
     /// Characters per minibatch and stream (stream mode). [default: 35]
     #[arg(long)]
     pub seq_len: Option<usize>,
@@ -218,6 +229,9 @@ impl TrainArgs {
             },
             tokens: self.tokens.unwrap_or_default(),
             hidden: range("hidden", self.hidden.unwrap_or(64), 1, MAX_HIDDEN)?,
+            cell: self.cell.unwrap_or_default(),
+            layers: range("layers", self.layers.unwrap_or(1), 1, MAX_LAYERS)?,
+            dropout: dropout("dropout", self.dropout.unwrap_or(0.0))?,
             seq_len,
             fixed_offset: self.fixed_offset,
             batch,
@@ -325,6 +339,33 @@ impl TrainArgs {
                 "{flag} cannot change when resuming: the checkpoint's setting is used so the run continues exactly"
             )));
         }
+        let model = [
+            (
+                "--cell",
+                self.cell.is_some_and(|c| c != cfg.cell),
+                lstm_core::format::CellKind::from(cfg.cell)
+                    .name()
+                    .to_owned(),
+            ),
+            (
+                "--layers",
+                self.layers.is_some_and(|n| n != cfg.layers),
+                cfg.layers.to_string(),
+            ),
+            (
+                "--dropout",
+                self.dropout.is_some_and(|d| d != cfg.dropout),
+                cfg.dropout.to_string(),
+            ),
+        ];
+        if let Some(d) = self.dropout {
+            dropout("dropout", d)?;
+        }
+        if let Some((flag, _, was)) = model.iter().find(|(_, differs, _)| *differs) {
+            return Err(ConfigError::Conflict(format!(
+                "{flag} differs from the checkpoint's ({was}): a resumed run keeps its model's cell kind, layers and dropout"
+            )));
+        }
         if let Some(c) = &self.corpus {
             cfg.corpus = c.clone();
         }
@@ -396,13 +437,20 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     drop(raw);
     let p = &trainer.prep;
     eprintln!(
-        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} parameters",
+        "corpus {}: {} training targets, vocabulary {} ({:?}), unigram entropy {:.4} nats/char; {} × {} layer{}, {} parameters",
         trainer.cfg.corpus.display(),
         p.train.target_count(),
         p.vocab.len(),
         p.vocab.preview(),
         p.unigram_entropy,
-        trainer.params.dims.param_count()
+        trainer.params.kind.name(),
+        trainer.params.layers.len(),
+        if trainer.params.layers.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        trainer.params.param_count()
     );
     if let Some(v) = &p.val {
         let sp = &p.split;
@@ -471,55 +519,6 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The exit code of a run stopped by signal `sig`: `128 + sig`.
-fn interrupted_code(sig: i32) -> u8 {
-    u8::try_from(128 + sig).unwrap_or(130)
-}
-
-/// A signal's name for messages.
-fn signal_name(sig: i32) -> &'static str {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    match sig {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP: the first asks the loop to stop at the next step boundary and write a
-/// checkpoint; a second is ignored (`timeout` signals the child and then its process group, and a
-/// checkpoint being written must not be cut short); a third exits at once with `128 + signal`, which
-/// cannot damage a file (writes are atomic: the destination keeps its old content).
-fn install_signal_handlers() -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .context("installing the signal handlers")?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for (count, sig) in signals.forever().enumerate() {
-                match count {
-                    0 => {
-                        SIGNAL.store(sig, Ordering::SeqCst);
-                        INTERRUPT.store(true, Ordering::SeqCst);
-                        eprintln!(
-                            "{}: stopping after this step and writing a checkpoint (a third signal exits without one)",
-                            signal_name(sig)
-                        );
-                    }
-                    1 => eprintln!(
-                        "{}: still writing the checkpoint; one more signal exits without it",
-                        signal_name(sig)
-                    ),
-                    _ => std::process::exit(i32::from(interrupted_code(sig))),
-                }
-            }
-        })
-        .context("starting the signal thread")?;
-    Ok(())
-}
-
 /// Refuses, before any work, output paths that would destroy an input or cannot be written.
 fn check_paths(cfg: &TrainConfig, resume: Option<&Path>) -> Result<(), FileError> {
     let ckpt = cfg.checkpoint_path();
@@ -553,144 +552,4 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
             .context("starting the thread pool")?;
     }
     Ok(())
-}
-
-/// The console side of a run: a progress bar, throttled epoch summaries, samples every
-/// `--sample-every` steps.
-#[derive(Default)]
-struct Console {
-    bar: Option<indicatif::ProgressBar>,
-    last_print: Option<Instant>,
-    samples_broken: bool,
-}
-
-impl Observer for Console {
-    fn start(&mut self, t: &Trainer) {
-        self.bar = Some(progress_bar(t));
-    }
-
-    fn step(&mut self, t: &Trainer, loss: f64, tokens_per_s: f64) {
-        let Some(bar) = &self.bar else { return };
-        bar.set_position(t.state.step);
-        bar.set_message(format!(
-            "epoch {} loss {loss:.4} smoothed {:.4} {tokens_per_s:.0} tok/s",
-            t.state.epoch + 1,
-            t.state.smoothed.unwrap_or(loss),
-        ));
-        if t.cfg
-            .sample_every
-            .is_some_and(|n| t.state.step.is_multiple_of(n))
-            && !self.samples_broken
-        {
-            self.samples_broken = !print_samples(t, bar);
-        }
-    }
-
-    fn epoch(&mut self, t: &Trainer, val: Option<f64>) {
-        // Throttled: tiny corpora have thousands of epochs a minute.
-        let print_due = self
-            .last_print
-            .is_none_or(|p| p.elapsed().as_secs_f64() >= 2.0);
-        let Some(bar) = self.bar.as_ref().filter(|_| print_due) else {
-            return;
-        };
-        self.last_print = Some(Instant::now());
-        let sm = t.state.smoothed.unwrap_or(f64::NAN);
-        let msg = match val {
-            Some(v) => format!(
-                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2}), val loss {v:.4} (ppl {:.2})",
-                t.state.epoch,
-                sm.exp(),
-                v.exp()
-            ),
-            None => format!(
-                "epoch {}: smoothed train loss {sm:.4} (ppl {:.2})",
-                t.state.epoch,
-                sm.exp()
-            ),
-        };
-        bar.suspend(|| eprintln!("{msg}"));
-    }
-
-    fn validation(&mut self, t: &Trainer, v: f64) {
-        if let Some(bar) = &self.bar {
-            bar.suspend(|| {
-                eprintln!(
-                    "step {}: val loss {v:.4} (ppl {:.2})",
-                    t.state.step,
-                    v.exp()
-                );
-            });
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// A progress bar over the run's steps (a spinner when no step or epoch limit is set).
-fn progress_bar(t: &Trainer) -> indicatif::ProgressBar {
-    let per_epoch = t.batches_per_epoch();
-    let total = match (t.cfg.steps, t.cfg.epochs) {
-        (Some(s), Some(e)) => Some(s.min(e * per_epoch)),
-        (Some(s), None) => Some(s),
-        (None, Some(e)) => Some(e * per_epoch),
-        (None, None) => None,
-    };
-    let bar = match total {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    let style = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} steps (ETA {eta}) {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_position(t.state.step);
-    bar
-}
-
-/// Prints samples of the current model through lstm-core; returns false if sampling is unavailable.
-fn print_samples(t: &Trainer, bar: &indicatif::ProgressBar) -> bool {
-    let Ok(bytes) = t.model_bytes() else {
-        return false;
-    };
-    let lines = t.cfg.mode == Mode::Lines;
-    let opts = SampleOptions {
-        prime: if lines {
-            String::new()
-        } else {
-            t.prep
-                .vocab
-                .char_at(0)
-                .map(String::from)
-                .unwrap_or_default()
-        },
-        length: if lines { 40 } else { 120 },
-        temperature: 1.0,
-        top_k: None,
-        top_p: None,
-        seed: t.state.step,
-        stop_at: lines.then_some('\n'),
-        count: 3,
-        cores_per_step: 1,
-    };
-    match sample_text(&bytes, &opts) {
-        Ok(samples) => {
-            bar.suspend(|| {
-                eprintln!("--- samples at step {} ---", t.state.step);
-                for s in samples.texts {
-                    eprintln!("{}", s.trim_end_matches('\n'));
-                }
-            });
-            true
-        }
-        Err(e) => {
-            bar.suspend(|| eprintln!("(samples disabled: {e})"));
-            false
-        }
-    }
 }
