@@ -1,6 +1,8 @@
 //! Shared helpers: random models and their encodings.
 #![allow(dead_code)]
 
+pub mod family;
+
 use lstm_core::format::{self, Dims, InputKind, ModelParts};
 
 /// An owned model in the file layout.
