@@ -1,5 +1,5 @@
 //! Backpropagation through time for every model the trainer trains: [`stack`] is the pass (any cell kind,
-//! 1–4 layers, dropout), batched over the minibatch and generic over `f32`/`f64`; [`recur`] holds the
+//! 1–4 layers, dropout), batched over the minibatch and generic over `f32`/`f64`; `recur` holds the
 //! layers' step-by-step recurrences; this module the output layer shared by every model, and a one-layer
 //! LSTM view of the pass in the [`Params`] layout (the version-1 golden check and the core parity test).
 //!
