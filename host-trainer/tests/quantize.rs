@@ -474,3 +474,30 @@ fn a_hidden_256_model_fits_the_black_pill_once_quantized() {
     assert!(fit(&m).contains("DOES NOT FIT"), "{}", fit(&m));
     assert!(fit(&q).contains(": fits"), "{}", fit(&q));
 }
+
+/// A reader that goes away (`| head`) ends `inspect` and `quantize` quietly: exit 0, no panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = stack_model(dir.path(), "m.lstm", CellKind::Lstm, 2, 8);
+    let q8 = dir.path().join("m.q8.lstm");
+    let runs: [Vec<&str>; 2] = [
+        vec!["inspect", s(&model)],
+        vec!["quantize", "--model", s(&model), "--out", s(&q8)],
+    ];
+    for args in runs {
+        let mut child = common::bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        // Close the reading end before the child writes its first line.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("runs");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(o.status.success(), "{args:?}: {err}");
+    }
+}

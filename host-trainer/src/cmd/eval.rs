@@ -1,5 +1,6 @@
 //! `host-trainer eval`: loss and perplexity of a model on a text file (q8 models: [`super::eval_q8`]).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -101,23 +102,24 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
     if stats.count == 0 {
         bail!("corpus {} has nothing to evaluate", corpus_path.display());
     }
-    print_loss(&stats, vocab.tokens());
+    print_loss(&stats, vocab.tokens())?;
     Ok(())
 }
 
 /// One line on stdout: loss, perplexity and count (of characters or words).
-pub(crate) fn print_loss(stats: &ForwardStats, tokens: Tokens) {
+pub(crate) fn print_loss(stats: &ForwardStats, tokens: Tokens) -> std::io::Result<()> {
     let loss = stats.mean();
     let unit = match tokens {
         Tokens::Chars => "char",
         Tokens::Words => "word",
     };
-    println!(
+    writeln!(
+        std::io::stdout(),
         "loss {loss:.6} nats/{unit}, perplexity {:.4}, over {} {}",
         loss.exp(),
         stats.count,
         tokens.plural()
-    );
+    )
 }
 
 /// `eval --checkpoint`: the model on exactly the training run's validation (or training) part, with
@@ -131,7 +133,7 @@ fn eval_split(
     let tokens = vocab.tokens();
     let (data, batch, seq_len) = split_data(a, ckpt_path, vocab)?;
     let stats = evaluate(params, &data, batch, seq_len);
-    print_loss(&stats, tokens);
+    print_loss(&stats, tokens)?;
     Ok(())
 }
 

@@ -50,6 +50,6 @@ pub fn run(a: &EvalArgs, bytes: &[u8], batch: usize, seq_len: usize) -> anyhow::
     if stats.count == 0 {
         bail!("nothing to evaluate");
     }
-    print_loss(&stats, Tokens::Chars);
+    print_loss(&stats, Tokens::Chars)?;
     Ok(())
 }

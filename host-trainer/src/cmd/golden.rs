@@ -1,5 +1,6 @@
 //! `host-trainer golden`: forward values and gradients against PyTorch reference files (lstm-golden/1 and rnn-golden/2).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -26,22 +27,37 @@ pub fn run(a: &GoldenArgs) -> anyhow::Result<()> {
         let case = match golden::load_any(path) {
             Ok(c) => c,
             Err(golden::GoldenError::Index { .. }) => {
-                println!("{}: index of golden files, skipped", path.display());
+                writeln!(
+                    std::io::stdout(),
+                    "{}: index of golden files, skipped",
+                    path.display()
+                )?;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
         checked += 1;
-        println!("{} ({})", path.display(), case.describe());
+        writeln!(
+            std::io::stdout(),
+            "{} ({})",
+            path.display(),
+            case.describe()
+        )?;
         let f64_rows = case.check_f64();
         let f32_rows = case.check_f32();
-        println!(
+        writeln!(
+            std::io::stdout(),
             "  {:<18} {:>10} {:>10}   {:>10} {:>10}",
-            "quantity", "f64 abs", "f64 rel", "f32 abs", "f32 rel"
-        );
+            "quantity",
+            "f64 abs",
+            "f64 rel",
+            "f32 abs",
+            "f32 rel"
+        )?;
         let mut ok = true;
         for (r, r32) in f64_rows.iter().zip(&f32_rows) {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "  {:<18} {:>10.2e} {:>10.2e}   {:>10.2e} {:>10.2e}{}{}",
                 r.name,
                 r.max_abs,
@@ -50,10 +66,10 @@ pub fn run(a: &GoldenArgs) -> anyhow::Result<()> {
                 r32.max_rel,
                 if r.pass { "" } else { "  FAIL (f64)" },
                 if r32.pass { "" } else { "  FAIL (f32)" }
-            );
+            )?;
             ok &= r.pass && r32.pass;
         }
-        println!("  {}", if ok { "pass" } else { "FAIL" });
+        writeln!(std::io::stdout(), "  {}", if ok { "pass" } else { "FAIL" })?;
         if !ok {
             failed.push(path.display().to_string());
         }

@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::Args;
+use std::io::Write;
 
 use crate::cli::{CellArg, ConfigError, dropout, range};
 use crate::gradcheck::{self, GradcheckSpec};
@@ -62,7 +63,8 @@ impl GradcheckArgs {
 pub fn run(a: &GradcheckArgs) -> anyhow::Result<()> {
     let spec = a.to_spec()?;
     let checks = gradcheck::run(&spec);
-    println!(
+    writeln!(
+        std::io::stdout(),
         "gradcheck: cell {:?}, layers {}, dropout {}, vocab {}, hidden {}, seq-len {}, batch {}, seed {} (f64, eps {:e})",
         spec.cell,
         spec.layers,
@@ -73,13 +75,17 @@ pub fn run(a: &GradcheckArgs) -> anyhow::Result<()> {
         spec.batch,
         spec.seed,
         gradcheck::EPS
-    );
+    )?;
     let mut worst = 0.0f64;
     for c in &checks {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "  {:<7} {:>6} values  max rel {:.2e}  max abs {:.2e}",
-            c.name, c.count, c.max_rel, c.max_abs
-        );
+            c.name,
+            c.count,
+            c.max_rel,
+            c.max_abs
+        )?;
         worst = worst.max(c.max_rel);
     }
     if worst > gradcheck::MAX_REL || worst.is_nan() {
@@ -88,9 +94,10 @@ pub fn run(a: &GradcheckArgs) -> anyhow::Result<()> {
             gradcheck::MAX_REL
         );
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "ok: worst relative error {worst:.2e} <= {:e}",
         gradcheck::MAX_REL
-    );
+    )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! validation loss it was saved at (from the sidecar `train` writes beside it) and, with `--board`,
 //! whether it fits a board.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -41,13 +42,15 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
         .with_context(|| format!("decoding {}", a.model.display()))?;
     let h = view.header;
     let d = h.dims;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "file:        {} ({} bytes, format version {})",
         a.model.display(),
         bytes.len(),
         view.version
-    );
-    println!(
+    )?;
+    writeln!(
+        std::io::stdout(),
         "model:       {} × {} layer{}, {} weights, {:?} input, {} tokens",
         h.cell.name(),
         h.n_layers,
@@ -58,39 +61,60 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
             lstm_core::format::TokenKind::Chars => "character",
             lstm_core::format::TokenKind::Words => "word",
         }
-    );
-    println!("dims:        n_x {} · n_h {} · n_y {}", d.n_x, d.n_h, d.n_y);
-    println!("vocabulary:  {} symbols {:?}", d.n_y, view.vocab);
-    println!("parameters:  {}", h.param_count());
-    println!(
+    )?;
+    writeln!(
+        std::io::stdout(),
+        "dims:        n_x {} · n_h {} · n_y {}",
+        d.n_x,
+        d.n_h,
+        d.n_y
+    )?;
+    writeln!(
+        std::io::stdout(),
+        "vocabulary:  {} symbols {:?}",
+        d.n_y,
+        view.vocab
+    )?;
+    writeln!(std::io::stdout(), "parameters:  {}", h.param_count())?;
+    writeln!(
+        std::io::stdout(),
         "weights:     {} bytes ({})",
         h.weight_bytes(),
         h.dtype.name()
-    );
+    )?;
     for t in crate::quantize::q8_tensors(&view) {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "rounding:    {:<9} largest rounding error ≤ {:.3e} (half the largest of its {} scales)",
-            t.name, t.bound, t.units
-        );
+            t.name,
+            t.bound,
+            t.units
+        )?;
     }
-    println!("MACs/token:  {}", h.macs_per_token());
+    writeln!(std::io::stdout(), "MACs/token:  {}", h.macs_per_token())?;
     for b in &a.board {
-        println!("fit:         {}", board::fit(b, d, h.weight_bytes()));
+        writeln!(
+            std::io::stdout(),
+            "fit:         {}",
+            board::fit(b, d, h.weight_bytes())
+        )?;
     }
     let info = sidecar::sidecar_path(&a.model);
     match sidecar::find(&a.model, &bytes) {
         Found::None => {}
-        Found::Current(s) => println!("trained:     {}", s.summary()),
-        Found::Stale(s) => println!(
+        Found::Current(s) => writeln!(std::io::stdout(), "trained:     {}", s.summary())?,
+        Found::Stale(s) => writeln!(
+            std::io::stdout(),
             "trained:     unknown: {} is stale (it was written for other model bytes, of step {}); the model was replaced after training",
             info.display(),
             s.step
-        ),
+        )?,
         Found::Unreadable(reason) => {
-            println!(
+            writeln!(
+                std::io::stdout(),
                 "trained:     unknown: {} is unreadable ({reason})",
                 info.display()
-            );
+            )?;
         }
     }
     Ok(())

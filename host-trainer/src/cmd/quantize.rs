@@ -1,6 +1,7 @@
 //! `host-trainer quantize`: post-training quantization of an f32 model file to q8 (int8 weights,
 //! one f32 scale per output unit, f32 biases), for flash-limited boards.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -37,7 +38,8 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
     let q = quantize_model(&bytes).with_context(|| format!("quantizing {}", a.model.display()))?;
     write_atomic(&a.out, &q.bytes)?;
     let h = q.header;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "quantized {} ({} × {} layer{}, n_x {} · n_h {} · n_y {}) to {} ({} bytes)",
         a.model.display(),
         h.cell.name(),
@@ -48,18 +50,24 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
         h.dims.n_y,
         a.out.display(),
         q.bytes.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        std::io::stdout(),
         "weights: {} bytes f32 -> {} bytes q8 ({:.3}×)",
         q.f32_weight_bytes,
         q.q8_weight_bytes,
         q.q8_weight_bytes as f64 / q.f32_weight_bytes as f64
-    );
+    )?;
     for t in &q.tensors {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "  {:<9} {:>8} int8, {:>5} scales, largest rounding error {:.3e} (bound {:.3e})",
-            t.name, t.elements, t.units, t.max_error, t.bound
-        );
+            t.name,
+            t.elements,
+            t.units,
+            t.max_error,
+            t.bound
+        )?;
     }
     Ok(())
 }
