@@ -89,11 +89,10 @@ pub struct Samples {
 /// A bad model, an unknown prime character, bad sampling settings.
 pub fn sample_text(model_bytes: &[u8], opts: &SampleOptions) -> Result<Samples, GenerateError> {
     let family = lstm_core::format::decode_family(model_bytes).map_err(GenerateError::Model)?;
-    if family.plain().is_err() {
-        return sample_family(&family, opts);
+    match family.plain() {
+        Ok(plain) => sample_model(&ModelFile::from_view(&plain), opts),
+        Err(_) => sample_family(&family, opts),
     }
-    let model = ModelFile::from_bytes(model_bytes).map_err(GenerateError::Model)?;
-    sample_model(&model, opts)
 }
 
 /// As [`sample_text`], for a model of any cell kind, layer count and token kind (f32), through

@@ -68,9 +68,13 @@ impl ModelFile {
     /// # Errors
     /// Whatever lstm-core's decoder rejects (truncation, corruption, version, sizes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, lstm_core::Error> {
-        let m = format::decode(bytes)?;
+        Ok(Self::from_view(&format::decode(bytes)?))
+    }
+
+    /// Copies an already decoded single-layer LSTM model.
+    pub fn from_view(m: &format::ModelView<'_>) -> Self {
         let v = |t: format::Tensor<'_>| t.iter().collect::<Vec<f32>>();
-        Ok(ModelFile {
+        ModelFile {
             input: m.input,
             dims: m.dims,
             vocab: m.vocab.to_string(),
@@ -79,7 +83,7 @@ impl ModelFile {
             b: v(m.b),
             w_y: v(m.w_y),
             b_y: v(m.b_y),
-        })
+        }
     }
 
     /// Encodes the model in lstm-core's format.
