@@ -4,6 +4,8 @@
 //! `conformance-m4f/`). A kernel this CPU cannot run prints a skip line, or
 //! fails when `LSTM_REQUIRE_SIMD=1`.
 
+mod common;
+
 use lstm_core::Kernel;
 use lstm_core::conformance::{self, SCRATCH_LEN};
 use lstm_core::format::CellKind;
@@ -19,18 +21,12 @@ fn every_kernel_is_bit_identical_to_portable() {
         }
         let mut mismatches = Vec::new();
         let summary = conformance::run(kernel, &mut scratch, |m| mismatches.push(m.to_string()));
-        println!(
-            "conformance {}: {} passed, {} failed ({} comparisons)",
-            kernel.name(),
+        common::assert_conformant(
+            &format!("conformance {}", kernel.name()),
             summary.passed,
             summary.failed,
-            summary.comparisons
-        );
-        assert!(
-            mismatches.is_empty(),
-            "{} mismatches, the first:\n{}",
-            mismatches.len(),
-            mismatches[..mismatches.len().min(20)].join("\n")
+            summary.comparisons,
+            &mismatches,
         );
         assert!(
             summary.passed >= 3 * 76 * 2 + 3 * 2 * 11 * 2,

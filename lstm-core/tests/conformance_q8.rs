@@ -5,6 +5,8 @@
 //! `conformance-m4f/`). An implementation this CPU cannot run prints a skip
 //! line, or fails when `LSTM_REQUIRE_SIMD=1`.
 
+mod common;
+
 use lstm_core::Kernel;
 use lstm_core::conformance::{self, SCRATCH_Q8_LEN};
 use lstm_core::kernels::Q8Impl;
@@ -22,18 +24,12 @@ fn every_q8_implementation_is_bit_identical_to_portable() {
         }
         let mut mismatches = Vec::new();
         let summary = conformance::run_q8(imp, &mut scratch, |m| mismatches.push(m.to_string()));
-        println!(
-            "conformance q8 {}: {} passed, {} failed ({} comparisons)",
-            imp.name(),
+        common::assert_conformant(
+            &format!("conformance q8 {}", imp.name()),
             summary.passed,
             summary.failed,
-            summary.comparisons
-        );
-        assert!(
-            mismatches.is_empty(),
-            "{} mismatches, the first:\n{}",
-            mismatches.len(),
-            mismatches[..mismatches.len().min(20)].join("\n")
+            summary.comparisons,
+            &mismatches,
         );
         assert_eq!(summary.passed, cases);
         ran += 1;
@@ -157,19 +153,16 @@ fn q8_networks_are_bit_identical_on_every_kernel() {
             let mut mismatches = Vec::new();
             let summary =
                 conformance::run_q8_net(kernel, &mut scratch, |m| mismatches.push(m.to_string()));
-            println!(
-                "conformance q8 networks {} (products {}): {} passed, {} failed ({} comparisons)",
-                kernel.name(),
-                imp.name(),
+            common::assert_conformant(
+                &format!(
+                    "conformance q8 networks {} (products {})",
+                    kernel.name(),
+                    imp.name()
+                ),
                 summary.passed,
                 summary.failed,
-                summary.comparisons
-            );
-            assert!(
-                mismatches.is_empty(),
-                "{} mismatches, the first:\n{}",
-                mismatches.len(),
-                mismatches[..mismatches.len().min(20)].join("\n")
+                summary.comparisons,
+                &mismatches,
             );
             assert_eq!(summary.passed, cases);
             ran += 1;

@@ -204,17 +204,23 @@ pub struct Summary {
 /// # Panics
 /// If `scratch` is shorter than [`SCRATCH_LEN`].
 pub fn run(kernel: Kernel, scratch: &mut [f32], mut on_mismatch: impl FnMut(&Mismatch)) -> Summary {
+    tally(cases(), |case, comparisons| {
+        run_case(kernel, case, scratch, comparisons, &mut on_mismatch)
+    })
+}
+
+/// Runs `run_one` on every case (it adds to the comparison count and says
+/// whether the case failed) and counts the cases that passed and failed:
+/// the loop of [`run`], [`run_q8`] and [`run_q8_net`].
+fn tally<C>(
+    cases: impl Iterator<Item = C>,
+    mut run_one: impl FnMut(&C, &mut usize) -> bool,
+) -> Summary {
     let mut summary = Summary::default();
-    for case in cases() {
+    for case in cases {
         let before = summary.comparisons;
-        let failed = run_case(
-            kernel,
-            &case,
-            scratch,
-            &mut summary.comparisons,
-            &mut on_mismatch,
-        );
-        debug_assert!(summary.comparisons > before);
+        let failed = run_one(&case, &mut summary.comparisons);
+        debug_assert!(summary.comparisons > before, "a case compared nothing");
         if failed {
             summary.failed += 1;
         } else {

@@ -125,21 +125,9 @@ pub fn run_q8(
     scratch: &mut [f32],
     mut on_mismatch: impl FnMut(&Q8Mismatch),
 ) -> Summary {
-    let mut summary = Summary::default();
-    for case in q8_cases() {
-        if run_q8_case(
-            imp,
-            &case,
-            scratch,
-            &mut summary.comparisons,
-            &mut on_mismatch,
-        ) {
-            summary.failed += 1;
-        } else {
-            summary.passed += 1;
-        }
-    }
-    summary
+    super::tally(q8_cases(), |case, comparisons| {
+        run_q8_case(imp, case, scratch, comparisons, &mut on_mismatch)
+    })
 }
 
 /// Random int8 weights in [-127, 127], one in eight ±127.

@@ -196,21 +196,9 @@ pub fn run_q8_net(
     scratch: &mut [f32],
     mut on_mismatch: impl FnMut(&Q8NetMismatch),
 ) -> Summary {
-    let mut summary = Summary::default();
-    for case in q8_net_cases() {
-        if run_case(
-            kernel,
-            &case,
-            scratch,
-            &mut summary.comparisons,
-            &mut on_mismatch,
-        ) {
-            summary.failed += 1;
-        } else {
-            summary.passed += 1;
-        }
-    }
-    summary
+    super::tally(q8_net_cases(), |case, comparisons| {
+        run_case(kernel, case, scratch, comparisons, &mut on_mismatch)
+    })
 }
 
 /// Takes an int8 matrix of `len` values at byte offset `offset` off `rest`.

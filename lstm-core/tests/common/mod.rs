@@ -77,3 +77,21 @@ pub fn random_model(n_v: usize, n_h: usize, seed: u64, scale: f32) -> Owned {
         b_y: fill(dims.b_y_len()),
     }
 }
+
+/// Prints a conformance run's line (`label: passed, failed, comparisons`) and fails the test with
+/// the first 20 mismatches if there are any.
+pub fn assert_conformant(
+    label: &str,
+    passed: usize,
+    failed: usize,
+    comparisons: usize,
+    mismatches: &[String],
+) {
+    println!("{label}: {passed} passed, {failed} failed ({comparisons} comparisons)");
+    assert!(
+        mismatches.is_empty(),
+        "{label}: {} mismatches, the first:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(20)].join("\n")
+    );
+}
