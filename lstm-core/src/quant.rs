@@ -115,33 +115,62 @@ pub fn quantize_weights(
     q: &mut [i8],
     scale: &mut [f32],
 ) -> Result<f32, Error> {
-    let length = |found: usize, expected: usize| {
-        if found == expected {
-            Ok(())
-        } else {
-            Err(Error::TensorLength {
+    let [e] = quantize_weights_shared([name], [w], [layout], [q], scale)?;
+    Ok(e)
+}
+
+/// Quantizes the f32 matrices `w` (of `layouts`) that share one scale per
+/// output unit — a layer's `w_ih` and `w_hh` under [`Dtype::Q8Shared`] —
+/// into `q` and `scale` by [`WeightLayout::quantize_shared`]; returns each
+/// matrix's largest rounding error `|q · scale - w|`.
+///
+/// # Errors
+/// [`Error::TensorLength`] if a `w`, `q` or `scale` does not fit its layout;
+/// [`Error::NonFinite`] (naming the matrix's `names` entry) for a NaN or
+/// infinite weight.
+pub fn quantize_weights_shared<const N: usize>(
+    names: [&'static str; N],
+    w: [&[f32]; N],
+    layouts: [WeightLayout; N],
+    q: [&mut [i8]; N],
+    scale: &mut [f32],
+) -> Result<[f32; N], Error> {
+    for ((&name, w), (layout, q)) in names.iter().zip(&w).zip(layouts.iter().zip(&q)) {
+        let length = |found: usize, expected: usize| {
+            if found == expected {
+                Ok(())
+            } else {
+                Err(Error::TensorLength {
+                    tensor: name,
+                    expected,
+                    found,
+                })
+            }
+        };
+        length(w.len(), layout.len())?;
+        length(q.len(), layout.len())?;
+        length(scale.len(), layout.units())?;
+        if let Some(index) = w.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
                 tensor: name,
-                expected,
-                found,
-            })
+                index,
+            });
         }
-    };
-    length(w.len(), layout.len())?;
-    length(q.len(), layout.len())?;
-    length(scale.len(), layout.units())?;
-    layout.quantize(w, q, scale).map_err(|e| match e {
-        Error::NonFinite { index, .. } => Error::NonFinite {
-            tensor: name,
-            index,
-        },
-        e => e,
-    })?;
-    let mut worst = 0.0f32;
-    for (i, (q, &v)) in q.iter().zip(w).enumerate() {
-        let s = scale[layout.unit_of(i)];
-        let err = (f64::from(dequantize(*q, s)) - f64::from(v)).abs() as f32;
-        if err > worst {
-            worst = err;
+    }
+    let mut worst = [0.0f32; N];
+    let mut mats = layouts.map(|l| (l, &[][..], &mut [][..]));
+    for ((m, w), q) in mats.iter_mut().zip(w).zip(q) {
+        m.1 = w;
+        m.2 = q;
+    }
+    WeightLayout::quantize_shared(&mut mats, scale)?;
+    for (worst, (layout, w, q)) in worst.iter_mut().zip(&mats) {
+        for (i, (q, &v)) in q.iter().zip(w.iter()).enumerate() {
+            let s = scale[layout.unit_of(i)];
+            let err = (f64::from(dequantize(*q, s)) - f64::from(v)).abs() as f32;
+            if err > *worst {
+                *worst = err;
+            }
         }
     }
     Ok(worst)
@@ -169,7 +198,8 @@ pub struct QuantErrors {
 }
 
 /// Number of int8 values and of f32 scales [`quantize_family`] writes for
-/// a model with this header (the q8 header's `weight_count` and `scale_count`).
+/// a model with this header (the q8 header's `weight_count` and `scale_count`;
+/// for [`quantize_family_to`], take those of the header with its dtype).
 pub const fn q8_buffer_lens(header: &Header) -> (usize, usize) {
     let q8 = Header {
         dtype: Dtype::Q8,
@@ -178,35 +208,54 @@ pub const fn q8_buffer_lens(header: &Header) -> (usize, usize) {
     (q8.weight_count(), q8.scale_count())
 }
 
-/// Post-training quantization of a whole f32 model: validates `parts`,
-/// quantizes every weight matrix (per unit, [`quantize_weights`]) into the
-/// caller's `q` and `scale` (exactly [`q8_buffer_lens`] long; tensors in
-/// file order: each layer's `w_ih`, `w_hh`, then `w_y`), and returns the q8
-/// model's parts (biases and vocabulary borrowed from `parts`, layers in
-/// `layers`) with the largest rounding error of each matrix. The result
-/// passes [`FamilyParts::validate`], so `encode_family` writes it.
+/// Post-training quantization of a whole f32 model to [`Dtype::Q8`]:
+/// [`quantize_family_to`] with one scale per output unit of each matrix.
 ///
 /// # Errors
-/// Whatever `parts.validate()` reports; [`Error::DtypeMismatch`] if `parts`
-/// is already q8; [`Error::AccumulatorBound`] if the model's rows are too
-/// long for q8 (`n_h`, or dense `n_x`, above [`MAX_ROW`]);
-/// [`Error::BufferTooSmall`] if `q` or `scale` has the wrong length.
+/// As [`quantize_family_to`].
 pub fn quantize_family<'a>(
     parts: &FamilyParts<'a>,
     q: &'a mut [i8],
     scale: &'a mut [f32],
     layers: &'a mut [LayerParts<'a>; MAX_LAYERS],
 ) -> Result<(FamilyParts<'a>, QuantErrors), Error> {
+    quantize_family_to(parts, Dtype::Q8, q, scale, layers)
+}
+
+/// Post-training quantization of a whole f32 model to `dtype` ([`Dtype::Q8`],
+/// or [`Dtype::Q8Shared`]: each layer's `w_ih` and `w_hh` quantized together,
+/// [`WeightLayout::quantize_shared`]): validates `parts`, quantizes every
+/// weight matrix (per unit, [`quantize_weights`]) into the caller's `q` and
+/// `scale` (exactly the q8 header's `weight_count` and `scale_count` long,
+/// [`q8_buffer_lens`] for `Q8`; tensors in file order: each layer's `w_ih`,
+/// `w_hh`, then `w_y`), and returns the q8 model's parts (biases and
+/// vocabulary borrowed from `parts`, layers in `layers`; a shared-scale
+/// `w_hh` borrows its `w_ih`'s scales) with the largest rounding error of
+/// each matrix. The result passes [`FamilyParts::validate`], so
+/// `encode_family` writes it.
+///
+/// # Errors
+/// Whatever `parts.validate()` reports; [`Error::DtypeMismatch`] if `parts`
+/// is already q8 or `dtype` is not q8; [`Error::AccumulatorBound`] if the
+/// model's rows are too long for q8 (`n_h`, or dense `n_x`, above [`MAX_ROW`]);
+/// [`Error::BufferTooSmall`] if `q` or `scale` has the wrong length.
+pub fn quantize_family_to<'a>(
+    parts: &FamilyParts<'a>,
+    dtype: Dtype,
+    q: &'a mut [i8],
+    scale: &'a mut [f32],
+    layers: &'a mut [LayerParts<'a>; MAX_LAYERS],
+) -> Result<(FamilyParts<'a>, QuantErrors), Error> {
     parts.validate()?;
-    if parts.header.dtype != Dtype::F32 {
+    if parts.header.dtype != Dtype::F32 || !dtype.is_q8() {
         return Err(Error::DtypeMismatch { tensor: "w_ih" });
     }
     let header = Header {
-        dtype: Dtype::Q8,
+        dtype,
         ..parts.header
     };
     header.validate()?;
-    let (nq, ns) = q8_buffer_lens(&header);
+    let (nq, ns) = (header.weight_count(), header.scale_count());
     for (found, needed) in [(q.len(), nq), (scale.len(), ns)] {
         if found != needed {
             return Err(Error::BufferTooSmall {
@@ -217,29 +266,55 @@ pub fn quantize_family<'a>(
     }
     let mut errors = QuantErrors::default();
     let (mut q, mut scale) = (q, scale);
-    let mut one = |name: &'static str,
-                   w: WeightParts<'a>,
-                   layout: WeightLayout|
-     -> Result<(WeightParts<'a>, f32), Error> {
-        let WeightParts::F32(w) = w else {
-            return Err(Error::DtypeMismatch { tensor: name });
-        };
-        let (qt, q_rest) = core::mem::take(&mut q).split_at_mut(layout.len());
-        let (st, s_rest) = core::mem::take(&mut scale).split_at_mut(layout.units());
-        q = q_rest;
-        scale = s_rest;
-        let err = quantize_weights(name, w, layout, qt, st)?;
-        Ok((WeightParts::Q8 { q: qt, scale: st }, err))
-    };
     for (l, (out, p)) in layers.iter_mut().zip(parts.layers).enumerate() {
-        let (w_ih, e_ih) = one("w_ih", p.w_ih, header.w_ih_layout(l))?;
-        let (w_hh, e_hh) = one("w_hh", p.w_hh, header.w_hh_layout())?;
-        errors.w_ih[l] = e_ih;
-        errors.w_hh[l] = e_hh;
+        let layouts = [header.w_ih_layout(l), header.w_hh_layout()];
+        let (WeightParts::F32(w_ih), WeightParts::F32(w_hh)) = (p.w_ih, p.w_hh) else {
+            return Err(Error::DtypeMismatch { tensor: "w_ih" });
+        };
+        let q_ih = take(&mut q, layouts[0].len());
+        let q_hh = take(&mut q, layouts[1].len());
+        let (w_ih, w_hh) = if dtype.shares_scales() {
+            let s = take(&mut scale, layouts[0].units());
+            let e = quantize_weights_shared(
+                ["w_ih", "w_hh"],
+                [w_ih, w_hh],
+                layouts,
+                [&mut *q_ih, &mut *q_hh],
+                s,
+            )?;
+            [errors.w_ih[l], errors.w_hh[l]] = e;
+            let s: &'a [f32] = s;
+            (
+                WeightParts::Q8 { q: q_ih, scale: s },
+                WeightParts::Q8 { q: q_hh, scale: s },
+            )
+        } else {
+            let (s_ih, s_hh) = (
+                take(&mut scale, layouts[0].units()),
+                take(&mut scale, layouts[1].units()),
+            );
+            errors.w_ih[l] = quantize_weights("w_ih", w_ih, layouts[0], q_ih, s_ih)?;
+            errors.w_hh[l] = quantize_weights("w_hh", w_hh, layouts[1], q_hh, s_hh)?;
+            (
+                WeightParts::Q8 {
+                    q: q_ih,
+                    scale: s_ih,
+                },
+                WeightParts::Q8 {
+                    q: q_hh,
+                    scale: s_hh,
+                },
+            )
+        };
         *out = LayerParts { w_ih, w_hh, ..*p };
     }
-    let (w_y, e_y) = one("w_y", parts.w_y, header.w_y_layout())?;
-    errors.w_y = e_y;
+    let WeightParts::F32(w) = parts.w_y else {
+        return Err(Error::DtypeMismatch { tensor: "w_y" });
+    };
+    let layout = header.w_y_layout();
+    let (q_y, s_y) = (take(&mut q, layout.len()), take(&mut scale, layout.units()));
+    errors.w_y = quantize_weights("w_y", w, layout, q_y, s_y)?;
+    let w_y = WeightParts::Q8 { q: q_y, scale: s_y };
     let out = FamilyParts {
         header,
         vocab: parts.vocab,
@@ -249,6 +324,14 @@ pub fn quantize_family<'a>(
     };
     out.validate()?;
     Ok((out, errors))
+}
+
+/// Splits the first `n` values (at most all) off `rest`.
+fn take<'a, T>(rest: &mut &'a mut [T], n: usize) -> &'a mut [T] {
+    let all = core::mem::take(rest);
+    let (head, tail) = all.split_at_mut(n.min(all.len()));
+    *rest = tail;
+    head
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ fn rejects_unknown_cell_code() {
 #[test]
 fn rejects_unknown_dtype_code() {
     let mut f = Fields::of(&small(CellKind::Gru, Dtype::F32));
-    f.codes[1] = 2;
-    assert_eq!(decode_err(&f.file()), Error::UnsupportedDtype { found: 2 });
+    f.codes[1] = 3;
+    assert_eq!(decode_err(&f.file()), Error::UnsupportedDtype { found: 3 });
 }
 
 #[test]

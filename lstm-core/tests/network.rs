@@ -579,4 +579,30 @@ fn from_family_copies_f32_and_q8_models() {
     k.output_logits(net.output(), &h[4..], &mut direct)
         .expect("logits");
     assert_eq!(direct, want_y);
+
+    // q8-shared: the same parts (each w_hh on its w_ih's scales) stored with
+    // one scale string per layer; the view passes that one slice to both
+    // products and steps bit for bit as the q8 file.
+    let shared = FamilyParts {
+        header: Header {
+            dtype: Dtype::Q8Shared,
+            ..header
+        },
+        ..qparts
+    };
+    let mut sbytes = vec![0u8; format::encoded_len_family(&shared).expect("len")];
+    format::encode_family(&shared, &mut sbytes).expect("encode q8-shared");
+    assert_eq!(bytes.len() - sbytes.len(), 2 * 4 * 4);
+    let family = format::decode_family(&sbytes).expect("decode q8-shared");
+    assert_eq!(NetworkView::storage_len(&family), words - 2 * 4);
+    let mut storage = vec![0.0; NetworkView::storage_len(&family)];
+    let snet = NetworkView::from_family(&family, &mut storage).expect("q8-shared view");
+    let mut hs = h0.clone();
+    k.network_step(&snet, Input::Token(2), &mut hs, &mut [], &mut scratch)
+        .expect("q8-shared step");
+    assert_eq!(hs, want);
+    let mut slogits = vec![0.0; 3];
+    k.network_logits(&snet, &hs, &mut slogits, &mut scratch)
+        .expect("logits");
+    assert_eq!(slogits, want_y);
 }

@@ -8,7 +8,8 @@ use lstm_core::format::{
     WeightLayout, WeightParts, Weights,
 };
 use lstm_core::quant::{
-    QuantErrors, dequantize, q8_buffer_lens, quantize_family, quantize_weights, rounding_bound,
+    QuantErrors, dequantize, q8_buffer_lens, quantize_family, quantize_family_to, quantize_weights,
+    rounding_bound,
 };
 use proptest::prelude::*;
 
@@ -84,8 +85,10 @@ proptest! {
         words in any::<bool>(),
         n_h in 1usize..12,
         n_v in 1usize..9,
+        shared in any::<bool>(),
         seed in any::<u64>(),
     ) {
+        let dtype = if shared { Dtype::Q8Shared } else { Dtype::Q8 };
         let header = Header {
             cell: CellKind::from_code(cell).expect("cell"),
             dtype: Dtype::F32,
@@ -96,11 +99,22 @@ proptest! {
         };
         let model = Model::random(header, seed);
         model.with_parts(|parts| -> Result<(), TestCaseError> {
-            let (nq, ns) = q8_buffer_lens(&header);
+            let target = Header { dtype, ..header };
+            let (nq, ns) = (target.weight_count(), target.scale_count());
+            if !shared {
+                prop_assert_eq!(q8_buffer_lens(&header), (nq, ns));
+            }
             let (mut q, mut s) = (vec![0i8; nq], vec![0f32; ns]);
             let mut layers = no_layers();
-            let (qparts, errors) = quantize_family(parts, &mut q, &mut s, &mut layers).expect("quantize");
-            prop_assert_eq!(qparts.header.dtype, Dtype::Q8);
+            let (qparts, errors) = quantize_family_to(parts, dtype, &mut q, &mut s, &mut layers).expect("quantize");
+            prop_assert_eq!(qparts.header.dtype, dtype);
+            // Shared: each w_hh borrows its w_ih's scales.
+            for l in qparts.layers {
+                let (WeightParts::Q8 { scale: a, .. }, WeightParts::Q8 { scale: b, .. }) = (l.w_ih, l.w_hh) else {
+                    return Err(TestCaseError::fail("not q8"));
+                };
+                prop_assert_eq!(core::ptr::eq(a, b), shared);
+            }
             check_errors(parts, &qparts, &errors)?;
             let mut bytes = vec![0u8; format::encoded_len_family(&qparts).expect("len")];
             format::encode_family(&qparts, &mut bytes).expect("encode");
@@ -136,7 +150,13 @@ proptest! {
             let (mut q2, mut s2) = (vec![0i8; nq], vec![0f32; ns]);
             let mut layers2 = no_layers();
             prop_assert_eq!(
-                quantize_family(&qparts, &mut q2, &mut s2, &mut layers2).map(|_| ()),
+                quantize_family_to(&qparts, dtype, &mut q2, &mut s2, &mut layers2).map(|_| ()),
+                Err(Error::DtypeMismatch { tensor: "w_ih" })
+            );
+            // So is quantizing to f32.
+            let mut layers3 = no_layers();
+            prop_assert_eq!(
+                quantize_family_to(parts, Dtype::F32, &mut q2, &mut s2, &mut layers3).map(|_| ()),
                 Err(Error::DtypeMismatch { tensor: "w_ih" })
             );
             Ok(())

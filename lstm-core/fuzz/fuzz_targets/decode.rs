@@ -57,7 +57,7 @@ fn parts(w: &OwnedWeights, q8: bool) -> WeightParts<'_> {
 }
 
 fn reencode_v2(m: &FamilyView<'_>) -> Vec<u8> {
-    let q8 = m.header.dtype == format::Dtype::Q8;
+    let q8 = m.header.dtype.is_q8();
     let layers: Vec<(OwnedWeights, OwnedWeights, Vec<f32>, Vec<f32>)> = m
         .layers()
         .iter()

@@ -146,7 +146,7 @@ impl Header {
         }
     }
 
-    /// Number of q8 scales of each layer's `w_ih` and `w_hh` (one per gate unit): `G · n_h`.
+    /// Number of q8 scales of each layer's `w_ih`, and of its `w_hh` (one per gate unit): `G · n_h`.
     pub const fn layer_scale_len(&self) -> usize {
         self.gates() * self.dims.n_h
     }
@@ -199,11 +199,13 @@ impl Header {
         self.n_layers * (self.b_len() + self.b_hn_len()) + self.dims.n_y
     }
 
-    /// Number of q8 scales (0 for f32): `2 · G · n_h` per layer, plus `n_y`.
+    /// Number of q8 scales in the file (0 for f32): `2 · G · n_h` per layer
+    /// (`G · n_h` when `w_ih` and `w_hh` share them), plus `n_y`.
     pub const fn scale_count(&self) -> usize {
         match self.dtype {
             Dtype::F32 => 0,
             Dtype::Q8 => self.n_layers * 2 * self.layer_scale_len() + self.dims.n_y,
+            Dtype::Q8Shared => self.n_layers * self.layer_scale_len() + self.dims.n_y,
         }
     }
 
@@ -240,7 +242,7 @@ impl Header {
     pub fn validate(&self) -> Result<(), Error> {
         check_range("n_layers", self.n_layers, MAX_LAYERS)?;
         self.dims.validate(self.input)?;
-        if self.dtype == Dtype::Q8 {
+        if self.dtype.is_q8() {
             let mut rows = [("n_h", self.dims.n_h), ("n_x", 0)];
             if self.input == InputKind::Dense {
                 rows[1].1 = self.dims.n_x;

@@ -92,13 +92,17 @@ impl CellKind {
     }
 }
 
-/// The element type of the weight matrices (biases are always f32).
+/// The element type of the weight matrices (biases are always f32), and for
+/// int8 weights whether a layer's `w_ih` and `w_hh` share their scales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dtype {
     /// Little-endian IEEE-754 binary32.
     F32,
-    /// Symmetric int8 in [-127, 127] with one f32 scale per output unit.
+    /// Symmetric int8 in [-127, 127] with one f32 scale per output unit of each matrix.
     Q8,
+    /// As [`Dtype::Q8`], but each layer's `w_ih` and `w_hh` share one scale
+    /// per gate unit (stored once, with `w_ih`); `w_y` keeps its own.
+    Q8Shared,
 }
 
 impl Dtype {
@@ -107,6 +111,7 @@ impl Dtype {
         match self {
             Dtype::F32 => 0,
             Dtype::Q8 => 1,
+            Dtype::Q8Shared => 2,
         }
     }
 
@@ -118,23 +123,35 @@ impl Dtype {
         match code {
             0 => Ok(Dtype::F32),
             1 => Ok(Dtype::Q8),
+            2 => Ok(Dtype::Q8Shared),
             found => Err(Error::UnsupportedDtype { found }),
         }
     }
 
-    /// Bytes per weight element: 4 (f32) or 1 (q8).
+    /// Bytes per weight element: 4 (f32) or 1 (either q8).
     pub const fn weight_size(self) -> usize {
         match self {
             Dtype::F32 => 4,
-            Dtype::Q8 => 1,
+            Dtype::Q8 | Dtype::Q8Shared => 1,
         }
     }
 
-    /// The name used in CLIs and errors: `f32`, `q8`.
+    /// True for int8 weights with f32 scales ([`Dtype::Q8`] or [`Dtype::Q8Shared`]).
+    pub const fn is_q8(self) -> bool {
+        matches!(self, Dtype::Q8 | Dtype::Q8Shared)
+    }
+
+    /// True if each layer's `w_hh` uses its `w_ih`'s scales ([`Dtype::Q8Shared`]).
+    pub const fn shares_scales(self) -> bool {
+        matches!(self, Dtype::Q8Shared)
+    }
+
+    /// The name used in CLIs and errors: `f32`, `q8`, `q8-shared`.
     pub const fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "f32",
             Dtype::Q8 => "q8",
+            Dtype::Q8Shared => "q8-shared",
         }
     }
 }

@@ -253,26 +253,46 @@ impl WeightLayout {
     /// [`Error::TensorLength`] if a slice length does not match the layout,
     /// [`Error::NonFinite`] for a NaN or infinite weight.
     pub fn quantize(&self, w: &[f32], q: &mut [i8], scale: &mut [f32]) -> Result<(), Error> {
-        for (tensor, expected, found) in [
-            ("w", self.len(), w.len()),
-            ("q", self.len(), q.len()),
-            ("scale", self.units(), scale.len()),
-        ] {
-            if expected != found {
-                return Err(Error::TensorLength {
-                    tensor,
-                    expected,
-                    found,
-                });
+        Self::quantize_shared(&mut [(*self, w, q)], scale)
+    }
+
+    /// Quantizes matrices that share one scale per output unit (a layer's
+    /// `w_ih` and `w_hh` under [`Dtype::Q8Shared`]) by the rule of
+    /// [`WeightLayout::quantize`], with `max|w of u|` taken over every
+    /// matrix: each `(layout, w, q)` gets `q = round(w / scale[u])`.
+    ///
+    /// # Errors
+    /// [`Error::TensorLength`] if a slice length does not match its layout
+    /// (or `scale` a layout's units), [`Error::NonFinite`] for a NaN or
+    /// infinite weight.
+    pub fn quantize_shared(
+        mats: &mut [(WeightLayout, &[f32], &mut [i8])],
+        scale: &mut [f32],
+    ) -> Result<(), Error> {
+        for (layout, w, q) in mats.iter() {
+            for (tensor, expected, found) in [
+                ("w", layout.len(), w.len()),
+                ("q", layout.len(), q.len()),
+                ("scale", layout.units(), scale.len()),
+            ] {
+                if expected != found {
+                    return Err(Error::TensorLength {
+                        tensor,
+                        expected,
+                        found,
+                    });
+                }
+            }
+            if let Some(index) = w.iter().position(|v| !v.is_finite()) {
+                return Err(Error::NonFinite { tensor: "w", index });
             }
         }
-        if let Some(index) = w.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite { tensor: "w", index });
-        }
         scale.fill(0.0);
-        for (i, v) in w.iter().enumerate() {
-            if let Some(m) = scale.get_mut(self.unit_of(i)) {
-                *m = m.max(v.abs());
+        for (layout, w, _) in mats.iter() {
+            for (i, v) in w.iter().enumerate() {
+                if let Some(m) = scale.get_mut(layout.unit_of(i)) {
+                    *m = m.max(v.abs());
+                }
             }
         }
         for s in scale.iter_mut() {
@@ -287,10 +307,12 @@ impl WeightLayout {
                 f32::MIN_POSITIVE
             };
         }
-        for (i, (q, v)) in q.iter_mut().zip(w).enumerate() {
-            let s = scale.get(self.unit_of(i)).copied().unwrap_or(1.0);
-            // In [-127, 127] by construction; the clamp only guards rounding at the edge.
-            *q = libm::roundf(v / s).clamp(-127.0, 127.0) as i8;
+        for (layout, w, q) in mats.iter_mut() {
+            for (i, (q, v)) in q.iter_mut().zip(w.iter()).enumerate() {
+                let s = scale.get(layout.unit_of(i)).copied().unwrap_or(1.0);
+                // In [-127, 127] by construction; the clamp only guards rounding at the edge.
+                *q = libm::roundf(v / s).clamp(-127.0, 127.0) as i8;
+            }
         }
         Ok(())
     }
@@ -337,7 +359,7 @@ impl<'a> WeightParts<'a> {
     }
 
     fn raw(&self, name: &'static str, dtype: Dtype) -> Result<RawWeights<'a>, Error> {
-        if self.dtype() != dtype {
+        if self.dtype().is_q8() != dtype.is_q8() {
             return Err(Error::DtypeMismatch { tensor: name });
         }
         Ok(match *self {
@@ -358,7 +380,8 @@ impl<'a> WeightParts<'a> {
 pub struct LayerParts<'a> {
     /// Input weights: `[G][n_x][n_h]` (layer 0, gate-transposed) or `[G·n_h][n_h]` (layers above).
     pub w_ih: WeightParts<'a>,
-    /// Recurrent weights, `[G·n_h][n_h]`.
+    /// Recurrent weights, `[G·n_h][n_h]`. With [`Dtype::Q8Shared`] its `scale`
+    /// is empty or exactly `w_ih`'s (written once, with `w_ih`).
     pub w_hh: WeightParts<'a>,
     /// Gate biases, `[G][n_h]` (lstm/rnn: `b_ih + b_hh`; gru: `b_ir + b_hr`, `b_iz + b_hz`, `b_in`).
     pub b: &'a [f32],
@@ -423,9 +446,15 @@ pub(super) fn view_of<'a>(
     let mut raw = [RawLayer::default(); MAX_LAYERS];
     for (l, (r, p)) in raw.iter_mut().zip(layers).enumerate() {
         let names = wire::LAYER_NAMES[l];
+        let w_ih = p.w_ih.raw(names[0], h.dtype)?;
+        let mut w_hh = p.w_hh.raw(names[2], h.dtype)?;
+        if h.dtype.shares_scales() && w_hh.scale == w_ih.scale {
+            // Given as the view hands them out (w_ih's scales): stored once.
+            w_hh.scale = &[];
+        }
         *r = RawLayer {
-            w_ih: p.w_ih.raw(names[0], h.dtype)?,
-            w_hh: p.w_hh.raw(names[2], h.dtype)?,
+            w_ih,
+            w_hh,
             b: wire::le_bytes(p.b),
             b_hn: wire::le_bytes(p.b_hn),
         };
@@ -446,7 +475,7 @@ pub(super) fn view_of<'a>(
 pub struct LayerView<'a> {
     /// Input weights: `[G][n_x][n_h]` (layer 0, gate-transposed) or `[G·n_h][n_h]` (layers above).
     pub w_ih: Weights<'a>,
-    /// Recurrent weights, `[G·n_h][n_h]`.
+    /// Recurrent weights, `[G·n_h][n_h]` (with [`Dtype::Q8Shared`], its scales are `w_ih`'s).
     pub w_hh: Weights<'a>,
     /// Gate biases, `[G][n_h]`.
     pub b: Tensor<'a>,

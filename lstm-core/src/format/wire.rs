@@ -81,36 +81,54 @@ pub(super) fn build<'a>(
     let mut views = [LayerView::default(); MAX_LAYERS];
     for (l, (view, raw)) in views.iter_mut().zip(layers).enumerate() {
         let names = LAYER_NAMES[l];
+        let w_ih = weights(
+            names[0],
+            names[1],
+            raw.w_ih,
+            header.dtype,
+            header.w_ih_layout(l),
+            None,
+        )?;
+        // Shared scales: w_hh's string is empty and its units use w_ih's.
+        let shared = match w_ih {
+            Weights::Q8(t) if header.dtype.shares_scales() => Some(t.scale()),
+            _ => None,
+        };
         *view = LayerView {
-            w_ih: weights(
-                names[0],
-                names[1],
-                raw.w_ih,
-                header.dtype,
-                header.w_ih_layout(l),
-            )?,
+            w_ih,
             w_hh: weights(
                 names[2],
                 names[3],
                 raw.w_hh,
                 header.dtype,
                 header.w_hh_layout(),
+                shared,
             )?,
             b: Tensor::checked(names[4], raw.b, header.b_len())?,
             b_hn: Tensor::checked(names[5], raw.b_hn, header.b_hn_len())?,
         };
     }
-    let w_y = weights("w_y", "w_y.scale", w_y, header.dtype, header.w_y_layout())?;
+    let w_y = weights(
+        "w_y",
+        "w_y.scale",
+        w_y,
+        header.dtype,
+        header.w_y_layout(),
+        None,
+    )?;
     let b_y = Tensor::checked("b_y", b_y, header.dims.n_y)?;
     Ok(FamilyView::new(version, header, vocab, views, w_y, b_y))
 }
 
+/// Validates one weight matrix's strings. `shared`: the scales it uses
+/// instead of its own (a shared-scale `w_hh`, whose scale string must be empty).
 fn weights<'a>(
     name: &'static str,
     scale_name: &'static str,
     raw: RawWeights<'a>,
     dtype: Dtype,
     layout: WeightLayout,
+    shared: Option<Tensor<'a>>,
 ) -> Result<Weights<'a>, Error> {
     match dtype {
         Dtype::F32 => {
@@ -118,7 +136,7 @@ fn weights<'a>(
             Tensor::checked(scale_name, raw.scale, 0)?;
             Ok(Weights::F32(t))
         }
-        Dtype::Q8 => {
+        Dtype::Q8 | Dtype::Q8Shared => {
             if raw.data.len() != layout.len() {
                 return Err(Error::TensorLength {
                     tensor: name,
@@ -132,6 +150,10 @@ fn weights<'a>(
                     tensor: name,
                     index,
                 });
+            }
+            if let Some(scale) = shared {
+                Tensor::checked(scale_name, raw.scale, 0)?;
+                return Ok(Weights::Q8(tensor::qtensor_from(q, scale)));
             }
             let scale =
                 Tensor::checked(scale_name, raw.scale, layout.units()).map_err(|e| match e {
@@ -380,7 +402,11 @@ impl Serialize for Body<'_, '_> {
         t.serialize_element(self.view.vocab)?;
         for l in self.view.layers() {
             let (w_ih, w_ih_scale) = weight_strings(&l.w_ih);
-            let (w_hh, w_hh_scale) = weight_strings(&l.w_hh);
+            let (w_hh, mut w_hh_scale) = weight_strings(&l.w_hh);
+            if h.dtype.shares_scales() {
+                // Stored once, with w_ih.
+                w_hh_scale = Bytes(&[]);
+            }
             t.serialize_element(&w_ih)?;
             if v2 {
                 t.serialize_element(&w_ih_scale)?;

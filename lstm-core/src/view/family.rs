@@ -10,12 +10,13 @@ impl NetworkView<'_> {
     /// every layer's `w_ih`, `w_hh`, `b`, `b_hn`, then `w_y` and `b_y`, in
     /// file order. f32: `header.param_count()`. q8: each int8 matrix packed
     /// four values to a word (rounded up, so every matrix starts on a 4-byte
-    /// boundary) followed by its scales, and the f32 biases.
+    /// boundary) followed by its scales (a shared-scale `w_hh` has none:
+    /// it uses its `w_ih`'s), and the f32 biases.
     pub fn storage_len(family: &FamilyView<'_>) -> usize {
         let h = family.header;
         match h.dtype {
             Dtype::F32 => h.param_count(),
-            Dtype::Q8 => {
+            Dtype::Q8 | Dtype::Q8Shared => {
                 let mut words = (h.dims.n_y * h.dims.n_h).div_ceil(4);
                 for l in 0..h.n_layers {
                     words += h.w_ih_len(l).div_ceil(4) + h.w_hh_len().div_ceil(4);
@@ -49,16 +50,17 @@ impl NetworkView<'_> {
         }
         // Copy every tensor in file order, then split the storage into
         // shared slices of the lengths the (validated) header gives.
+        let shared = h.dtype.shares_scales();
         let mut rest: &mut [f32] = storage;
         for layer in family.layers() {
-            put(&mut rest, layer.w_ih)?;
-            put(&mut rest, layer.w_hh)?;
-            put(&mut rest, Weights::F32(layer.b))?;
-            put(&mut rest, Weights::F32(layer.b_hn))?;
+            put(&mut rest, layer.w_ih, true)?;
+            put(&mut rest, layer.w_hh, !shared)?;
+            put(&mut rest, Weights::F32(layer.b), true)?;
+            put(&mut rest, Weights::F32(layer.b_hn), true)?;
         }
-        put(&mut rest, family.w_y)?;
-        put(&mut rest, Weights::F32(family.b_y))?;
-        let q8 = h.dtype == Dtype::Q8;
+        put(&mut rest, family.w_y, true)?;
+        put(&mut rest, Weights::F32(family.b_y), true)?;
+        let q8 = h.dtype.is_q8();
         let mut r = Reader { rest: storage, q8 };
         let (n_h, n_y) = (h.dims.n_h, h.dims.n_y);
         let units = h.layer_scale_len();
@@ -70,7 +72,9 @@ impl NetworkView<'_> {
                 InputLayout::Rows
             };
             let (w_ih, q_ih, s_ih) = r.matrix(h.w_ih_len(l), units);
-            let (w_hh, q_hh, s_hh) = r.matrix(h.w_hh_len(), units);
+            let (w_hh, q_hh, s_hh) = r.matrix(h.w_hh_len(), if shared { 0 } else { units });
+            // Shared scales: the same slice for both products.
+            let s_hh = if shared { s_ih } else { s_hh };
             let (b, b_hn) = (r.f32(h.b_len()), r.f32(h.b_hn_len()));
             let (kind, n_in) = (h.cell, h.n_in(l));
             let layer = if q8 {
@@ -97,8 +101,8 @@ impl NetworkView<'_> {
 
 /// Copies one tensor into the next words of `rest`: f32 values as they
 /// are; int8 values four to a word (the last word zero-padded), then the
-/// scales.
-fn put(rest: &mut &mut [f32], w: Weights<'_>) -> Result<(), Error> {
+/// scales if `scales` (not for a `w_hh` that uses its `w_ih`'s).
+fn put(rest: &mut &mut [f32], w: Weights<'_>, scales: bool) -> Result<(), Error> {
     match w {
         Weights::F32(t) => t.copy_to(take_mut(rest, t.len())),
         Weights::Q8(t) => {
@@ -108,6 +112,9 @@ fn put(rest: &mut &mut [f32], w: Weights<'_>) -> Result<(), Error> {
             q.copy_from_slice(t.q().get(..q.len()).unwrap_or_default());
             pad.fill(0);
             let scale = t.scale();
+            if !scales {
+                return Ok(());
+            }
             scale.copy_to(take_mut(rest, scale.len()))
         }
     }

@@ -72,7 +72,7 @@ impl Rng {
     fn weights(&mut self, dtype: Dtype, len: usize, units: usize) -> W {
         match dtype {
             Dtype::F32 => W::F32(self.f32s(len)),
-            Dtype::Q8 => W::Q8(
+            Dtype::Q8 | Dtype::Q8Shared => W::Q8(
                 (0..len)
                     .map(|_| ((self.next() % 255) as i32 - 127) as i8)
                     .collect(),
@@ -100,11 +100,21 @@ impl Model {
         let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let h = header;
         let layers = (0..h.n_layers)
-            .map(|l| Layer {
-                w_ih: r.weights(h.dtype, h.w_ih_len(l), h.layer_scale_len()),
-                w_hh: r.weights(h.dtype, h.w_hh_len(), h.layer_scale_len()),
-                b: r.f32s(h.b_len()),
-                b_hn: r.f32s(h.b_hn_len()),
+            .map(|l| {
+                let w_ih = r.weights(h.dtype, h.w_ih_len(l), h.layer_scale_len());
+                let mut w_hh = r.weights(h.dtype, h.w_hh_len(), h.layer_scale_len());
+                // Shared scales: w_hh's units use w_ih's (as the decoder hands them out).
+                if let (true, W::Q8(_, s_ih), W::Q8(_, s_hh)) =
+                    (h.dtype.shares_scales(), &w_ih, &mut w_hh)
+                {
+                    s_hh.clone_from(s_ih);
+                }
+                Layer {
+                    w_ih,
+                    w_hh,
+                    b: r.f32s(h.b_len()),
+                    b_hn: r.f32s(h.b_hn_len()),
+                }
             })
             .collect();
         Model {
@@ -239,7 +249,14 @@ impl Fields {
         let mut strings = Vec::new();
         for l in &m.layers {
             strings.extend(weight_strings(&l.w_ih));
-            strings.extend(weight_strings(&l.w_hh));
+            let [w_hh, w_hh_scale] = weight_strings(&l.w_hh);
+            // Shared scales are stored once, with w_ih: w_hh's string is empty.
+            let w_hh_scale = if h.dtype.shares_scales() {
+                vec![]
+            } else {
+                w_hh_scale
+            };
+            strings.extend([w_hh, w_hh_scale]);
             strings.push(f32_bytes(&l.b));
             strings.push(f32_bytes(&l.b_hn));
         }
@@ -298,7 +315,7 @@ pub fn decode_err(bytes: &[u8]) -> Error {
 pub fn arb_header() -> impl Strategy<Value = Header> {
     (
         0u8..3,
-        0u8..2,
+        0u8..3,
         0u8..2,
         0u8..2,
         1usize..=4,
