@@ -58,6 +58,11 @@ fn quantize(model: &Path, out: &Path) -> std::process::Output {
     run(&["quantize", "--model", s(model), "--out", s(out)])
 }
 
+/// Bytes of the canonical LEB128 varint of `n`.
+fn varint_len(n: usize) -> usize {
+    (usize::BITS - n.max(1).leading_zeros()).div_ceil(7) as usize
+}
+
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -102,35 +107,75 @@ fn quantize_any_model_then_inspect_eval_and_export_read_it() {
         ));
     }
     for m in &models {
+        // The default: scales shared by each layer's w_ih and w_hh.
         let q = m.with_extension("q8.lstm");
         let o = quantize(m, &q);
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
         assert!(out.contains("bytes f32 ->"), "{out}");
+        assert!(out.contains("dtype q8-shared"), "{out}");
         assert!(out.contains("largest rounding error"), "{out}");
         let view_bytes = std::fs::read(&q).expect("q8 written");
         let view = decode_family(&view_bytes).expect("decodes");
-        assert_eq!(view.header.dtype, Dtype::Q8);
+        let h = view.header;
+        assert_eq!(h.dtype, Dtype::Q8Shared);
         assert_eq!(
             out.matches("largest rounding error").count(),
-            2 * view.header.n_layers + 1
+            2 * h.n_layers + 1
+        );
+        assert_eq!(out.matches("scales (w_ih's)").count(), h.n_layers, "{out}");
+
+        // Per-matrix scales: dtype q8, one more scale string of G·n_h per layer.
+        let qp = m.with_extension("q8pm.lstm");
+        let o = run(&[
+            "quantize",
+            "--model",
+            s(m),
+            "--out",
+            s(&qp),
+            "--scales",
+            "per-matrix",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("dtype q8)"), "{}", stdout(&o));
+        let pm_bytes = std::fs::read(&qp).expect("q8 written");
+        let pm = decode_family(&pm_bytes).expect("decodes").header;
+        assert_eq!(pm.dtype, Dtype::Q8);
+        let scale_string = 4 * h.gates() * h.dims.n_h;
+        assert_eq!(
+            pm.weight_bytes() - h.weight_bytes(),
+            scale_string * h.n_layers
+        );
+        assert_eq!(
+            pm_bytes.len() - view_bytes.len(),
+            (scale_string + varint_len(scale_string) - 1) * h.n_layers
         );
 
         let o = run(&["inspect", s(&q), "--board", "black-pill"]);
         assert!(o.status.success(), "{}", stderr(&o));
         let info = stdout(&o);
-        assert!(info.contains("q8 weights"), "{info}");
-        assert!(info.contains(&format!("{} bytes (q8)", view.header.weight_bytes())));
-        assert_eq!(
-            info.matches("rounding:").count(),
-            2 * view.header.n_layers + 1
-        );
+        assert!(info.contains("q8-shared weights"), "{info}");
+        assert!(info.contains(&format!("{} bytes (q8-shared:", h.weight_bytes())));
+        assert_eq!(info.matches("rounding:").count(), 2 * h.n_layers + 1);
+        assert_eq!(info.matches("shared with w_ih").count(), h.n_layers);
         assert!(info.contains("fit:"), "{info}");
+        let o = run(&["inspect", s(&qp)]);
+        let info = stdout(&o);
+        assert!(info.contains("q8 weights"), "{info}");
+        assert!(info.contains(&format!("{} bytes (q8)", pm.weight_bytes())));
+        assert_eq!(info.matches("shared with w_ih").count(), 0);
 
-        // The cost shows in eval: a random model's loss moves, but only a little.
+        // The cost shows in eval: a random model's loss moves, but only a little, either way.
         let (f, q8) = (eval_loss(m, &text, "lines"), eval_loss(&q, &text, "lines"));
         assert!(f.is_finite() && q8.is_finite());
         assert!((f - q8).abs() < 0.05, "{}: f32 {f} vs q8 {q8}", m.display());
+        let q8pm = eval_loss(&qp, &text, "lines");
+        assert!(
+            (f - q8pm).abs() < 0.05,
+            "{}: f32 {f} vs q8 {q8pm}",
+            m.display()
+        );
+        assert_ne!(q8, q8pm, "shared and per-matrix scales round differently");
         let (f, q8) = (
             eval_loss(m, &text, "stream"),
             eval_loss(&q, &text, "stream"),
@@ -204,7 +249,7 @@ fn import_then_quantize_works() {
     let view = decode_family(&bytes).expect("decodes");
     assert_eq!(
         (view.header.dtype, view.header.cell, view.header.n_layers),
-        (Dtype::Q8, CellKind::Gru, 2)
+        (Dtype::Q8Shared, CellKind::Gru, 2)
     );
 }
 
@@ -310,6 +355,25 @@ fn bad_q8_files_are_refused_with_the_problem_named() {
             "dtype code 7 is not supported",
         ),
     ];
+    // A per-matrix file relabelled q8-shared: its w_hh scale string must be empty.
+    let pm = d.join("m.q8pm.lstm");
+    let o = run(&[
+        "quantize",
+        "--model",
+        s(&m),
+        "--out",
+        s(&pm),
+        "--scales",
+        "per-matrix",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pm = std::fs::read(&pm).expect("read");
+    assert_eq!(pm[6], Dtype::Q8.code());
+    cases.push((
+        "w_hh_scales",
+        edited(&pm, true, |b| b[6] = Dtype::Q8Shared.code()),
+        "tensor w_hh.scale has 32 elements, expected 0",
+    ));
     for (name, v) in [("zero", 0.0f32), ("negative", -0.01), ("nan", f32::NAN)] {
         let b = edited(&good, true, |b| {
             b[at..at + 4].copy_from_slice(&v.to_le_bytes());

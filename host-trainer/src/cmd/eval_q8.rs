@@ -9,11 +9,11 @@ use crate::data::corpus::{self, Preprocess, Tokens, Vocab};
 use crate::data::prepare_eval;
 use crate::eval_core::evaluate_family;
 use lstm_core::Kernel;
-use lstm_core::format::{Dtype, TokenKind, decode_family};
+use lstm_core::format::{TokenKind, decode_family};
 
 /// Whether `bytes` is a valid model file with q8 weights.
 pub fn is_q8(bytes: &[u8]) -> bool {
-    decode_family(bytes).is_ok_and(|v| v.header.dtype == Dtype::Q8)
+    decode_family(bytes).is_ok_and(|v| v.header.dtype.is_q8())
 }
 
 /// Runs `eval` on a q8 model file's `bytes`: one line on stdout, as for f32.

@@ -54,8 +54,7 @@ pub fn run(a: &ExportArgs) -> anyhow::Result<()> {
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
     // PyTorch holds f32: a q8 model exports its dequantized weights (q · scale).
-    let q8 = lstm_core::format::decode_family(&bytes)
-        .is_ok_and(|v| v.header.dtype == lstm_core::format::Dtype::Q8);
+    let q8 = lstm_core::format::decode_family(&bytes).is_ok_and(|v| v.header.dtype.is_q8());
     let bytes = if q8 {
         eprintln!(
             "{} has q8 weights: exporting their dequantized f32 values (q · scale)",

@@ -78,17 +78,23 @@ pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
     writeln!(std::io::stdout(), "parameters:  {}", h.param_count())?;
     writeln!(
         std::io::stdout(),
-        "weights:     {} bytes ({})",
+        "weights:     {} bytes ({}{})",
         h.weight_bytes(),
-        h.dtype.name()
+        h.dtype.name(),
+        if h.dtype.shares_scales() {
+            ": one scale per gate unit shared by each layer's w_ih and w_hh"
+        } else {
+            ""
+        }
     )?;
     for t in crate::quantize::q8_tensors(&view) {
         writeln!(
             std::io::stdout(),
-            "rounding:    {:<9} largest rounding error ≤ {:.3e} (half the largest of its {} scales)",
+            "rounding:    {:<9} largest rounding error ≤ {:.3e} (half the largest of its {} scales{})",
             t.name,
             t.bound,
-            t.units
+            t.units,
+            if t.shared { ", shared with w_ih" } else { "" }
         )?;
     }
     writeln!(std::io::stdout(), "MACs/token:  {}", h.macs_per_token())?;

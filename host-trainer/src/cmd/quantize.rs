@@ -1,5 +1,6 @@
 //! `host-trainer quantize`: post-training quantization of an f32 model file to q8 (int8 weights,
-//! one f32 scale per output unit, f32 biases), for flash-limited boards.
+//! one f32 scale per output unit, by default shared by each layer's `w_ih` and `w_hh`; f32 biases),
+//! for flash-limited boards.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::files::{check_outputs, named, write_atomic};
-use crate::quantize::quantize_model;
+use crate::quantize::{Scales, quantize_model};
 
 /// `quantize` arguments.
 #[derive(Debug, Args)]
@@ -19,6 +20,10 @@ pub struct QuantizeArgs {
     /// q8 model file to write (format version 2).
     #[arg(long)]
     pub out: PathBuf,
+    /// `shared`: one scale per gate unit for each layer's w_ih and w_hh (dtype q8-shared, 4 bytes
+    /// per gate unit smaller); `per-matrix`: each matrix its own (dtype q8).
+    #[arg(long, value_enum, default_value_t = Scales::default())]
+    pub scales: Scales,
 }
 
 /// Runs `quantize`: writes the q8 model; the byte counts and each tensor's largest rounding error on
@@ -35,12 +40,13 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
     )?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading model {}", a.model.display()))?;
-    let q = quantize_model(&bytes).with_context(|| format!("quantizing {}", a.model.display()))?;
+    let q = quantize_model(&bytes, a.scales)
+        .with_context(|| format!("quantizing {}", a.model.display()))?;
     write_atomic(&a.out, &q.bytes)?;
     let h = q.header;
     writeln!(
         std::io::stdout(),
-        "quantized {} ({} × {} layer{}, n_x {} · n_h {} · n_y {}) to {} ({} bytes)",
+        "quantized {} ({} × {} layer{}, n_x {} · n_h {} · n_y {}) to {} ({} bytes, dtype {})",
         a.model.display(),
         h.cell.name(),
         h.n_layers,
@@ -49,11 +55,12 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
         h.dims.n_h,
         h.dims.n_y,
         a.out.display(),
-        q.bytes.len()
+        q.bytes.len(),
+        h.dtype.name()
     )?;
     writeln!(
         std::io::stdout(),
-        "weights: {} bytes f32 -> {} bytes q8 ({:.3}×)",
+        "weights: {} bytes f32 -> {} bytes q8 ({:.4}×)",
         q.f32_weight_bytes,
         q.q8_weight_bytes,
         q.q8_weight_bytes as f64 / q.f32_weight_bytes as f64
@@ -61,10 +68,11 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<()> {
     for t in &q.tensors {
         writeln!(
             std::io::stdout(),
-            "  {:<9} {:>8} int8, {:>5} scales, largest rounding error {:.3e} (bound {:.3e})",
+            "  {:<9} {:>8} int8, {:>5} scales{}, largest rounding error {:.3e} (bound {:.3e})",
             t.name,
             t.elements,
             t.units,
+            if t.shared { " (w_ih's)" } else { "" },
             t.max_error,
             t.bound
         )?;
