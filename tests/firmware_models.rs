@@ -2,8 +2,9 @@
 //! on the firmware under QEMU and print exactly what `host-trainer sample`
 //! prints for the same model file and settings, with the same final state
 //! digest: a 2-layer GRU, a 1-layer tanh RNN, a word-token model (tokens
-//! separated by one space; also through the serial console), and a
-//! quantized (q8) hidden-256 model, which also builds for the Black Pill.
+//! separated by one space; also through the serial console), a
+//! quantized (q8) hidden-256 model, which also builds for the Black Pill,
+//! and q8-shared models (one scale per gate unit for `w_ih` and `w_hh`).
 //!
 //! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target, as
 //! `e2e.rs`; helpers are in `support/` (crate `lstm_e2e`).
@@ -15,7 +16,7 @@ use lstm_core::format::{
     self, CellKind, Dtype, FamilyParts, Header, InputKind, LayerParts, MAX_LAYERS, TokenKind,
     WeightParts,
 };
-use lstm_core::quant::{q8_buffer_lens, quantize_family};
+use lstm_core::quant::quantize_family_to;
 use lstm_e2e::{
     ConsoleBlock, console_blocks, firmware_cargo, firmware_cargo_args, firmware_cargo_input,
     firmware_digest, firmware_lock, firmware_sample_env, host_sample_digest, require_qemu,
@@ -38,8 +39,9 @@ struct Spec<'v> {
     vocab: &'v str,
     /// The weights are uniform in ±`scale`.
     scale: f32,
-    /// Quantize the weights (`lstm_core::quant::quantize_family`).
-    q8: bool,
+    /// The weights' dtype: f32, or quantized to q8 or q8-shared
+    /// (`lstm_core::quant::quantize_family_to`).
+    dtype: Dtype,
 }
 
 /// A version-2 family model (one-hot input) with seeded weights, written by
@@ -53,7 +55,7 @@ fn family_model(spec: &Spec<'_>) -> Vec<u8> {
         tokens,
         vocab,
         scale,
-        q8,
+        dtype,
     } = *spec;
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut fill = |n: usize| -> Vec<f32> {
@@ -106,11 +108,12 @@ fn family_model(spec: &Spec<'_>) -> Vec<u8> {
         w_y: WeightParts::F32(&w_y),
         b_y: &b_y,
     };
-    let (nq, ns) = q8_buffer_lens(&header);
+    let q8h = Header { dtype, ..header };
+    let (nq, ns) = (q8h.weight_count(), q8h.scale_count());
     let (mut q, mut scales) = (vec![0i8; nq], vec![0f32; ns]);
     let mut q8_layers = [layers[0]; MAX_LAYERS];
-    let parts = if q8 {
-        quantize_family(&parts, &mut q, &mut scales, &mut q8_layers)
+    let parts = if dtype.is_q8() {
+        quantize_family_to(&parts, dtype, &mut q, &mut scales, &mut q8_layers)
             .expect("quantizing")
             .0
     } else {
@@ -180,7 +183,7 @@ fn firmware_runs_gru_and_rnn_models_like_host_trainer_sample() {
             tokens: TokenKind::Chars,
             vocab: CHARS,
             scale: 1.5,
-            q8: false,
+            dtype: Dtype::F32,
         });
         let settings = [
             ("--seed", "5"),
@@ -212,7 +215,7 @@ fn firmware_prints_word_models_like_host_trainer_sample() {
         tokens: TokenKind::Words,
         vocab: WORDS,
         scale: 1.5,
-        q8: false,
+        dtype: Dtype::F32,
     });
     let settings = [
         ("--seed", "8"),
@@ -251,7 +254,7 @@ fn console_prints_word_models_like_host_trainer_sample() {
         tokens: TokenKind::Words,
         vocab: WORDS,
         scale: 1.5,
-        q8: false,
+        dtype: Dtype::F32,
     });
     std::fs::write(&model, bytes).expect("writing the model");
     let env = [("LSTM_MODEL", path_str(&model))];
@@ -312,7 +315,7 @@ fn unknown_prime_word_fails_the_firmware_build() {
         tokens: TokenKind::Words,
         vocab: WORDS,
         scale: 1.5,
-        q8: false,
+        dtype: Dtype::F32,
     });
     std::fs::write(&model, bytes).expect("writing the model");
     let _lock = firmware_lock();
@@ -356,7 +359,7 @@ fn quantized_hidden_256_model_runs_like_the_host_and_builds_for_the_black_pill()
         tokens: TokenKind::Chars,
         vocab: CHARS69,
         scale: 0.15,
-        q8: true,
+        dtype: Dtype::Q8,
     });
     let settings = [
         ("--seed", "3"),
@@ -381,4 +384,41 @@ fn quantized_hidden_256_model_runs_like_the_host_and_builds_for_the_black_pill()
         "the quantized hidden-256 model does not build for the Black Pill:\n{}",
         out.both()
     );
+}
+
+/// q8-shared models (each layer's `w_ih` and `w_hh` on one set of scales,
+/// emitted once): a 2-layer GRU (both `w_ih` layouts) and a 1-layer LSTM
+/// print `host-trainer sample`'s text and digest, and the report names the
+/// dtype.
+#[test]
+fn shared_scale_q8_models_run_like_the_host() {
+    require_qemu();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (name, cell, layers, n_h) in [
+        ("gru2.q8s.lstm", CellKind::Gru, 2, 24),
+        ("lstm1.q8s.lstm", CellKind::Lstm, 1, 40),
+    ] {
+        let bytes = family_model(&Spec {
+            cell,
+            layers,
+            n_h,
+            seed: 7 + n_h as u64,
+            tokens: TokenKind::Chars,
+            vocab: CHARS,
+            scale: 0.6,
+            dtype: Dtype::Q8Shared,
+        });
+        let settings = [
+            ("--seed", "11"),
+            ("--prime", "the "),
+            ("--length", "100"),
+            ("--temperature", "0.8"),
+        ];
+        let report = check_like_host(dir.path(), name, &bytes, &settings);
+        let kind = format!("({} x{layers}, q8-shared)", cell.name());
+        assert!(
+            report.iter().any(|l| l.contains(&kind)),
+            "{name}: the report names the model {kind}: {report:#?}"
+        );
+    }
 }

@@ -162,13 +162,14 @@ fn consts_rs(o: &mut String, h: &Header, vocab: &str, s: &Settings, path: &Path,
     }
     let _ = writeln!(
         o,
-        "/// The model's cell kind, layer count and (q8) dtype, for the report.\n\
-         pub const KIND_TEXT: &str = \"{} x{}{}\";\n\
+        "/// The model's cell kind, layer count and (q8, q8-shared) dtype, for the report.\n\
+         pub const KIND_TEXT: &str = \"{} x{}{}{}\";\n\
          /// Bytes of weights, scales and biases (`Header::weight_bytes`).\n\
          pub const WEIGHT_BYTES: usize = {};",
         h.cell.name(),
         h.n_layers,
-        if h.dtype == Dtype::Q8 { ", q8" } else { "" },
+        if h.dtype.is_q8() { ", " } else { "" },
+        if h.dtype.is_q8() { h.dtype.name() } else { "" },
         h.weight_bytes()
     );
     let _ = writeln!(
@@ -189,7 +190,8 @@ fn consts_rs(o: &mut String, h: &Header, vocab: &str, s: &Settings, path: &Path,
         "/// Steps the model with only its cell kind's body and dtype's products compiled in.\n\
          pub type Runner = lstm_core::OneCell<{}, {}>;",
         h.cell.code(),
-        h.dtype.code()
+        // q8-shared steps as q8: the views hold int8 values and scales either way.
+        h.dtype.kernel().code()
     );
 }
 
@@ -277,9 +279,17 @@ fn flat_static(o: &mut String, name: &str, doc: &str, values: impl ExactSizeIter
 
 /// Writes a weight matrix as statics: f32 as `[f32; N]`; q8 as the int8
 /// values on a word boundary (`Aligned<N>`, for the Cortex-M4F's word
-/// loads) and `NAME_S`, the f32 scales. Returns the constructor arguments
-/// of `RecurrentView::new` / `new_q8` (`&NAME`, or `&NAME.0, &NAME_S`).
-fn weights_static(o: &mut String, name: &str, doc: &str, w: Weights<'_>) -> String {
+/// loads) and `NAME_S`, the f32 scales — unless `shared_scales` names the
+/// static of the scales it shares (a q8-shared `w_hh`: its `w_ih`'s), so
+/// they are in flash once. Returns the constructor arguments of
+/// `RecurrentView::new` / `new_q8` (`&NAME`, or `&NAME.0, &NAME_S`).
+fn weights_static(
+    o: &mut String,
+    name: &str,
+    doc: &str,
+    w: Weights<'_>,
+    shared_scales: Option<&str>,
+) -> String {
     match w {
         Weights::F32(t) => {
             flat_static(o, name, doc, t.iter());
@@ -299,6 +309,9 @@ fn weights_static(o: &mut String, name: &str, doc: &str, w: Weights<'_>) -> Stri
                 }
             }
             o.push_str("]);\n");
+            if let Some(scales) = shared_scales {
+                return format!("&{name}.0, &{scales}");
+            }
             flat_static(
                 o,
                 &format!("{name}_S"),
@@ -334,7 +347,7 @@ pub(crate) fn network_rs(
     consts_rs(&mut o, &h, family.vocab, s, path, file_len);
     let (new, new_output) = match h.dtype {
         Dtype::F32 => ("new", "new"),
-        Dtype::Q8 => {
+        Dtype::Q8 | Dtype::Q8Shared => {
             o.push_str(
                 "\n/// int8 weights on a word boundary (the Cortex-M4F kernel loads words).\n\
                  #[repr(C, align(4))]\nstruct Aligned<const N: usize>([i8; N]);\n",
@@ -349,12 +362,16 @@ pub(crate) fn network_rs(
             &format!("L{l}_W_IH"),
             "Input weights (file layout).",
             layer.w_ih,
+            None,
         );
+        // q8-shared: w_hh's products take w_ih's scales, emitted once.
+        let shared = format!("L{l}_W_IH_S");
         let w_hh = weights_static(
             &mut o,
             &format!("L{l}_W_HH"),
             "Recurrent weights, [G·n_h][n_h].",
             layer.w_hh,
+            h.dtype.shares_scales().then_some(shared.as_str()),
         );
         bias_static(
             &mut o,
@@ -370,7 +387,13 @@ pub(crate) fn network_rs(
         );
         layer_args.push(format!("{w_ih}, {w_hh}, &L{l}_B, &L{l}_B_HN"));
     }
-    let w_y = weights_static(&mut o, "W_Y", "Output weights, [n_y][n_h].", family.w_y);
+    let w_y = weights_static(
+        &mut o,
+        "W_Y",
+        "Output weights, [n_y][n_h].",
+        family.w_y,
+        None,
+    );
     bias_static(&mut o, "B_Y", "Output bias.", family.b_y);
     let cell = match h.cell {
         CellKind::Lstm => "Lstm",
@@ -398,7 +421,7 @@ pub(crate) fn network_rs(
     }
     let w_y_ptr = match h.dtype {
         Dtype::F32 => "W_Y.as_ptr()",
-        Dtype::Q8 => "W_Y.0.as_ptr().cast::<f32>()",
+        Dtype::Q8 | Dtype::Q8Shared => "W_Y.0.as_ptr().cast::<f32>()",
     };
     let _ = write!(
         o,

@@ -141,6 +141,15 @@ impl Dtype {
         matches!(self, Dtype::Q8 | Dtype::Q8Shared)
     }
 
+    /// The dtype of the values the views and kernels step with: [`Dtype::Q8`]
+    /// for both q8 dtypes (sharing is only how a file stores the scales).
+    pub const fn kernel(self) -> Dtype {
+        match self {
+            Dtype::F32 => Dtype::F32,
+            Dtype::Q8 | Dtype::Q8Shared => Dtype::Q8,
+        }
+    }
+
     /// True if each layer's `w_hh` uses its `w_ih`'s scales ([`Dtype::Q8Shared`]).
     pub const fn shares_scales(self) -> bool {
         matches!(self, Dtype::Q8Shared)

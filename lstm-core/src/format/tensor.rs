@@ -359,7 +359,7 @@ impl<'a> WeightParts<'a> {
     }
 
     fn raw(&self, name: &'static str, dtype: Dtype) -> Result<RawWeights<'a>, Error> {
-        if self.dtype().is_q8() != dtype.is_q8() {
+        if self.dtype() != dtype.kernel() {
             return Err(Error::DtypeMismatch { tensor: name });
         }
         Ok(match *self {

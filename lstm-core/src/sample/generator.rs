@@ -126,6 +126,7 @@ impl StepRunner for InlineStep {
 /// the body of the cell kind whose [`CellKind::code`](crate::format::CellKind::code)
 /// is `CELL` and only the products of the dtype whose
 /// [`Dtype::code`](crate::format::Dtype::code) is `DTYPE` compiled in
+/// (a q8-shared model steps as q8: [`Dtype::kernel`](crate::format::Dtype::kernel))
 /// ([`Kernel::network_step_of`], [`Kernel::network_logits_of`]): what a
 /// firmware that runs one model uses, so that it links one kernel, one cell
 /// body and one dtype's products instead of all of them.
