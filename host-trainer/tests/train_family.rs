@@ -292,3 +292,68 @@ fn checkpoints_without_the_family_fields_still_resume() {
     let b = resume(&old, &dir.path().join("b.lstm"));
     assert_eq!(a, b);
 }
+
+/// `eval --checkpoint` of a stacked GRU reads the run's held-out split and gives the best validation
+/// loss training reported; its quantized form evaluates on the same split (issue 11: `eval` of both
+/// files is how a user sees what quantizing costs).
+#[test]
+fn eval_checkpoint_takes_stacked_gru_models_and_their_q8_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let corpus = names_corpus(d);
+    let (model, ckpt) = (d.join("g.lstm"), d.join("g.ckpt"));
+    let o = run(&[
+        "train",
+        "--corpus",
+        s(&corpus),
+        "--out",
+        s(&model),
+        "--checkpoint",
+        s(&ckpt),
+        "--cell",
+        "gru",
+        "--layers",
+        "2",
+        "--hidden",
+        "12",
+        "--steps",
+        "60",
+        "--val-fraction",
+        "0.25",
+        "--val-every",
+        "20",
+        "--seed",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let best = number_after(&stderr(&o), "the best validation loss, ");
+    let eval = |m: &Path| {
+        let o = run(&[
+            "eval",
+            "--model",
+            s(m),
+            "--checkpoint",
+            s(&ckpt),
+            "--split",
+            "val",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let f = eval(&model);
+    assert_eq!(
+        format!("{:.6}", number_after(&f, "loss ")),
+        format!("{best:.6}"),
+        "{f}"
+    );
+    let q = d.join("g.q8.lstm");
+    let o = run(&["quantize", "--model", s(&model), "--out", s(&q)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let q8 = eval(&q);
+    let count = |out: &str| out.rsplit("over ").next().map(str::to_owned);
+    assert_eq!(count(&f), count(&q8), "{f} / {q8}");
+    assert!(
+        (number_after(&f, "loss ") - number_after(&q8, "loss ")).abs() < 0.05,
+        "{f} / {q8}"
+    );
+}

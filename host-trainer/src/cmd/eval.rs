@@ -80,10 +80,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(ckpt) = &a.checkpoint {
-        let Ok(params) = &model else {
-            bail!("eval --checkpoint takes the 1-layer LSTM models train writes");
-        };
-        return eval_split(a, ckpt, params, vocab);
+        return eval_split(a, ckpt, &model, vocab);
     }
     let Some(corpus_path) = &a.corpus else {
         bail!("--corpus is required without --checkpoint");
@@ -127,12 +124,15 @@ pub(crate) fn print_loss(stats: &ForwardStats, tokens: Tokens) -> std::io::Resul
 fn eval_split(
     a: &EvalArgs,
     ckpt_path: &Path,
-    params: &Params<f32>,
+    model: &Result<Params<f32>, Stack<f32>>,
     vocab: Vocab,
 ) -> anyhow::Result<()> {
     let tokens = vocab.tokens();
     let (data, batch, seq_len) = split_data(a, ckpt_path, vocab)?;
-    let stats = evaluate(params, &data, batch, seq_len);
+    let stats = match model {
+        Ok(p) => evaluate(p, &data, batch, seq_len),
+        Err(s) => evaluate_stack(s, &data, batch, seq_len),
+    };
     print_loss(&stats, tokens)?;
     Ok(())
 }
