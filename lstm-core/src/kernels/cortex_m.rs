@@ -571,6 +571,150 @@ core::arch::global_asm!(
     "    add sp, sp, #20",
     "    pop {{r4-r11, pc}}",
     ".size lstm_core_gemv_q8, . - lstm_core_gemv_q8",
+    // One column group of a quad (16 MACs): x as (x0,x2) (x1,x3) in r2, r3;
+    // the quad's four rows' four bytes in r4-r7; SXTB16 into r12 (low and
+    // high bytes 0, 2) and in place ROR #8 (bytes 1, 3); SMLAD into r8-r11.
+    // With \al by LDM (word-aligned w and x), else by LDR (any alignment).
+    ".macro lstm_q8_group al",
+    "    .if \\al",
+    "    ldm r1!, {{r2, r3}}",
+    "    ldm r0!, {{r4-r7}}",
+    "    .else",
+    "    ldr r2, [r1], #4",
+    "    ldr r3, [r1], #4",
+    "    ldr r4, [r0], #4",
+    "    ldr r5, [r0], #4",
+    "    ldr r6, [r0], #4",
+    "    ldr r7, [r0], #4",
+    "    .endif",
+    "    sxtb16 r12, r4",
+    "    smlad r8, r12, r2, r8",
+    "    sxtb16 r4, r4, ror #8",
+    "    smlad r8, r4, r3, r8",
+    "    sxtb16 r12, r5",
+    "    smlad r9, r12, r2, r9",
+    "    sxtb16 r5, r5, ror #8",
+    "    smlad r9, r5, r3, r9",
+    "    sxtb16 r12, r6",
+    "    smlad r10, r12, r2, r10",
+    "    sxtb16 r6, r6, ror #8",
+    "    smlad r10, r6, r3, r10",
+    "    sxtb16 r12, r7",
+    "    smlad r11, r12, r2, r11",
+    "    sxtb16 r7, r7, ror #8",
+    "    smlad r11, r7, r3, r11",
+    ".endm",
+    // Every quad from w (r0) to the end ([sp+16]): the groups, \unroll per
+    // loop test (with \al the loop runs at least once: n ≥ 4; else it is
+    // tested first), then the n % 4 tail columns ([sp+20]; row r's at
+    // r0 + r·t: LDRSH, LDRSB, SMLABB), then the four outputs as
+    // lstm_q8_store's: VCVT #15, VMUL by the scale.
+    ".macro lstm_q8_quads al, unroll",
+    ".Lquad\\@:",
+    "    ldr r1, [sp, #0]", // x
+    "    ldr lr, [sp, #4]", // x past its groups
+    "    mov r8, #0",
+    "    mov r9, #0",
+    "    mov r10, #0",
+    "    mov r11, #0",
+    "    .if \\al == 0",
+    "    cmp r1, lr",
+    "    beq .Ltail\\@",
+    "    .endif",
+    ".Lgroup\\@:",
+    "    .rept \\unroll",
+    "    lstm_q8_group \\al",
+    "    .endr",
+    "    cmp r1, lr",
+    "    bne .Lgroup\\@",
+    ".Ltail\\@:",
+    "    ldr r3, [sp, #20]", // t = n % 4
+    "    cbz r3, .Lstore\\@",
+    "    add r7, r3, r3, lsl #1", // 3t
+    "    mov lr, r3",
+    ".Lcol\\@:",
+    "    ldrsh r2, [r1], #2",
+    "    ldrsb r4, [r0]",
+    "    ldrsb r5, [r0, r3]",
+    "    ldrsb r6, [r0, r3, lsl #1]",
+    "    ldrsb r12, [r0, r7]",
+    "    adds r0, r0, #1",
+    "    smlabb r8, r4, r2, r8",
+    "    smlabb r9, r5, r2, r9",
+    "    smlabb r10, r6, r2, r10",
+    "    smlabb r11, r12, r2, r11",
+    "    subs lr, lr, #1",
+    "    bne .Lcol\\@",
+    "    add r0, r0, r7", // past rows 4q+1..4q+3's tails
+    ".Lstore\\@:",
+    "    vmov s0, s1, r8, r9",
+    "    vmov s2, s3, r10, r11",
+    "    vcvt.f32.s32 s0, s0, #15",
+    "    vcvt.f32.s32 s1, s1, #15",
+    "    vcvt.f32.s32 s2, s2, #15",
+    "    vcvt.f32.s32 s3, s3, #15",
+    "    ldr r2, [sp, #8]",  // out
+    "    ldr r3, [sp, #12]", // scale
+    "    vldmia r3!, {{s4-s7}}",
+    "    vmul.f32 s0, s0, s4",
+    "    vmul.f32 s1, s1, s5",
+    "    vmul.f32 s2, s2, s6",
+    "    vmul.f32 s3, s3, s7",
+    "    vstmia r2!, {{s0-s3}}",
+    "    str r2, [sp, #8]",
+    "    str r3, [sp, #12]",
+    "    ldr r12, [sp, #16]", // end of the quads
+    "    cmp r0, r12",
+    "    bne .Lquad\\@",
+    "    b 90f",
+    ".endm",
+    // void lstm_core_gemv_q8_quads(const i8 *w /* r0 */, const i16 *x /* r1 */,
+    //                              u32 quads /* r2, > 0 */, u32 n /* r3, > 0 */,
+    //                              f32 *out /* [sp] */, const f32 *scale /* [sp+4] */,
+    //                              u32 aligned /* [sp+8] */)
+    // The 4·quads rows of w in quad order (crate::weight_order: per quad,
+    // groups of 16 bytes, four of each row, then the rows' n % 4 tails)
+    // against x (n i16s, packed by q15_pack), four rows per pass over x.
+    // aligned != 0 promises w and x word-aligned (then every quad and
+    // group is). Groups go four per loop test when n/4 is a multiple of
+    // four, else one.
+    ".section .text.lstm_core_gemv_q8_quads,\"ax\",%progbits",
+    ".global lstm_core_gemv_q8_quads",
+    ".type lstm_core_gemv_q8_quads,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_gemv_q8_quads:",
+    "    push {{r4-r11, lr}}",
+    "    sub sp, sp, #24", // locals: x, x end, out, scale, w end, n % 4
+    "    str r1, [sp, #0]",
+    "    lsrs r4, r3, #2", // column groups
+    "    add r5, r1, r4, lsl #3",
+    "    str r5, [sp, #4]",
+    "    ldr r5, [sp, #60]", // out (24 bytes of locals + 9 registers)
+    "    str r5, [sp, #8]",
+    "    ldr r5, [sp, #64]", // scale
+    "    str r5, [sp, #12]",
+    "    mul r5, r2, r3",
+    "    add r5, r0, r5, lsl #2", // quads · 4n bytes
+    "    str r5, [sp, #16]",
+    "    and r5, r3, #3",
+    "    str r5, [sp, #20]",
+    "    ldr r5, [sp, #68]", // aligned
+    "    cmp r5, #0",
+    "    beq 30f",
+    "    cmp r4, #0", // no whole group: the tested loop
+    "    beq 30f",
+    "    tst r4, #3",
+    "    bne 20f",
+    "    lstm_q8_quads 1, 4",
+    "20:",
+    "    lstm_q8_quads 1, 1",
+    "30:",
+    "    lstm_q8_quads 0, 1",
+    "90:",
+    "    add sp, sp, #24",
+    "    pop {{r4-r11, pc}}",
+    ".size lstm_core_gemv_q8_quads, . - lstm_core_gemv_q8_quads",
 );
 
 const _: () = assert!(expc::ROUND.to_bits() == 0x4B40_0000);
@@ -592,6 +736,15 @@ unsafe extern "C" {
         w: *const i8,
         x: *const i16,
         rows: u32,
+        n: u32,
+        out: *mut f32,
+        scale: *const f32,
+        aligned: u32,
+    );
+    fn lstm_core_gemv_q8_quads(
+        w: *const i8,
+        x: *const i16,
+        quads: u32,
         n: u32,
         out: *mut f32,
         scale: *const f32,
@@ -768,6 +921,58 @@ impl Arch for CortexM4F {
                 out.as_mut_ptr(),
                 scale.as_ptr(),
                 u32::from(aligned),
+            );
+        }
+    }
+
+    /// One `lstm_core_gemv_q8_quads` call for the whole quads (four rows
+    /// per pass over `x`: `LDM` of 16 weight bytes and two words of `x`,
+    /// `SXTB16` + `SMLAD`, when `w` and `x` are word-aligned; else `LDR`s),
+    /// then [`Arch::gemv_q8`] over the `rows % 4` row-major rows after them.
+    #[inline]
+    fn gemv_q8_quads(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        let (n, rows) = (x.len(), out.len());
+        debug_assert!(
+            w.len() == rows * n && scale.len() == rows,
+            "gemv_q8_quads: matrix size"
+        );
+        let quads = rows / 4;
+        let (Ok(n32 @ 1..), Ok(quads32 @ 1..)) = (u32::try_from(n), u32::try_from(quads)) else {
+            // No columns, or no whole quad: the matrix is row-major.
+            self.gemv_q8(w, scale, x, out);
+            return;
+        };
+        if w.len() < rows * n || scale.len() < rows {
+            // A caller bug (debug-asserted above); never read out of bounds.
+            return;
+        }
+        let aligned =
+            (w.as_ptr() as usize).is_multiple_of(4) && (x.as_ptr() as usize).is_multiple_of(4);
+        // SAFETY: `w` holds `rows · n ≥ 4·quads · n` bytes, `x` `n` i16s,
+        // `scale` and `out` at least `4·quads` f32s (checked above); the
+        // routine reads exactly `4·quads · n` bytes, `n` i16s and `4·quads`
+        // scales and writes `4·quads` f32s, uses `LDM` only when `aligned`
+        // says `w` and `x` are word-aligned (every quad is `4n` bytes, so
+        // stays so), and saves the callee-saved registers it uses (s0-s7
+        // are scratch).
+        unsafe {
+            lstm_core_gemv_q8_quads(
+                w.as_ptr(),
+                x.as_ptr(),
+                quads32,
+                n32,
+                out.as_mut_ptr(),
+                scale.as_ptr(),
+                u32::from(aligned),
+            );
+        }
+        let full = 4 * quads;
+        if full < rows {
+            self.gemv_q8(
+                &w[full * n..rows * n],
+                &scale[full..rows],
+                x,
+                &mut out[full..rows],
             );
         }
     }

@@ -4,24 +4,30 @@
 use super::{InputLayout, OutputView, RecurrentView, check_len, gate_blocks, nonzero};
 use crate::Error;
 use crate::format::{CellKind, MAX_Q8_ROW};
+use crate::weight_order::WeightOrder;
 
 /// A layer's q8 weights, gate block by gate block (`G` blocks; the unused
 /// trailing entries are empty): the int8 values in the f32 layout of
 /// [`RecurrentView`] and each block's `n_h` scales (block `q`'s unit `k` is
-/// unit `q·n_h + k` of the file's scale vector).
+/// unit `q·n_h + k` of the file's scale vector). `order` is the order of
+/// every `w_hh` block and, in the rows layout, every `w_ih` block (each
+/// block its own `n_h`-row matrix); a gather-layout `w_ih` is never
+/// reordered.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Layer<'a> {
     pub(crate) w_ih: [&'a [i8]; 4],
     pub(crate) s_ih: [&'a [f32]; 4],
     pub(crate) w_hh: [&'a [i8]; 4],
     pub(crate) s_hh: [&'a [f32]; 4],
+    pub(crate) order: WeightOrder,
 }
 
-/// A row-major q8 matrix: `rows · n` int8 values and one scale per row.
+/// A q8 matrix: `rows · n` int8 values in `order` and one scale per row.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Rows<'a> {
     pub(crate) q: &'a [i8],
     pub(crate) scale: &'a [f32],
+    pub(crate) order: WeightOrder,
 }
 
 impl<'a> RecurrentView<'a> {
@@ -72,6 +78,7 @@ impl<'a> RecurrentView<'a> {
             s_ih: gate_blocks("w_ih.scale", w_ih_scale, g, n_h)?,
             w_hh: gate_blocks("w_hh", w_hh, g, n_h * n_h)?,
             s_hh: gate_blocks("w_hh.scale", w_hh_scale, g, n_h)?,
+            order: WeightOrder::RowMajor,
         };
         Ok(RecurrentView {
             kind,
@@ -114,8 +121,34 @@ impl<'a> OutputView<'a> {
             q8: Some(Q8Rows {
                 q: w_y,
                 scale: w_y_scale,
+                order: WeightOrder::RowMajor,
             }),
         })
+    }
+
+    /// Marks a q8 output's `w_y` as stored in `order` ([`crate::weight_order`];
+    /// [`OutputView::new_q8`] takes row-major). An f32 view is returned unchanged.
+    #[must_use]
+    pub fn with_weight_order(mut self, order: WeightOrder) -> Self {
+        if let Some(w) = &mut self.q8 {
+            w.order = order;
+        }
+        self
+    }
+}
+
+impl RecurrentView<'_> {
+    /// Marks a q8 layer's `w_hh` gate blocks and, in the rows layout, its
+    /// `w_ih` gate blocks as stored in `order` ([`crate::weight_order`]:
+    /// each block of `n_h` rows interleaved on its own;
+    /// [`RecurrentView::new_q8`] takes row-major). A gather-layout `w_ih`
+    /// stays as it is; an f32 view is returned unchanged.
+    #[must_use]
+    pub fn with_weight_order(mut self, order: WeightOrder) -> Self {
+        if let Some(w) = &mut self.q8 {
+            w.order = order;
+        }
+        self
     }
 }
 
