@@ -477,6 +477,19 @@ fn q8_product<A: Arch>(arch: A, m: Q8Mat<'_>, rows: Range<usize>, x: &[i16], out
         arch.gemv_q8(&q[rows.start * n..rows.end * n], &s[rows], x, out);
         return;
     }
+    if rows.start == 0 && rows.end == s.len() {
+        // The whole matrix (every step but a split one's).
+        arch.gemv_q8_quads(q, s, x, out);
+        return;
+    }
+    quad_rows(arch, m, rows, x, out);
+}
+
+/// [`q8_product`] of a quad-order `m` for a range of rows that is not the
+/// whole matrix (out of line: only split steps take it).
+#[inline(never)]
+fn quad_rows<A: Arch>(arch: A, m: Q8Mat<'_>, rows: Range<usize>, x: &[i16], out: &mut [f32]) {
+    let (q, s, n) = (m.q, m.s, m.n);
     let full = s.len() / 4 * 4;
     let (mut k, end) = (rows.start, rows.end);
     let mut out = out;

@@ -571,11 +571,24 @@ core::arch::global_asm!(
     "    add sp, sp, #20",
     "    pop {{r4-r11, pc}}",
     ".size lstm_core_gemv_q8, . - lstm_core_gemv_q8",
-    // One column group of a quad (16 MACs): x as (x0,x2) (x1,x3) in r2, r3;
-    // the quad's four rows' four bytes in r4-r7; SXTB16 into r12 (low and
-    // high bytes 0, 2) and in place ROR #8 (bytes 1, 3); SMLAD into r8-r11.
-    // With \al by LDM (word-aligned w and x), else by LDR (any alignment).
-    ".macro lstm_q8_group al",
+    // One row of a column group: the weight word \w's bytes 0, 2 by SXTB16
+    // into r12 against (x0, x2) in r2, then bytes 1, 3 (SXTB16 ROR #8, in
+    // place) against (x1, x3) in r3, SMLAD into \acc (with \first, SMUAD
+    // starts it: no zeroing).
+    ".macro lstm_q8_row first, acc, w",
+    "    sxtb16 r12, \\w",
+    "    .if \\first",
+    "    smuad \\acc, r12, r2",
+    "    .else",
+    "    smlad \\acc, r12, r2, \\acc",
+    "    .endif",
+    "    sxtb16 \\w, \\w, ror #8",
+    "    smlad \\acc, \\w, r3, \\acc",
+    ".endm",
+    // One column group of a quad (16 MACs): x as (x0,x2) (x1,x3) in r2, r3,
+    // the quad's four rows' four bytes in r4-r7, sums in r8-r11. With \al
+    // by LDM (word-aligned w and x), else by LDR (any alignment).
+    ".macro lstm_q8_group al, first=0",
     "    .if \\al",
     "    ldm r1!, {{r2, r3}}",
     "    ldm r0!, {{r4-r7}}",
@@ -587,36 +600,34 @@ core::arch::global_asm!(
     "    ldr r6, [r0], #4",
     "    ldr r7, [r0], #4",
     "    .endif",
-    "    sxtb16 r12, r4",
-    "    smlad r8, r12, r2, r8",
-    "    sxtb16 r4, r4, ror #8",
-    "    smlad r8, r4, r3, r8",
-    "    sxtb16 r12, r5",
-    "    smlad r9, r12, r2, r9",
-    "    sxtb16 r5, r5, ror #8",
-    "    smlad r9, r5, r3, r9",
-    "    sxtb16 r12, r6",
-    "    smlad r10, r12, r2, r10",
-    "    sxtb16 r6, r6, ror #8",
-    "    smlad r10, r6, r3, r10",
-    "    sxtb16 r12, r7",
-    "    smlad r11, r12, r2, r11",
-    "    sxtb16 r7, r7, ror #8",
-    "    smlad r11, r7, r3, r11",
+    "    lstm_q8_row \\first, r8, r4",
+    "    lstm_q8_row \\first, r9, r5",
+    "    lstm_q8_row \\first, r10, r6",
+    "    lstm_q8_row \\first, r11, r7",
     ".endm",
     // Every quad from w (r0) to the end ([sp+16]): the groups, \unroll per
     // loop test (with \al the loop runs at least once: n ≥ 4; else it is
     // tested first), then the n % 4 tail columns ([sp+20]; row r's at
     // r0 + r·t: LDRSH, LDRSB, SMLABB), then the four outputs as
-    // lstm_q8_store's: VCVT #15, VMUL by the scale.
-    ".macro lstm_q8_quads al, unroll",
+    // lstm_q8_store's: VCVT #15, VMUL by the scale. With \fast (n % 4 == 0
+    // and at least 2·\unroll groups, a multiple of \unroll) the first
+    // \unroll groups are peeled, the first of them starting the sums by
+    // SMUAD, and there is no tail.
+    ".macro lstm_q8_quads al, unroll, fast=0",
     ".Lquad\\@:",
     "    ldr r1, [sp, #0]", // x
     "    ldr lr, [sp, #4]", // x past its groups
+    "    .if \\fast",
+    "    lstm_q8_group \\al, 1",
+    "    .rept \\unroll - 1",
+    "    lstm_q8_group \\al",
+    "    .endr",
+    "    .else",
     "    mov r8, #0",
     "    mov r9, #0",
     "    mov r10, #0",
     "    mov r11, #0",
+    "    .endif",
     "    .if \\al == 0",
     "    cmp r1, lr",
     "    beq .Ltail\\@",
@@ -628,6 +639,7 @@ core::arch::global_asm!(
     "    cmp r1, lr",
     "    bne .Lgroup\\@",
     ".Ltail\\@:",
+    "    .if \\fast == 0",
     "    ldr r3, [sp, #20]", // t = n % 4
     "    cbz r3, .Lstore\\@",
     "    add r7, r3, r3, lsl #1", // 3t
@@ -646,6 +658,7 @@ core::arch::global_asm!(
     "    subs lr, lr, #1",
     "    bne .Lcol\\@",
     "    add r0, r0, r7", // past rows 4q+1..4q+3's tails
+    "    .endif",
     ".Lstore\\@:",
     "    vmov s0, s1, r8, r9",
     "    vmov s2, s3, r10, r11",
@@ -677,7 +690,8 @@ core::arch::global_asm!(
     // against x (n i16s, packed by q15_pack), four rows per pass over x.
     // aligned != 0 promises w and x word-aligned (then every quad and
     // group is). Groups go four per loop test when n/4 is a multiple of
-    // four, else one.
+    // four, else one; with n % 4 == 0 and n ≥ 32 as well, the first four
+    // are peeled (no zeroing) and there is no tail code.
     ".section .text.lstm_core_gemv_q8_quads,\"ax\",%progbits",
     ".global lstm_core_gemv_q8_quads",
     ".type lstm_core_gemv_q8_quads,%function",
@@ -706,6 +720,12 @@ core::arch::global_asm!(
     "    beq 30f",
     "    tst r4, #3",
     "    bne 20f",
+    "    cmp r4, #8", // the fast loop: n % 4 == 0 and 8, 12, ... groups
+    "    blo 10f",
+    "    tst r3, #3",
+    "    bne 10f",
+    "    lstm_q8_quads 1, 4, 1",
+    "10:",
     "    lstm_q8_quads 1, 4",
     "20:",
     "    lstm_q8_quads 1, 1",
