@@ -308,7 +308,7 @@ fn preact<A: Arch>(
     let n_h = layer.n_h;
     let b = &layer.b[q][rows.clone()];
     if let Some(w) = &layer.q8 {
-        let w_hh = Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, w.order);
+        let w_hh = Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, layer.q8_order);
         match (layer.layout, x) {
             (InputLayout::Gather, Input::Token(t)) => {
                 let col = &w.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
@@ -324,7 +324,7 @@ fn preact<A: Arch>(
             }
             (InputLayout::Rows, Input::Dense(_)) => {
                 let tmp = &mut tmp[..out.len()];
-                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, w.order);
+                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, layer.q8_order);
                 q8_product(arch, w_ih, rows.clone(), p.x, tmp);
                 q8_product(arch, w_hh, rows, p.h, out);
                 for ((o, a), b) in out.iter_mut().zip(&*tmp).zip(b) {
@@ -391,7 +391,7 @@ fn input_plus_bias<A: Arch>(
                 }
             }
             (InputLayout::Rows, Input::Dense(_)) => {
-                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, w.order);
+                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, layer.q8_order);
                 q8_product(arch, w_ih, rows, p.x, out);
                 for (o, b) in out.iter_mut().zip(b) {
                     *o += *b;
@@ -439,7 +439,7 @@ fn recurrent<A: Arch>(
     match &layer.q8 {
         Some(w) => q8_product(
             arch,
-            Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, w.order),
+            Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, layer.q8_order),
             rows,
             p.h,
             out,

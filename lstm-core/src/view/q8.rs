@@ -9,17 +9,14 @@ use crate::weight_order::WeightOrder;
 /// A layer's q8 weights, gate block by gate block (`G` blocks; the unused
 /// trailing entries are empty): the int8 values in the f32 layout of
 /// [`RecurrentView`] and each block's `n_h` scales (block `q`'s unit `k` is
-/// unit `q·n_h + k` of the file's scale vector). `order` is the order of
-/// every `w_hh` block and, in the rows layout, every `w_ih` block (each
-/// block its own `n_h`-row matrix); a gather-layout `w_ih` is never
-/// reordered.
+/// unit `q·n_h + k` of the file's scale vector), in the view's
+/// `q8_order`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Layer<'a> {
     pub(crate) w_ih: [&'a [i8]; 4],
     pub(crate) s_ih: [&'a [f32]; 4],
     pub(crate) w_hh: [&'a [i8]; 4],
     pub(crate) s_hh: [&'a [f32]; 4],
-    pub(crate) order: WeightOrder,
 }
 
 /// A q8 matrix: `rows · n` int8 values in `order` and one scale per row.
@@ -78,7 +75,6 @@ impl<'a> RecurrentView<'a> {
             s_ih: gate_blocks("w_ih.scale", w_ih_scale, g, n_h)?,
             w_hh: gate_blocks("w_hh", w_hh, g, n_h * n_h)?,
             s_hh: gate_blocks("w_hh.scale", w_hh_scale, g, n_h)?,
-            order: WeightOrder::RowMajor,
         };
         Ok(RecurrentView {
             kind,
@@ -90,6 +86,7 @@ impl<'a> RecurrentView<'a> {
             b: gate_blocks("b", b, g, n_h)?,
             b_hn,
             q8: Some(q8),
+            q8_order: WeightOrder::RowMajor,
         })
     }
 }
@@ -145,8 +142,8 @@ impl RecurrentView<'_> {
     /// stays as it is; an f32 view is returned unchanged.
     #[must_use]
     pub fn with_weight_order(mut self, order: WeightOrder) -> Self {
-        if let Some(w) = &mut self.q8 {
-            w.order = order;
+        if self.q8.is_some() {
+            self.q8_order = order;
         }
         self
     }
