@@ -120,7 +120,7 @@ impl fmt::Display for Q8Mismatch {
 /// Runs every case of [`q8_cases`] on `imp` against [`Q8Impl::Portable`]:
 /// `q15_state` then `gemv_q8`, `gemv_q8_in` over the same matrix in quad
 /// order ([`crate::weight_order`]; against the row-major reference), and
-/// `gemv_q8_add`, bit for bit, calling
+/// `gemv_q8_add` (and `gemv_q8_add_in` in quad order), bit for bit, calling
 /// `on_mismatch` for each difference (at most one per output).
 ///
 /// # Panics
@@ -254,5 +254,11 @@ fn run_q8_case(
         .is_ok();
     check("gemv_q8_add ok", &flag(ok_r), &flag(ok_k));
     check("gemv_q8_add", out_r, out_k);
+    out_k.fill(f32::NAN);
+    let ok_k = imp
+        .gemv_q8_add_in(WeightOrder::Quads, wq, scale, xk, col, col_scale, b, out_k)
+        .is_ok();
+    check("gemv_q8_add_in quads ok", &flag(ok_r), &flag(ok_k));
+    check("gemv_q8_add_in quads", out_r, out_k);
     failed
 }

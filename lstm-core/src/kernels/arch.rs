@@ -159,6 +159,25 @@ pub(crate) trait Arch: Copy {
         }
     }
 
+    /// [`Arch::gemv_q8_quads`], then a gate's gathered q8 input column and
+    /// its bias added ([`add_q8_column`]): the same operations in the same
+    /// order.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn gemv_q8_quads_add(
+        self,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) {
+        self.gemv_q8_quads(w, scale, x, out);
+        add_q8_column(out, col, col_scale, b);
+    }
+
     /// [`Arch::gemv_q8`] or [`Arch::gemv_q8_quads`], as `order` says.
     #[inline(always)]
     fn gemv_q8_in(self, order: WeightOrder, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {

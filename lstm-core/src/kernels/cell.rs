@@ -313,8 +313,7 @@ fn preact<A: Arch>(
             (InputLayout::Gather, Input::Token(t)) => {
                 let col = &w.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
                 let s_ih = &w.s_ih[q][rows.clone()];
-                q8_product(arch, w_hh, rows, p.h, out);
-                add_q8_column(out, col, s_ih, b);
+                q8_product_add(arch, w_hh, rows, p.h, (col, s_ih, b), out);
             }
             (InputLayout::Gather, Input::Dense(v)) => {
                 q8_product(arch, w_hh, rows.clone(), p.h, out);
@@ -483,6 +482,27 @@ fn q8_product<A: Arch>(arch: A, m: Q8Mat<'_>, rows: Range<usize>, x: &[i16], out
         return;
     }
     quad_rows(arch, m, rows, x, out);
+}
+
+/// [`q8_product`], then a gathered input column and its bias `add = (col,
+/// col_scale, b)` ([`add_q8_column`]); a whole quad-order matrix in one
+/// [`Arch::gemv_q8_quads_add`] (the same operations).
+#[inline(always)]
+fn q8_product_add<A: Arch>(
+    arch: A,
+    m: Q8Mat<'_>,
+    rows: Range<usize>,
+    x: &[i16],
+    add: (&[i8], &[f32], &[f32]),
+    out: &mut [f32],
+) {
+    let (col, col_scale, b) = add;
+    if m.order == WeightOrder::Quads && rows.start == 0 && rows.end == m.s.len() {
+        arch.gemv_q8_quads_add(m.q, m.s, x, col, col_scale, b, out);
+        return;
+    }
+    q8_product(arch, m, rows, x, out);
+    add_q8_column(out, col, col_scale, b);
 }
 
 /// [`q8_product`] of a quad-order `m` for a range of rows that is not the

@@ -15,7 +15,7 @@
 
 use core::ops::Range;
 
-use super::arch::{Arch, reduce8, units};
+use super::arch::{Arch, add_q8_column, reduce8, units};
 use super::cell;
 use crate::math::expc;
 use crate::quant::q15;
@@ -673,9 +673,45 @@ core::arch::global_asm!(
     "    vmul.f32 s1, s1, s5",
     "    vmul.f32 s2, s2, s6",
     "    vmul.f32 s3, s3, s7",
+    "    str r3, [sp, #12]",
+    "    ldr r4, [sp, #24]", // the gathered column, or null
+    "    cmp r4, #0",
+    "    beq .Lput\\@",
+    // out += (col · col_scale) + b: each int8 converted exactly, one VMUL
+    // (dequantize's rounding), the bias added, then onto the product.
+    "    ldrsb r5, [r4, #0]",
+    "    ldrsb r6, [r4, #1]",
+    "    ldrsb r7, [r4, #2]",
+    "    ldrsb r12, [r4, #3]",
+    "    adds r4, r4, #4",
+    "    str r4, [sp, #24]",
+    "    vmov s4, s5, r5, r6",
+    "    vmov s6, s7, r7, r12",
+    "    vcvt.f32.s32 s4, s4",
+    "    vcvt.f32.s32 s5, s5",
+    "    vcvt.f32.s32 s6, s6",
+    "    vcvt.f32.s32 s7, s7",
+    "    ldr r3, [sp, #28]", // col_scale
+    "    vldmia r3!, {{s8-s11}}",
+    "    str r3, [sp, #28]",
+    "    vmul.f32 s4, s4, s8",
+    "    vmul.f32 s5, s5, s9",
+    "    vmul.f32 s6, s6, s10",
+    "    vmul.f32 s7, s7, s11",
+    "    ldr r3, [sp, #32]", // b
+    "    vldmia r3!, {{s8-s11}}",
+    "    str r3, [sp, #32]",
+    "    vadd.f32 s4, s4, s8",
+    "    vadd.f32 s5, s5, s9",
+    "    vadd.f32 s6, s6, s10",
+    "    vadd.f32 s7, s7, s11",
+    "    vadd.f32 s0, s0, s4",
+    "    vadd.f32 s1, s1, s5",
+    "    vadd.f32 s2, s2, s6",
+    "    vadd.f32 s3, s3, s7",
+    ".Lput\\@:",
     "    vstmia r2!, {{s0-s3}}",
     "    str r2, [sp, #8]",
-    "    str r3, [sp, #12]",
     "    ldr r12, [sp, #16]", // end of the quads
     "    cmp r0, r12",
     "    bne .Lquad\\@",
@@ -684,14 +720,17 @@ core::arch::global_asm!(
     // void lstm_core_gemv_q8_quads(const i8 *w /* r0 */, const i16 *x /* r1 */,
     //                              u32 quads /* r2, > 0 */, u32 n /* r3, > 0 */,
     //                              f32 *out /* [sp] */, const f32 *scale /* [sp+4] */,
-    //                              u32 aligned /* [sp+8] */)
+    //                              u32 aligned /* [sp+8] */, const i8 *col /* [sp+12] */,
+    //                              const f32 *col_scale /* [sp+16] */, const f32 *b /* [sp+20] */)
     // The 4·quads rows of w in quad order (crate::weight_order: per quad,
     // groups of 16 bytes, four of each row, then the rows' n % 4 tails)
     // against x (n i16s, packed by q15_pack), four rows per pass over x.
     // aligned != 0 promises w and x word-aligned (then every quad and
     // group is). Groups go four per loop test when n/4 is a multiple of
     // four, else one; with n % 4 == 0 and n ≥ 32 as well, the first four
-    // are peeled (no zeroing) and there is no tail code.
+    // are peeled (no zeroing) and there is no tail code. If col is not
+    // null, out[k] += (col[k] · col_scale[k]) + b[k] (a gate's gathered
+    // input column and bias, as add_q8_column).
     ".section .text.lstm_core_gemv_q8_quads,\"ax\",%progbits",
     ".global lstm_core_gemv_q8_quads",
     ".type lstm_core_gemv_q8_quads,%function",
@@ -699,21 +738,27 @@ core::arch::global_asm!(
     ".p2align 2",
     "lstm_core_gemv_q8_quads:",
     "    push {{r4-r11, lr}}",
-    "    sub sp, sp, #24", // locals: x, x end, out, scale, w end, n % 4
+    "    sub sp, sp, #36", // locals: x, x end, out, scale, w end, n % 4, col, col_scale, b
     "    str r1, [sp, #0]",
     "    lsrs r4, r3, #2", // column groups
     "    add r5, r1, r4, lsl #3",
     "    str r5, [sp, #4]",
-    "    ldr r5, [sp, #60]", // out (24 bytes of locals + 9 registers)
+    "    ldr r5, [sp, #72]", // out (36 bytes of locals + 9 registers)
     "    str r5, [sp, #8]",
-    "    ldr r5, [sp, #64]", // scale
+    "    ldr r5, [sp, #76]", // scale
     "    str r5, [sp, #12]",
+    "    ldr r5, [sp, #84]", // col
+    "    str r5, [sp, #24]",
+    "    ldr r5, [sp, #88]", // col_scale
+    "    str r5, [sp, #28]",
+    "    ldr r5, [sp, #92]", // b
+    "    str r5, [sp, #32]",
     "    mul r5, r2, r3",
     "    add r5, r0, r5, lsl #2", // quads · 4n bytes
     "    str r5, [sp, #16]",
     "    and r5, r3, #3",
     "    str r5, [sp, #20]",
-    "    ldr r5, [sp, #68]", // aligned
+    "    ldr r5, [sp, #80]", // aligned
     "    cmp r5, #0",
     "    beq 30f",
     "    cmp r4, #0", // no whole group: the tested loop
@@ -732,7 +777,7 @@ core::arch::global_asm!(
     "30:",
     "    lstm_q8_quads 0, 1",
     "90:",
-    "    add sp, sp, #24",
+    "    add sp, sp, #36",
     "    pop {{r4-r11, pc}}",
     ".size lstm_core_gemv_q8_quads, . - lstm_core_gemv_q8_quads",
 );
@@ -769,6 +814,9 @@ unsafe extern "C" {
         out: *mut f32,
         scale: *const f32,
         aligned: u32,
+        col: *const i8,
+        col_scale: *const f32,
+        b: *const f32,
     );
     fn lstm_core_gemv8(
         w: *const f32,
@@ -951,49 +999,89 @@ impl Arch for CortexM4F {
     /// then [`Arch::gemv_q8`] over the `rows % 4` row-major rows after them.
     #[inline]
     fn gemv_q8_quads(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
-        let (n, rows) = (x.len(), out.len());
-        debug_assert!(
-            w.len() == rows * n && scale.len() == rows,
-            "gemv_q8_quads: matrix size"
+        gemv_q8_quads(w, scale, x, out, None);
+    }
+
+    /// As [`Arch::gemv_q8_quads`], the column and bias added in
+    /// `lstm_core_gemv_q8_quads`'s epilogue.
+    #[inline]
+    fn gemv_q8_quads_add(
+        self,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) {
+        gemv_q8_quads(w, scale, x, out, Some((col, col_scale, b)));
+    }
+}
+
+/// [`Arch::gemv_q8_quads`] (and, with `add = (col, col_scale, b)`,
+/// [`Arch::gemv_q8_quads_add`]) on the Cortex-M4F (out of line: one copy
+/// for every call site).
+#[inline(never)]
+fn gemv_q8_quads(
+    w: &[i8],
+    scale: &[f32],
+    x: &[i16],
+    out: &mut [f32],
+    add: Option<(&[i8], &[f32], &[f32])>,
+) {
+    let (n, rows) = (x.len(), out.len());
+    debug_assert!(
+        w.len() == rows * n && scale.len() == rows,
+        "gemv_q8_quads: matrix size"
+    );
+    let quads = rows / 4;
+    let shapes = (u32::try_from(n), u32::try_from(quads));
+    let fits = w.len() >= rows * n
+        && scale.len() >= rows
+        && add.is_none_or(|(c, s, b)| c.len() >= rows && s.len() >= rows && b.len() >= rows);
+    let (Ok(n32 @ 1..), Ok(quads32 @ 1..), true) = (shapes.0, shapes.1, fits) else {
+        // No columns, or no whole quad (the matrix is row-major), or (a
+        // caller bug, debug-asserted) short slices: never read out of bounds.
+        CortexM4F.gemv_q8(w, scale, x, out);
+        if let Some((c, s, b)) = add {
+            add_q8_column(out, c, s, b);
+        }
+        return;
+    };
+    let aligned =
+        (w.as_ptr() as usize).is_multiple_of(4) && (x.as_ptr() as usize).is_multiple_of(4);
+    let (col, col_scale, b) = match add {
+        Some((c, s, b)) => (c.as_ptr(), s.as_ptr(), b.as_ptr()),
+        None => (core::ptr::null(), core::ptr::null(), core::ptr::null()),
+    };
+    // SAFETY: `w` holds `rows · n ≥ 4·quads · n` bytes, `x` `n` i16s,
+    // `scale`, `out` and (if not null) `col`, `col_scale` and `b` at least
+    // `4·quads` values (checked above); the routine reads exactly
+    // `4·quads · n` bytes, `n` i16s and `4·quads` of the others and writes
+    // `4·quads` f32s, uses `LDM` only when `aligned` says `w` and `x` are
+    // word-aligned (every quad is `4n` bytes, so stays so), and saves the
+    // callee-saved registers it uses (s0-s11 are scratch).
+    unsafe {
+        lstm_core_gemv_q8_quads(
+            w.as_ptr(),
+            x.as_ptr(),
+            quads32,
+            n32,
+            out.as_mut_ptr(),
+            scale.as_ptr(),
+            u32::from(aligned),
+            col,
+            col_scale,
+            b,
         );
-        let quads = rows / 4;
-        let (Ok(n32 @ 1..), Ok(quads32 @ 1..)) = (u32::try_from(n), u32::try_from(quads)) else {
-            // No columns, or no whole quad: the matrix is row-major.
-            self.gemv_q8(w, scale, x, out);
-            return;
-        };
-        if w.len() < rows * n || scale.len() < rows {
-            // A caller bug (debug-asserted above); never read out of bounds.
-            return;
-        }
-        let aligned =
-            (w.as_ptr() as usize).is_multiple_of(4) && (x.as_ptr() as usize).is_multiple_of(4);
-        // SAFETY: `w` holds `rows · n ≥ 4·quads · n` bytes, `x` `n` i16s,
-        // `scale` and `out` at least `4·quads` f32s (checked above); the
-        // routine reads exactly `4·quads · n` bytes, `n` i16s and `4·quads`
-        // scales and writes `4·quads` f32s, uses `LDM` only when `aligned`
-        // says `w` and `x` are word-aligned (every quad is `4n` bytes, so
-        // stays so), and saves the callee-saved registers it uses (s0-s7
-        // are scratch).
-        unsafe {
-            lstm_core_gemv_q8_quads(
-                w.as_ptr(),
-                x.as_ptr(),
-                quads32,
-                n32,
-                out.as_mut_ptr(),
-                scale.as_ptr(),
-                u32::from(aligned),
-            );
-        }
-        let full = 4 * quads;
-        if full < rows {
-            self.gemv_q8(
-                &w[full * n..rows * n],
-                &scale[full..rows],
-                x,
-                &mut out[full..rows],
-            );
+    }
+    let full = 4 * quads;
+    if full < rows {
+        let rest = &mut out[full..rows];
+        CortexM4F.gemv_q8(&w[full * n..rows * n], &scale[full..rows], x, rest);
+        if let Some((c, s, b)) = add {
+            add_q8_column(rest, &c[full..rows], &s[full..rows], &b[full..rows]);
         }
     }
 }

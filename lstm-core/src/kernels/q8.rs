@@ -260,6 +260,41 @@ impl Q8Impl {
         arch::add_q8_column(out, col, col_scale, b);
         Ok(())
     }
+
+    /// As [`Q8Impl::gemv_q8_add`] over a `w` stored in `order`
+    /// ([`crate::weight_order`]; in quad order the Cortex-M4F adds the
+    /// column and bias in its routine's epilogue).
+    ///
+    /// # Errors
+    /// As [`Kernel::gemv_q8_add`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemv_q8_add_in(
+        self,
+        order: WeightOrder,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if order == WeightOrder::RowMajor {
+            return self.gemv_q8_add(w, scale, x, col, col_scale, b, out);
+        }
+        check_len(col.len(), out.len())?;
+        check_len(col_scale.len(), out.len())?;
+        check_len(b.len(), out.len())?;
+        check_q8(w, scale, x, out)?;
+        match self.usable() {
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Q8Impl::CortexM4Dsp => {
+                cortex_m::CortexM4F.gemv_q8_quads_add(w, scale, x, col, col_scale, b, out);
+            }
+            _ => Portable.gemv_q8_quads_add(w, scale, x, col, col_scale, b, out),
+        }
+        Ok(())
+    }
 }
 
 /// The q8 product's lengths and the accumulator bound.
