@@ -1,9 +1,11 @@
 //! Instructions per multiply-accumulate of the Cortex-M4F's q8 products:
 //! a one-layer q8 LSTM over 27 symbols (hidden `Q8_MAC_HIDDEN`, 64 by
 //! default; build-time environment variable), stepped `TOKENS` times with
-//! the output layer, as the firmware steps a model. Under QEMU,
-//! `bench/py/fw_profile.py` counts the instructions executed in
-//! `lstm_core_gemv_q8` (the matrix part) per token:
+//! the output layer, as the firmware steps a model, with `w_hh` and `w_y`
+//! in quad order (`lstm_core::weight_order`) as the firmware emits them.
+//! Under QEMU, `bench/py/fw_profile.py` counts the instructions executed in
+//! `lstm_core_gemv_q8_quads` (the matrix part; `lstm_core_gemv_q8` takes
+//! `w_y`'s `V % 4` last rows) per token:
 //!
 //! ```sh
 //! Q8_MAC_HIDDEN=64 cargo build --release --example q8_mac
@@ -11,7 +13,9 @@
 //! ```
 //!
 //! (MACs per token: `4·H² + 27·H`; the one-hot input is a gather.) It
-//! prints the state digest, so a change of layout can be checked for bits.
+//! prints the state digest, so a change of layout can be checked for bits
+//! (the weights are drawn row-major, then interleaved: the digest is the
+//! row-major model's).
 
 #![no_std]
 #![no_main]
@@ -23,6 +27,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hprintln;
 use lstm_core::format::CellKind;
+use lstm_core::weight_order::{WeightOrder, interleave_quads};
 use lstm_core::{Input, InputKind, InputLayout, Kernel, NetworkView, OutputView, RecurrentView};
 use panic_semihosting as _;
 
@@ -51,9 +56,12 @@ const fn parse(s: &str) -> usize {
     n
 }
 
-/// Weights (int8 four to a word, so word-aligned), scales and biases, state, scratch.
+/// Weights (int8 four to a word, so word-aligned; row-major as drawn, and
+/// the step's copy with `w_hh`'s gate blocks and `w_y` in quad order),
+/// scales and biases, state, scratch.
 struct Model {
     q: [u32; QWORDS],
+    quads: [u32; QWORDS],
     f: [f32; FLOATS],
     h: [f32; H],
     c: [f32; H],
@@ -63,6 +71,7 @@ struct Model {
 
 static MODEL: Mutex<RefCell<Model>> = Mutex::new(RefCell::new(Model {
     q: [0; QWORDS],
+    quads: [0; QWORDS],
     f: [0.0; FLOATS],
     h: [0.0; H],
     c: [0.0; H],
@@ -100,7 +109,19 @@ fn run(m: &mut Model) -> bool {
             u - 0.5
         };
     }
-    let bytes: &[u8] = bytemuck_bytes(&m.q);
+    {
+        let src: &[i8] = i8_of(bytemuck_bytes(&m.q));
+        let dst: &mut [i8] = bytemuck::cast_slice_mut(&mut m.quads);
+        let (ih, rest) = dst.split_at_mut(4 * V * H);
+        let (hh, y) = rest.split_at_mut(4 * H * H);
+        ih.copy_from_slice(&src[..4 * V * H]);
+        let src_hh = &src[4 * V * H..4 * V * H + 4 * H * H];
+        for (d, s) in hh.chunks_exact_mut(H * H).zip(src_hh.chunks_exact(H * H)) {
+            interleave_quads(s, H, H, d);
+        }
+        interleave_quads(&src[4 * V * H + 4 * H * H..], V, H, y);
+    }
+    let bytes: &[u8] = bytemuck_bytes(&m.quads);
     let q: &[i8] = i8_of(bytes);
     let (w_ih, rest) = q.split_at(4 * V * H);
     let (w_hh, w_y) = rest.split_at(4 * H * H);
@@ -121,7 +142,11 @@ fn run(m: &mut Model) -> bool {
         &[],
     );
     let net = layer
-        .and_then(|l| Ok((l, OutputView::new_q8(H, V, w_y, s_y, b_y)?)))
+        .map(|l| l.with_weight_order(WeightOrder::Quads))
+        .and_then(|l| {
+            let o = OutputView::new_q8(H, V, w_y, s_y, b_y)?;
+            Ok((l, o.with_weight_order(WeightOrder::Quads)))
+        })
         .and_then(|(l, o)| NetworkView::new(InputKind::OneHot, &[l], o));
     let Ok(net) = net else {
         hprintln!("q8_mac: the model was refused");

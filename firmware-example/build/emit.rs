@@ -8,6 +8,7 @@ use lstm_core::NetworkView;
 use lstm_core::format::{
     CellKind, Dtype, FamilyView, Header, ModelView, Tensor, TokenKind, Weights,
 };
+use lstm_core::weight_order::interleave_quads;
 
 use super::Settings;
 
@@ -281,7 +282,10 @@ fn flat_static(o: &mut String, name: &str, doc: &str, values: impl ExactSizeIter
 /// values on a word boundary (`Aligned<N>`, for the Cortex-M4F's word
 /// loads) and `NAME_S`, the f32 scales — unless `shared_scales` names the
 /// static of the scales it shares (a q8-shared `w_hh`: its `w_ih`'s), so
-/// they are in flash once. Returns the constructor arguments of
+/// they are in flash once. With `quads = Some((rows, n))` the int8 values
+/// are blocks of `rows × n` (a gate block each, or `w_y`), each written in
+/// quad order (`lstm_core::weight_order`, what the four-row kernel reads).
+/// Returns the constructor arguments of
 /// `RecurrentView::new` / `new_q8` (`&NAME`, or `&NAME.0, &NAME_S`).
 fn weights_static(
     o: &mut String,
@@ -289,6 +293,7 @@ fn weights_static(
     doc: &str,
     w: Weights<'_>,
     shared_scales: Option<&str>,
+    quads: Option<(usize, usize)>,
 ) -> String {
     match w {
         Weights::F32(t) => {
@@ -296,7 +301,7 @@ fn weights_static(
             format!("&{name}")
         }
         Weights::Q8(q) => {
-            let values = q.q();
+            let values = quad_order(q.q(), quads);
             let _ = write!(
                 o,
                 "/// {doc} (int8)\nstatic {name}: Aligned<{}> = Aligned([",
@@ -321,6 +326,24 @@ fn weights_static(
             format!("&{name}.0, &{name}_S")
         }
     }
+}
+
+/// `values` with each block of `rows × n` interleaved into quad order, or
+/// as they are (`quads` is `None`, or the blocks do not tile `values`).
+fn quad_order(values: &[i8], quads: Option<(usize, usize)>) -> Vec<i8> {
+    let mut out = values.to_vec();
+    if let Some((rows, n)) = quads
+        && rows * n > 0
+        && values.len().is_multiple_of(rows * n)
+    {
+        for (d, s) in out
+            .chunks_exact_mut(rows * n)
+            .zip(values.chunks_exact(rows * n))
+        {
+            interleave_quads(s, rows, n, d);
+        }
+    }
+    out
 }
 
 /// Writes a bias (always f32).
@@ -355,23 +378,35 @@ pub(crate) fn network_rs(
             ("new_q8", "new_q8")
         }
     };
+    // q8: every row-major matrix (w_hh's and upper layers' w_ih's gate
+    // blocks, w_y) in quad order; layer 0's gather-layout w_ih as it is.
+    let n_h = h.dims.n_h;
+    let quads = |rows, n| h.dtype.is_q8().then_some((rows, n));
+    let order = match h.dtype {
+        Dtype::F32 => "",
+        Dtype::Q8 | Dtype::Q8Shared => {
+            ".with_weight_order(lstm_core::weight_order::WeightOrder::Quads)"
+        }
+    };
     let mut layer_args = Vec::new();
     for (l, layer) in family.layers().iter().enumerate() {
         let w_ih = weights_static(
             &mut o,
             &format!("L{l}_W_IH"),
-            "Input weights (file layout).",
+            "Input weights (file layout; above layer 0, gate blocks in quad order if q8).",
             layer.w_ih,
             None,
+            if l == 0 { None } else { quads(n_h, n_h) },
         );
         // q8-shared: w_hh's products take w_ih's scales, emitted once.
         let shared = format!("L{l}_W_IH_S");
         let w_hh = weights_static(
             &mut o,
             &format!("L{l}_W_HH"),
-            "Recurrent weights, [G·n_h][n_h].",
+            "Recurrent weights, [G·n_h][n_h] (q8: gate blocks in quad order).",
             layer.w_hh,
             h.dtype.shares_scales().then_some(shared.as_str()),
+            quads(n_h, n_h),
         );
         bias_static(
             &mut o,
@@ -390,9 +425,10 @@ pub(crate) fn network_rs(
     let w_y = weights_static(
         &mut o,
         "W_Y",
-        "Output weights, [n_y][n_h].",
+        "Output weights, [n_y][n_h] (q8: in quad order).",
         family.w_y,
         None,
+        quads(h.dims.n_y, n_h),
     );
     bias_static(&mut o, "B_Y", "Output bias.", family.b_y);
     let cell = match h.cell {
@@ -416,7 +452,7 @@ pub(crate) fn network_rs(
         };
         let _ = writeln!(
             o,
-            "        RecurrentView::{new}(CellKind::{cell}, InputLayout::{layout}, {n_in}, HIDDEN, {args})?,"
+            "        RecurrentView::{new}(CellKind::{cell}, InputLayout::{layout}, {n_in}, HIDDEN, {args})?{order},"
         );
     }
     let w_y_ptr = match h.dtype {
@@ -425,7 +461,7 @@ pub(crate) fn network_rs(
     };
     let _ = write!(
         o,
-        "    ];\n    let output = lstm_core::OutputView::{new_output}(HIDDEN, OUTPUT, {w_y}, &B_Y)?;\n    \
+        "    ];\n    let output = lstm_core::OutputView::{new_output}(HIDDEN, OUTPUT, {w_y}, &B_Y)?{order};\n    \
          let net = lstm_core::NetworkView::new(InputKind::OneHot, &layers, output)?;\n    \
          let mut h = [0.0f32; {state}];\n    let mut c = [0.0f32; {cell_state}];\n    \
          let mut gates = [0.0f32; {scratch}];\n    let mut logits = [0.0f32; OUTPUT];\n    \

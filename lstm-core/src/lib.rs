@@ -79,6 +79,7 @@ pub mod quant;
 mod sample;
 pub mod text;
 mod view;
+pub mod weight_order;
 
 pub use error::Error;
 pub use format::{Dims, InputKind};

@@ -211,4 +211,24 @@ fn q8_network_cases_cover_kinds_layers_sizes() {
         assert!(cases.iter().any(|c| c.offset == off), "no offset {off}");
     }
     assert!(cases.iter().any(|c| c.reach > 10.0));
+    // Quad order: sizes not multiples of the blocking, every layer count,
+    // aligned and not, one-hot and dense.
+    for layers in [1, 2, 3] {
+        for n_h in [1, 3, 5, 13, 50, 64, 100] {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c.quads && c.layers == layers && c.n_h == n_h),
+                "no quads x{layers} case at n_h {n_h}"
+            );
+        }
+    }
+    for off in 0..4 {
+        assert!(
+            cases.iter().any(|c| c.quads && c.offset == off),
+            "no quads offset {off}"
+        );
+    }
+    assert!(cases.iter().any(|c| c.quads && c.dense));
+    assert!(cases.iter().any(|c| c.quads && !c.dense));
 }

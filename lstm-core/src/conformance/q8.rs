@@ -5,18 +5,21 @@ use core::fmt;
 
 use super::{Rng, SCRATCH_LEN, Summary, first_difference, take};
 use crate::kernels::Q8Impl;
+use crate::weight_order::{WeightOrder, interleave_quads};
 
 /// The q8 row lengths beyond 1..=70 (odd, not multiples of 8 or 4, and the bound).
 const Q8_LARGE: [usize; 4] = [97, 130, 257, crate::format::MAX_Q8_ROW];
 /// The longest q8 row (and the most rows) of any q8 case.
 pub const MAX_Q8_N: usize = crate::format::MAX_Q8_ROW;
 
-/// Floats of scratch [`run_q8`] needs: the weights (`MAX_Q8_N²` bytes and
-/// an offset of up to 3), the input column, the Q15 vectors, and the f32
-/// scales, biases, state and outputs.
-pub const SCRATCH_Q8_LEN: usize = (MAX_Q8_N * MAX_Q8_N + 4 + MAX_Q8_N + 4).div_ceil(4)
-    + 2 * (MAX_Q8_N + 2).div_ceil(2)
-    + 7 * MAX_Q8_N;
+/// Bytes of one case's int8 matrix: `MAX_Q8_N²` and an offset of up to 3.
+const W_BYTES: usize = MAX_Q8_N * MAX_Q8_N + 4;
+
+/// Floats of scratch [`run_q8`] needs: the weights (row-major and in quad
+/// order), the input column, the Q15 vectors, and the f32 scales, biases,
+/// state and outputs.
+pub const SCRATCH_Q8_LEN: usize =
+    (2 * W_BYTES + MAX_Q8_N + 4).div_ceil(4) + 2 * (MAX_Q8_N + 2).div_ceil(2) + 7 * MAX_Q8_N;
 
 const _: () = assert!(SCRATCH_Q8_LEN <= SCRATCH_LEN);
 
@@ -115,7 +118,9 @@ impl fmt::Display for Q8Mismatch {
 }
 
 /// Runs every case of [`q8_cases`] on `imp` against [`Q8Impl::Portable`]:
-/// `q15_state` then `gemv_q8`, and `gemv_q8_add`, bit for bit, calling
+/// `q15_state` then `gemv_q8`, `gemv_q8_in` over the same matrix in quad
+/// order ([`crate::weight_order`]; against the row-major reference), and
+/// `gemv_q8_add` (and `gemv_q8_add_in` in quad order), bit for bit, calling
 /// `on_mismatch` for each difference (at most one per output).
 ///
 /// # Panics
@@ -171,11 +176,13 @@ fn run_q8_case(
 ) -> bool {
     let (rows, n) = (case.rows, case.n);
     let mut rng = Rng::new(case.seed);
-    let (bytes, mut rest) = scratch[..SCRATCH_Q8_LEN]
-        .split_at_mut((MAX_Q8_N * MAX_Q8_N + 4 + MAX_Q8_N + 4).div_ceil(4));
+    let (bytes, mut rest) =
+        scratch[..SCRATCH_Q8_LEN].split_at_mut((2 * W_BYTES + MAX_Q8_N + 4).div_ceil(4));
     let bytes: &mut [i8] = bytemuck::cast_slice_mut(bytes);
-    let (w_all, col_all) = bytes.split_at_mut(MAX_Q8_N * MAX_Q8_N + 4);
+    let (w_all, rest_bytes) = bytes.split_at_mut(W_BYTES);
+    let (wq_all, col_all) = rest_bytes.split_at_mut(W_BYTES);
     let w = &mut w_all[case.w_offset..case.w_offset + rows * n];
+    let wq = &mut wq_all[case.w_offset..case.w_offset + rows * n];
     let col = &mut col_all[..rows];
     let xr_all: &mut [i16] = bytemuck::cast_slice_mut(take(&mut rest, (MAX_Q8_N + 2).div_ceil(2)));
     let xk_all: &mut [i16] = bytemuck::cast_slice_mut(take(&mut rest, (MAX_Q8_N + 2).div_ceil(2)));
@@ -232,6 +239,13 @@ fn run_q8_case(
     let ok_k = imp.q15_state(h, xk).is_ok() && imp.gemv_q8(w, scale, xk, out_k).is_ok();
     check("gemv_q8 ok", &flag(ok_r), &flag(ok_k));
     check("gemv_q8", out_r, out_k);
+    interleave_quads(w, rows, n, wq);
+    out_k.fill(f32::NAN);
+    let ok_k = imp
+        .gemv_q8_in(WeightOrder::Quads, wq, scale, xk, out_k)
+        .is_ok();
+    check("gemv_q8_in quads ok", &flag(ok_r), &flag(ok_k));
+    check("gemv_q8_in quads", out_r, out_k);
     let ok_r = reference
         .gemv_q8_add(w, scale, xr, col, col_scale, b, out_r)
         .is_ok();
@@ -240,5 +254,11 @@ fn run_q8_case(
         .is_ok();
     check("gemv_q8_add ok", &flag(ok_r), &flag(ok_k));
     check("gemv_q8_add", out_r, out_k);
+    out_k.fill(f32::NAN);
+    let ok_k = imp
+        .gemv_q8_add_in(WeightOrder::Quads, wq, scale, xk, col, col_scale, b, out_k)
+        .is_ok();
+    check("gemv_q8_add_in quads ok", &flag(ok_r), &flag(ok_k));
+    check("gemv_q8_add_in quads", out_r, out_k);
     failed
 }

@@ -1,12 +1,15 @@
 //! Whole q8 networks: every cell kind, one to three layers, int8 weights
 //! with per-unit scales; each kernel's steps, split steps and output layer
-//! against [`Kernel::Portable`], bit for bit.
+//! against [`Kernel::Portable`], bit for bit — some cases with the kernel's
+//! network in quad order ([`crate::weight_order`]) against the row-major
+//! reference.
 
 use core::fmt;
 
 use super::q8::q8_weights;
 use super::{KINDS, Rng, SCRATCH_LEN, Summary, first_difference, take};
 use crate::format::CellKind;
+use crate::weight_order::{WeightOrder, interleave_quads};
 use crate::{Input, InputKind, InputLayout, Kernel, NetworkView, OutputView, RecurrentView};
 
 /// The single-layer hidden sizes beyond 1..=70.
@@ -33,13 +36,16 @@ pub const SCRATCH_Q8_NET_LEN: usize = super::max(
 const _: () = assert!(SCRATCH_Q8_NET_LEN <= SCRATCH_LEN);
 
 /// Words of one case's int8 matrices (each from a word boundary, plus a
-/// word for the offset), f32 scales and biases, and buffers (`g` gate
-/// blocks, a bound for every kind).
+/// word for the offset; and the quad-order copies of those that have
+/// one), f32 scales and biases, and buffers (`g` gate blocks, a bound for
+/// every kind).
 const fn net_len(g: usize, layers: usize, n_v: usize, n_h: usize) -> usize {
     let q8 = words(g * n_v * n_h)
         + words(g * n_h * n_h)
         + (layers - 1) * 2 * words(g * n_h * n_h)
         + words(n_v * n_h);
+    let quads = words(g * n_h * n_h) + (layers - 1) * 2 * words(g * n_h * n_h) + words(n_v * n_h);
+    let q8 = q8 + quads;
     let f32s = layers * (3 * g * n_h + n_h) + 2 * n_v;
     // six states of every layer, two of one layer, the step scratch (f32
     // part and the Q15 operands), three vectors of n_v
@@ -69,6 +75,9 @@ pub struct Q8NetCase {
     pub dense: bool,
     /// Byte offset of every int8 matrix from a word boundary (0..4).
     pub offset: usize,
+    /// The kernel's network has its recurrent, rows-layout input and output
+    /// matrices in quad order (the reference's stay row-major).
+    pub quads: bool,
     /// Seed of the weights, the initial state and the inputs.
     pub seed: u64,
 }
@@ -77,7 +86,7 @@ impl fmt::Display for Q8NetCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "q8 {} x{} n_h {} n_v {} reach {} {} offset {} seed {}",
+            "q8 {} x{} n_h {} n_v {} reach {} {} offset {}{} seed {}",
             self.kind.name(),
             self.layers,
             self.n_h,
@@ -85,6 +94,7 @@ impl fmt::Display for Q8NetCase {
             self.reach,
             if self.dense { "dense" } else { "one-hot" },
             self.offset,
+            if self.quads { " quads" } else { "" },
             self.seed
         )
     }
@@ -95,7 +105,8 @@ impl fmt::Display for Q8NetCase {
 /// one-hot with word-aligned weights, dense with weights at byte offset
 /// `n_h % 4`, and every third small size saturating; then two and three
 /// layers at [`Q8_NET_STACK`], one-hot and dense (offsets alternating),
-/// every third size saturating.
+/// every third size saturating. Every size also has a quad-order case
+/// (dense at even sizes, at byte offset `(n_h / 2) % 4`).
 pub fn q8_net_cases() -> impl Iterator<Item = Q8NetCase> {
     let singles = KINDS.into_iter().flat_map(|kind| {
         (1..=70)
@@ -128,6 +139,7 @@ fn net_variants(
         reach,
         dense,
         offset,
+        quads: k == 3,
         seed: 0x51 << 32
             | (kind.code() as u64) << 24
             | (layers as u64) << 16
@@ -143,6 +155,7 @@ fn net_variants(
         Some(case(1.5, false, 0, 0)),
         Some(case(1.5, true, odd, 1)),
         saturate.then(|| case(80.0, false, (n_h / 4) % 4, 2)),
+        Some(case(1.5, n_h.is_multiple_of(2), (n_h / 2) % 4, 3)),
     ]
     .into_iter()
     .flatten()
@@ -208,6 +221,26 @@ fn take_q8<'a>(rest: &mut &'a mut [f32], len: usize, offset: usize) -> &'a mut [
     &mut bytes[offset..offset + len]
 }
 
+/// Takes a copy of the `g` blocks of `rows × n` int8 values in `src`, each
+/// block interleaved into quad order, at byte offset `offset` off `rest`.
+fn quad_copy<'a>(
+    rest: &mut &'a mut [f32],
+    src: &[i8],
+    g: usize,
+    rows: usize,
+    n: usize,
+    offset: usize,
+) -> &'a [i8] {
+    let dst = take_q8(rest, g * rows * n, offset);
+    for (d, s) in dst
+        .chunks_exact_mut(rows * n)
+        .zip(src.chunks_exact(rows * n))
+    {
+        interleave_quads(s, rows, n, d);
+    }
+    dst
+}
+
 /// Scales aiming a row of `n` terms at about `reach`: `reach / (127·√n)`
 /// times a factor in [0.5, 1.5).
 fn scales(rng: &mut Rng, s: &mut [f32], n: usize, reach: f32) {
@@ -238,6 +271,8 @@ fn run_case(
     let mut rng = Rng::new(case.seed);
     let mut rest: &mut [f32] = &mut scratch[..need];
     let mut layers: heapless::Vec<RecurrentView<'_>, MAX_Q8_NET_LAYERS> = heapless::Vec::new();
+    // The kernel's layers: `layers`, or with quad-order copies.
+    let mut k_layers: heapless::Vec<RecurrentView<'_>, MAX_Q8_NET_LAYERS> = heapless::Vec::new();
     for l in 0..n_l {
         let (layout, n_in) = if l == 0 {
             (InputLayout::Gather, n_v)
@@ -256,13 +291,36 @@ fn run_case(
         scales(&mut rng, s_hh, n_h, case.reach);
         rng.fill(b, 1.0);
         rng.fill(b_hn, 1.0);
+        let (w_ih, w_hh): (&[i8], &[i8]) = (w_ih, w_hh);
+        let (k_ih, k_hh) = if case.quads {
+            let k_hh = quad_copy(&mut rest, w_hh, g, n_h, n_h, case.offset);
+            let k_ih = if layout == InputLayout::Rows {
+                quad_copy(&mut rest, w_ih, g, n_h, n_in, case.offset)
+            } else {
+                w_ih
+            };
+            (k_ih, k_hh)
+        } else {
+            (w_ih, w_hh)
+        };
+        let order = if case.quads {
+            WeightOrder::Quads
+        } else {
+            WeightOrder::RowMajor
+        };
         let layer = RecurrentView::new_q8(
             case.kind, layout, n_in, n_h, w_ih, s_ih, w_hh, s_hh, b, b_hn,
         );
+        let k_layer = RecurrentView::new_q8(
+            case.kind, layout, n_in, n_h, k_ih, s_ih, k_hh, s_hh, b, b_hn,
+        )
+        .map(|v| v.with_weight_order(order));
         // The sizes are this function's own; a failure here is a bug in the suite.
-        let pushed = match layer {
-            Ok(layer) => layers.push(layer).is_ok(),
-            Err(_) => false,
+        let pushed = match (layer, k_layer) {
+            (Ok(layer), Ok(k_layer)) => {
+                layers.push(layer).is_ok() && k_layers.push(k_layer).is_ok()
+            }
+            _ => false,
         };
         assert!(pushed, "q8 conformance case {case} builds no layer {l}");
     }
@@ -271,9 +329,19 @@ fn run_case(
     q8_weights(&mut rng, w_y);
     scales(&mut rng, s_y, n_h, case.reach.min(4.0));
     rng.fill(b_y, 1.0);
+    let w_y: &[i8] = w_y;
+    let (k_y, order) = if case.quads {
+        let k_y = quad_copy(&mut rest, w_y, 1, n_v, n_h, case.offset);
+        (k_y, WeightOrder::Quads)
+    } else {
+        (w_y, WeightOrder::RowMajor)
+    };
     let net = OutputView::new_q8(n_h, n_v, w_y, s_y, b_y)
         .and_then(|out| NetworkView::new(InputKind::OneHot, &layers, out));
-    let Ok(net) = net else {
+    let k_net = OutputView::new_q8(n_h, n_v, k_y, s_y, b_y).and_then(|out| {
+        NetworkView::new(InputKind::OneHot, &k_layers, out.with_weight_order(order))
+    });
+    let (Ok(net), Ok(k_net)) = (net, k_net) else {
         panic!("q8 conformance case {case} builds no network");
     };
     let [h_r, c_r, h_k, c_k, h_prev, c_prev] = [(); 6].map(|()| take(&mut rest, n_l * n_h));
@@ -319,13 +387,13 @@ fn run_case(
         h_k.copy_from_slice(h_r);
         c_k.copy_from_slice(c_r);
         let ok_r = reference.network_step(&net, input, h_r, c_r, gates).is_ok();
-        let ok_k = kernel.network_step(&net, input, h_k, c_k, gates).is_ok();
+        let ok_k = kernel.network_step(&k_net, input, h_k, c_k, gates).is_ok();
         check("network_step ok", step, &flag(ok_r), &flag(ok_k));
         check("network_step h", step, h_r, h_k);
         check("network_step c", step, c_r, c_k);
         // The top layer's units in two parts, from the reference's input to it.
         let l = n_l - 1;
-        let top = &net.layers()[l];
+        let top = &k_net.layers()[l];
         let below = if l == 0 {
             input
         } else {
@@ -351,11 +419,11 @@ fn run_case(
             check("layer_step_rows c", step, &c_r[l * c_len..], c_s);
         }
         let ok_r = reference.network_logits(&net, h_r, p_r, gates).is_ok();
-        let ok_k = kernel.network_logits(&net, h_r, p_k, gates).is_ok();
+        let ok_k = kernel.network_logits(&k_net, h_r, p_k, gates).is_ok();
         check("network_logits ok", step, &flag(ok_r), &flag(ok_k));
         check("network_logits", step, p_r, p_k);
         let ok_k = kernel
-            .output_logits(net.output(), &h_r[l * n_h..], p_k)
+            .output_logits(k_net.output(), &h_r[l * n_h..], p_k)
             .is_ok();
         check("output_logits ok", step, &flag(true), &flag(ok_k));
         check("output_logits", step, p_r, p_k);

@@ -8,6 +8,7 @@
 
 use crate::math::{exp_with, sigmoid_with, tanh_with};
 use crate::quant::{dequantize, dot_q8, q8_output, q15};
+use crate::weight_order::{WeightOrder, quad_index};
 
 /// The primitives one architecture provides (a zero-sized token type; a value
 /// of it is proof that the running CPU can execute them).
@@ -136,14 +137,34 @@ pub(crate) trait Arch: Copy {
         }
     }
 
-    /// A gate's pre-activation for a one-hot input with q8 weights:
-    /// `out[k] = gemv_q8(w, scale, x)[k] + (dequantize(col[k], col_scale[k]) + b[k])`
-    /// — the gathered input column's value `col·col_scale` (one rounding,
-    /// [`crate::quant::dequantize`]) and the bias added first, then onto the
-    /// product, as [`Arch::gemv_add`] does for f32.
+    /// [`Arch::gemv_q8`] over a `w` stored in quad order
+    /// ([`crate::weight_order`]; `out.len()` rows of `x.len()` values, the
+    /// scales in row order): the same outputs, bit for bit, as over the
+    /// row-major matrix. The default reads `w` through
+    /// [`quad_index`](crate::weight_order::quad_index) with `x` in this
+    /// architecture's [`Arch::q15_pack`] order (the identity).
+    #[inline(always)]
+    fn gemv_q8_quads(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        debug_assert!(
+            w.len() == out.len() * x.len() && scale.len() == out.len(),
+            "gemv_q8_quads: matrix size"
+        );
+        let (rows, n) = (out.len(), x.len());
+        for (k, (o, s)) in out.iter_mut().zip(scale).enumerate() {
+            let acc = x.iter().enumerate().fold(0i32, |acc, (j, &xj)| {
+                let wj = w.get(quad_index(rows, n, k, j)).copied().unwrap_or(0);
+                acc.wrapping_add(i32::from(wj) * i32::from(xj))
+            });
+            *o = q8_output(acc, *s);
+        }
+    }
+
+    /// [`Arch::gemv_q8_quads`], then a gate's gathered q8 input column and
+    /// its bias added ([`add_q8_column`]): the same operations in the same
+    /// order.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn gemv_q8_add(
+    fn gemv_q8_quads_add(
         self,
         w: &[i8],
         scale: &[f32],
@@ -153,12 +174,17 @@ pub(crate) trait Arch: Copy {
         b: &[f32],
         out: &mut [f32],
     ) {
-        debug_assert!(
-            col.len() == out.len() && col_scale.len() == out.len() && b.len() == out.len(),
-            "gemv_q8_add: lengths"
-        );
-        self.gemv_q8(w, scale, x, out);
+        self.gemv_q8_quads(w, scale, x, out);
         add_q8_column(out, col, col_scale, b);
+    }
+
+    /// [`Arch::gemv_q8`] or [`Arch::gemv_q8_quads`], as `order` says.
+    #[inline(always)]
+    fn gemv_q8_in(self, order: WeightOrder, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        match order {
+            WeightOrder::RowMajor => self.gemv_q8(w, scale, x, out),
+            WeightOrder::Quads => self.gemv_q8_quads(w, scale, x, out),
+        }
     }
 
     /// The GRU state update over the activated update gate `z` and candidate
@@ -206,7 +232,9 @@ pub(crate) fn lstm_update_scalar<A: Arch>(
     }
 }
 
-/// The gather part of [`Arch::gemv_q8_add`]: `out[k] += dequantize(col[k], col_scale[k]) + b[k]`.
+/// The gather part of a q8 gate's pre-activation for a one-hot input, added
+/// onto the product: `out[k] += dequantize(col[k], col_scale[k]) + b[k]`
+/// (the column's value and the bias first, as [`Arch::gemv_add`] does for f32).
 #[inline(always)]
 pub(crate) fn add_q8_column(out: &mut [f32], col: &[i8], col_scale: &[f32], b: &[f32]) {
     for (((o, &q), &s), &b) in out.iter_mut().zip(col).zip(col_scale).zip(b) {

@@ -12,17 +12,19 @@
 //! ([`preact`], [`input_plus_bias`], [`recurrent`], [`logits`]): a new dtype
 //! changes those, not the cell bodies. A q8 layer's step packs its Q15
 //! operands once ([`pack`]: the previous h, and a rows-layout input) and
-//! its products call [`Arch::gemv_q8`] / [`Arch::gemv_q8_add`] where f32
+//! its products call [`Arch::gemv_q8`] / [`Arch::gemv_q8_quads`] (by the
+//! view's weight order, [`q8_product`]) where f32
 //! calls [`Arch::gemv`] / [`Arch::gemv_add`]; everything after the
 //! products — bias additions, activations, state updates — is the same f32
 //! code in the same order for both dtypes.
 
 use core::ops::Range;
 
-use super::arch::Arch;
+use super::arch::{Arch, add_q8_column};
 use crate::format::CellKind;
 use crate::quant::dequantize;
 use crate::view::{Input, InputLayout, OutputView, Q8Layer, RecurrentView};
+use crate::weight_order::WeightOrder;
 
 /// The Q15 operands of one q8 step, packed once per step by [`pack`] in the
 /// architecture's order ([`Arch::q15_pack`]): the previous hidden state and,
@@ -285,8 +287,8 @@ fn rnn_preact<A: Arch>(
 /// `W_iq` (gather layout); a dense `x` in the gather layout is summed by
 /// fused multiply-adds in input order; in the rows layout it is
 /// [`Arch::gemv`] into `tmp` (`m` values; untouched otherwise). q8: the
-/// same with [`Arch::gemv_q8_add`] / [`Arch::gemv_q8`] over `p`, and the
-/// gathered weights dequantized (`q · scale`, one rounding).
+/// same with [`q8_product`] over `p` (then [`add_q8_column`] for a token),
+/// and the gathered weights dequantized (`q · scale`, one rounding).
 // Inlined everywhere: a step compiled for one dtype (`Kernel::network_step_of`,
 // the firmware's `OneCell`) then drops the other dtype's arm, and its
 // kernel routines, from flash.
@@ -306,24 +308,24 @@ fn preact<A: Arch>(
     let n_h = layer.n_h;
     let b = &layer.b[q][rows.clone()];
     if let Some(w) = &layer.q8 {
-        let (w_hh, s_hh) = q8_rows(w.w_hh[q], w.s_hh[q], n_h, rows.clone());
+        let w_hh = Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, layer.q8_order);
         match (layer.layout, x) {
             (InputLayout::Gather, Input::Token(t)) => {
                 let col = &w.w_ih[q][t * n_h + rows.start..t * n_h + rows.end];
-                let s_ih = &w.s_ih[q][rows];
-                arch.gemv_q8_add(w_hh, s_hh, p.h, col, s_ih, b, out);
+                let s_ih = &w.s_ih[q][rows.clone()];
+                q8_product_add(arch, w_hh, rows, p.h, (col, s_ih, b), out);
             }
             (InputLayout::Gather, Input::Dense(v)) => {
-                arch.gemv_q8(w_hh, s_hh, p.h, out);
+                q8_product(arch, w_hh, rows.clone(), p.h, out);
                 for (k, (a, b)) in rows.zip(out.iter_mut().zip(b)) {
                     *a += gather_dense_q8(arch, w, q, v, n_h, k) + *b;
                 }
             }
             (InputLayout::Rows, Input::Dense(_)) => {
                 let tmp = &mut tmp[..out.len()];
-                let (w_ih, s_ih) = q8_rows(w.w_ih[q], w.s_ih[q], layer.n_in, rows);
-                arch.gemv_q8(w_ih, s_ih, p.x, tmp);
-                arch.gemv_q8(w_hh, s_hh, p.h, out);
+                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, layer.q8_order);
+                q8_product(arch, w_ih, rows.clone(), p.x, tmp);
+                q8_product(arch, w_hh, rows, p.h, out);
                 for ((o, a), b) in out.iter_mut().zip(&*tmp).zip(b) {
                     *o += *a + *b;
                 }
@@ -388,8 +390,8 @@ fn input_plus_bias<A: Arch>(
                 }
             }
             (InputLayout::Rows, Input::Dense(_)) => {
-                let (w_ih, s_ih) = q8_rows(w.w_ih[q], w.s_ih[q], layer.n_in, rows);
-                arch.gemv_q8(w_ih, s_ih, p.x, out);
+                let w_ih = Q8Mat::new(w.w_ih[q], w.s_ih[q], layer.n_in, layer.q8_order);
+                q8_product(arch, w_ih, rows, p.x, out);
                 for (o, b) in out.iter_mut().zip(b) {
                     *o += *b;
                 }
@@ -434,18 +436,109 @@ fn recurrent<A: Arch>(
 ) {
     let n_h = layer.n_h;
     match &layer.q8 {
-        Some(w) => {
-            let (w_hh, s_hh) = q8_rows(w.w_hh[q], w.s_hh[q], n_h, rows);
-            arch.gemv_q8(w_hh, s_hh, p.h, out);
-        }
+        Some(w) => q8_product(
+            arch,
+            Q8Mat::new(w.w_hh[q], w.s_hh[q], n_h, layer.q8_order),
+            rows,
+            p.h,
+            out,
+        ),
         None => arch.gemv(&layer.w_hh[q][rows.start * n_h..rows.end * n_h], h, out),
     }
 }
 
-/// Rows `rows` of a row-major q8 block of rows of `n` values, and their scales.
+/// One q8 matrix: its int8 values in `order`, one scale per row (all its
+/// rows: `s.len()`), rows of `n` values.
+#[derive(Clone, Copy)]
+struct Q8Mat<'w> {
+    q: &'w [i8],
+    s: &'w [f32],
+    n: usize,
+    order: WeightOrder,
+}
+
+impl<'w> Q8Mat<'w> {
+    #[inline(always)]
+    fn new(q: &'w [i8], s: &'w [f32], n: usize, order: WeightOrder) -> Self {
+        Q8Mat { q, s, n, order }
+    }
+}
+
+/// Rows `rows` of `m` times `x` into `out` ([`Arch::gemv_q8_in`]). In quad
+/// order a range is taken as whole quads plus the row-major rows after the
+/// last quad; a range that starts or ends inside a quad (a split step's)
+/// takes those rows from the product of their whole quad (the same bits:
+/// each row's sum is exact).
 #[inline(always)]
-fn q8_rows<'w>(q: &'w [i8], s: &'w [f32], n: usize, rows: Range<usize>) -> (&'w [i8], &'w [f32]) {
-    (&q[rows.start * n..rows.end * n], &s[rows])
+fn q8_product<A: Arch>(arch: A, m: Q8Mat<'_>, rows: Range<usize>, x: &[i16], out: &mut [f32]) {
+    let (q, s, n) = (m.q, m.s, m.n);
+    if m.order == WeightOrder::RowMajor {
+        arch.gemv_q8(&q[rows.start * n..rows.end * n], &s[rows], x, out);
+        return;
+    }
+    if rows.start == 0 && rows.end == s.len() {
+        // The whole matrix (every step but a split one's).
+        arch.gemv_q8_quads(q, s, x, out);
+        return;
+    }
+    quad_rows(arch, m, rows, x, out);
+}
+
+/// [`q8_product`], then a gathered input column and its bias `add = (col,
+/// col_scale, b)` ([`add_q8_column`]); a whole quad-order matrix in one
+/// [`Arch::gemv_q8_quads_add`] (the same operations).
+#[inline(always)]
+fn q8_product_add<A: Arch>(
+    arch: A,
+    m: Q8Mat<'_>,
+    rows: Range<usize>,
+    x: &[i16],
+    add: (&[i8], &[f32], &[f32]),
+    out: &mut [f32],
+) {
+    let (col, col_scale, b) = add;
+    if m.order == WeightOrder::Quads && rows.start == 0 && rows.end == m.s.len() {
+        arch.gemv_q8_quads_add(m.q, m.s, x, col, col_scale, b, out);
+        return;
+    }
+    q8_product(arch, m, rows, x, out);
+    add_q8_column(out, col, col_scale, b);
+}
+
+/// [`q8_product`] of a quad-order `m` for a range of rows that is not the
+/// whole matrix (out of line: only split steps take it).
+#[inline(never)]
+fn quad_rows<A: Arch>(arch: A, m: Q8Mat<'_>, rows: Range<usize>, x: &[i16], out: &mut [f32]) {
+    let (q, s, n) = (m.q, m.s, m.n);
+    let full = s.len() / 4 * 4;
+    let (mut k, end) = (rows.start, rows.end);
+    let mut out = out;
+    while k < end {
+        if k.is_multiple_of(4) || k >= full {
+            // Whole quads from k, and the row-major rows if `end` is past them.
+            let e = if end.is_multiple_of(4) || end >= full {
+                end
+            } else {
+                end / 4 * 4
+            };
+            if e > k {
+                let (o, rest) = out.split_at_mut(e - k);
+                arch.gemv_q8_quads(&q[k * n..e * n], &s[k..e], x, o);
+                out = rest;
+                k = e;
+                continue;
+            }
+        }
+        // Rows k.. of the quad at q0, which the range does not cover whole.
+        let q0 = k / 4 * 4;
+        let mut t = [0.0f32; 4];
+        arch.gemv_q8_quads(&q[q0 * n..(q0 + 4) * n], &s[q0..q0 + 4], x, &mut t);
+        let take = (q0 + 4).min(end) - k;
+        let (o, rest) = out.split_at_mut(take);
+        o.copy_from_slice(&t[k - q0..k - q0 + take]);
+        out = rest;
+        k += take;
+    }
 }
 
 /// Unit `k` of a gather-layout (`[n_in][n_h]`) block times a dense `v`:
@@ -495,7 +588,7 @@ pub(crate) fn logits<A: Arch>(
         Some(w) => {
             let hq = &mut hq[..h.len()];
             arch.q15_pack(h, hq);
-            arch.gemv_q8(w.q, w.scale, hq, out);
+            arch.gemv_q8_in(w.order, w.q, w.scale, hq, out);
         }
         None => arch.gemv(output.w_y, h, out),
     }

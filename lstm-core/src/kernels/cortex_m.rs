@@ -15,7 +15,7 @@
 
 use core::ops::Range;
 
-use super::arch::{Arch, reduce8, units};
+use super::arch::{Arch, add_q8_column, reduce8, units};
 use super::cell;
 use crate::math::expc;
 use crate::quant::q15;
@@ -571,6 +571,215 @@ core::arch::global_asm!(
     "    add sp, sp, #20",
     "    pop {{r4-r11, pc}}",
     ".size lstm_core_gemv_q8, . - lstm_core_gemv_q8",
+    // One row of a column group: the weight word \w's bytes 0, 2 by SXTB16
+    // into r12 against (x0, x2) in r2, then bytes 1, 3 (SXTB16 ROR #8, in
+    // place) against (x1, x3) in r3, SMLAD into \acc (with \first, SMUAD
+    // starts it: no zeroing).
+    ".macro lstm_q8_row first, acc, w",
+    "    sxtb16 r12, \\w",
+    "    .if \\first",
+    "    smuad \\acc, r12, r2",
+    "    .else",
+    "    smlad \\acc, r12, r2, \\acc",
+    "    .endif",
+    "    sxtb16 \\w, \\w, ror #8",
+    "    smlad \\acc, \\w, r3, \\acc",
+    ".endm",
+    // One column group of a quad (16 MACs): x as (x0,x2) (x1,x3) in r2, r3,
+    // the quad's four rows' four bytes in r4-r7, sums in r8-r11. With \al
+    // by LDM (word-aligned w and x), else by LDR (any alignment).
+    ".macro lstm_q8_group al, first=0",
+    "    .if \\al",
+    "    ldm r1!, {{r2, r3}}",
+    "    ldm r0!, {{r4-r7}}",
+    "    .else",
+    "    ldr r2, [r1], #4",
+    "    ldr r3, [r1], #4",
+    "    ldr r4, [r0], #4",
+    "    ldr r5, [r0], #4",
+    "    ldr r6, [r0], #4",
+    "    ldr r7, [r0], #4",
+    "    .endif",
+    "    lstm_q8_row \\first, r8, r4",
+    "    lstm_q8_row \\first, r9, r5",
+    "    lstm_q8_row \\first, r10, r6",
+    "    lstm_q8_row \\first, r11, r7",
+    ".endm",
+    // Every quad from w (r0) to the end ([sp+16]): the groups, \unroll per
+    // loop test (with \al the loop runs at least once: n ≥ 4; else it is
+    // tested first), then the n % 4 tail columns ([sp+20]; row r's at
+    // r0 + r·t: LDRSH, LDRSB, SMLABB), then the four outputs as
+    // lstm_q8_store's: VCVT #15, VMUL by the scale. With \fast (n % 4 == 0
+    // and at least 2·\unroll groups, a multiple of \unroll) the first
+    // \unroll groups are peeled, the first of them starting the sums by
+    // SMUAD, and there is no tail.
+    ".macro lstm_q8_quads al, unroll, fast=0",
+    ".Lquad\\@:",
+    "    ldr r1, [sp, #0]", // x
+    "    ldr lr, [sp, #4]", // x past its groups
+    "    .if \\fast",
+    "    lstm_q8_group \\al, 1",
+    "    .rept \\unroll - 1",
+    "    lstm_q8_group \\al",
+    "    .endr",
+    "    .else",
+    "    mov r8, #0",
+    "    mov r9, #0",
+    "    mov r10, #0",
+    "    mov r11, #0",
+    "    .endif",
+    "    .if \\al == 0",
+    "    cmp r1, lr",
+    "    beq .Ltail\\@",
+    "    .endif",
+    ".Lgroup\\@:",
+    "    .rept \\unroll",
+    "    lstm_q8_group \\al",
+    "    .endr",
+    "    cmp r1, lr",
+    "    bne .Lgroup\\@",
+    ".Ltail\\@:",
+    "    .if \\fast == 0",
+    "    ldr r3, [sp, #20]", // t = n % 4
+    "    cbz r3, .Lstore\\@",
+    "    add r7, r3, r3, lsl #1", // 3t
+    "    mov lr, r3",
+    ".Lcol\\@:",
+    "    ldrsh r2, [r1], #2",
+    "    ldrsb r4, [r0]",
+    "    ldrsb r5, [r0, r3]",
+    "    ldrsb r6, [r0, r3, lsl #1]",
+    "    ldrsb r12, [r0, r7]",
+    "    adds r0, r0, #1",
+    "    smlabb r8, r4, r2, r8",
+    "    smlabb r9, r5, r2, r9",
+    "    smlabb r10, r6, r2, r10",
+    "    smlabb r11, r12, r2, r11",
+    "    subs lr, lr, #1",
+    "    bne .Lcol\\@",
+    "    add r0, r0, r7", // past rows 4q+1..4q+3's tails
+    "    .endif",
+    ".Lstore\\@:",
+    "    vmov s0, s1, r8, r9",
+    "    vmov s2, s3, r10, r11",
+    "    vcvt.f32.s32 s0, s0, #15",
+    "    vcvt.f32.s32 s1, s1, #15",
+    "    vcvt.f32.s32 s2, s2, #15",
+    "    vcvt.f32.s32 s3, s3, #15",
+    "    ldr r2, [sp, #8]",  // out
+    "    ldr r3, [sp, #12]", // scale
+    "    vldmia r3!, {{s4-s7}}",
+    "    vmul.f32 s0, s0, s4",
+    "    vmul.f32 s1, s1, s5",
+    "    vmul.f32 s2, s2, s6",
+    "    vmul.f32 s3, s3, s7",
+    "    str r3, [sp, #12]",
+    "    ldr r4, [sp, #24]", // the gathered column, or null
+    "    cmp r4, #0",
+    "    beq .Lput\\@",
+    // out += (col · col_scale) + b: each int8 converted exactly, one VMUL
+    // (dequantize's rounding), the bias added, then onto the product.
+    "    ldrsb r5, [r4, #0]",
+    "    ldrsb r6, [r4, #1]",
+    "    ldrsb r7, [r4, #2]",
+    "    ldrsb r12, [r4, #3]",
+    "    adds r4, r4, #4",
+    "    str r4, [sp, #24]",
+    "    vmov s4, s5, r5, r6",
+    "    vmov s6, s7, r7, r12",
+    "    vcvt.f32.s32 s4, s4",
+    "    vcvt.f32.s32 s5, s5",
+    "    vcvt.f32.s32 s6, s6",
+    "    vcvt.f32.s32 s7, s7",
+    "    ldr r3, [sp, #28]", // col_scale
+    "    vldmia r3!, {{s8-s11}}",
+    "    str r3, [sp, #28]",
+    "    vmul.f32 s4, s4, s8",
+    "    vmul.f32 s5, s5, s9",
+    "    vmul.f32 s6, s6, s10",
+    "    vmul.f32 s7, s7, s11",
+    "    ldr r3, [sp, #32]", // b
+    "    vldmia r3!, {{s8-s11}}",
+    "    str r3, [sp, #32]",
+    "    vadd.f32 s4, s4, s8",
+    "    vadd.f32 s5, s5, s9",
+    "    vadd.f32 s6, s6, s10",
+    "    vadd.f32 s7, s7, s11",
+    "    vadd.f32 s0, s0, s4",
+    "    vadd.f32 s1, s1, s5",
+    "    vadd.f32 s2, s2, s6",
+    "    vadd.f32 s3, s3, s7",
+    ".Lput\\@:",
+    "    vstmia r2!, {{s0-s3}}",
+    "    str r2, [sp, #8]",
+    "    ldr r12, [sp, #16]", // end of the quads
+    "    cmp r0, r12",
+    "    bne .Lquad\\@",
+    "    b 90f",
+    ".endm",
+    // void lstm_core_gemv_q8_quads(const i8 *w /* r0 */, const i16 *x /* r1 */,
+    //                              u32 quads /* r2, > 0 */, u32 n /* r3, > 0 */,
+    //                              f32 *out /* [sp] */, const f32 *scale /* [sp+4] */,
+    //                              u32 aligned /* [sp+8] */, const i8 *col /* [sp+12] */,
+    //                              const f32 *col_scale /* [sp+16] */, const f32 *b /* [sp+20] */)
+    // The 4·quads rows of w in quad order (crate::weight_order: per quad,
+    // groups of 16 bytes, four of each row, then the rows' n % 4 tails)
+    // against x (n i16s, packed by q15_pack), four rows per pass over x.
+    // aligned != 0 promises w and x word-aligned (then every quad and
+    // group is). Groups go four per loop test when n/4 is a multiple of
+    // four, else one; with n % 4 == 0 and n ≥ 32 as well, the first four
+    // are peeled (no zeroing) and there is no tail code. If col is not
+    // null, out[k] += (col[k] · col_scale[k]) + b[k] (a gate's gathered
+    // input column and bias, as add_q8_column).
+    ".section .text.lstm_core_gemv_q8_quads,\"ax\",%progbits",
+    ".global lstm_core_gemv_q8_quads",
+    ".type lstm_core_gemv_q8_quads,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_gemv_q8_quads:",
+    "    push {{r4-r11, lr}}",
+    "    sub sp, sp, #36", // locals: x, x end, out, scale, w end, n % 4, col, col_scale, b
+    "    str r1, [sp, #0]",
+    "    lsrs r4, r3, #2", // column groups
+    "    add r5, r1, r4, lsl #3",
+    "    str r5, [sp, #4]",
+    "    ldr r5, [sp, #72]", // out (36 bytes of locals + 9 registers)
+    "    str r5, [sp, #8]",
+    "    ldr r5, [sp, #76]", // scale
+    "    str r5, [sp, #12]",
+    "    ldr r5, [sp, #84]", // col
+    "    str r5, [sp, #24]",
+    "    ldr r5, [sp, #88]", // col_scale
+    "    str r5, [sp, #28]",
+    "    ldr r5, [sp, #92]", // b
+    "    str r5, [sp, #32]",
+    "    mul r5, r2, r3",
+    "    add r5, r0, r5, lsl #2", // quads · 4n bytes
+    "    str r5, [sp, #16]",
+    "    and r5, r3, #3",
+    "    str r5, [sp, #20]",
+    "    ldr r5, [sp, #80]", // aligned
+    "    cmp r5, #0",
+    "    beq 30f",
+    "    cmp r4, #0", // no whole group: the tested loop
+    "    beq 30f",
+    "    tst r4, #3",
+    "    bne 20f",
+    "    cmp r4, #8", // the fast loop: n % 4 == 0 and 8, 12, ... groups
+    "    blo 10f",
+    "    tst r3, #3",
+    "    bne 10f",
+    "    lstm_q8_quads 1, 4, 1",
+    "10:",
+    "    lstm_q8_quads 1, 4",
+    "20:",
+    "    lstm_q8_quads 1, 1",
+    "30:",
+    "    lstm_q8_quads 0, 1",
+    "90:",
+    "    add sp, sp, #36",
+    "    pop {{r4-r11, pc}}",
+    ".size lstm_core_gemv_q8_quads, . - lstm_core_gemv_q8_quads",
 );
 
 const _: () = assert!(expc::ROUND.to_bits() == 0x4B40_0000);
@@ -596,6 +805,18 @@ unsafe extern "C" {
         out: *mut f32,
         scale: *const f32,
         aligned: u32,
+    );
+    fn lstm_core_gemv_q8_quads(
+        w: *const i8,
+        x: *const i16,
+        quads: u32,
+        n: u32,
+        out: *mut f32,
+        scale: *const f32,
+        aligned: u32,
+        col: *const i8,
+        col_scale: *const f32,
+        b: *const f32,
     );
     fn lstm_core_gemv8(
         w: *const f32,
@@ -769,6 +990,98 @@ impl Arch for CortexM4F {
                 scale.as_ptr(),
                 u32::from(aligned),
             );
+        }
+    }
+
+    /// One `lstm_core_gemv_q8_quads` call for the whole quads (four rows
+    /// per pass over `x`: `LDM` of 16 weight bytes and two words of `x`,
+    /// `SXTB16` + `SMLAD`, when `w` and `x` are word-aligned; else `LDR`s),
+    /// then [`Arch::gemv_q8`] over the `rows % 4` row-major rows after them.
+    #[inline]
+    fn gemv_q8_quads(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) {
+        gemv_q8_quads(w, scale, x, out, None);
+    }
+
+    /// As [`Arch::gemv_q8_quads`], the column and bias added in
+    /// `lstm_core_gemv_q8_quads`'s epilogue.
+    #[inline]
+    fn gemv_q8_quads_add(
+        self,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) {
+        gemv_q8_quads(w, scale, x, out, Some((col, col_scale, b)));
+    }
+}
+
+/// [`Arch::gemv_q8_quads`] (and, with `add = (col, col_scale, b)`,
+/// [`Arch::gemv_q8_quads_add`]) on the Cortex-M4F (out of line: one copy
+/// for every call site).
+#[inline(never)]
+fn gemv_q8_quads(
+    w: &[i8],
+    scale: &[f32],
+    x: &[i16],
+    out: &mut [f32],
+    add: Option<(&[i8], &[f32], &[f32])>,
+) {
+    let (n, rows) = (x.len(), out.len());
+    debug_assert!(
+        w.len() == rows * n && scale.len() == rows,
+        "gemv_q8_quads: matrix size"
+    );
+    let quads = rows / 4;
+    let shapes = (u32::try_from(n), u32::try_from(quads));
+    let fits = w.len() >= rows * n
+        && scale.len() >= rows
+        && add.is_none_or(|(c, s, b)| c.len() >= rows && s.len() >= rows && b.len() >= rows);
+    let (Ok(n32 @ 1..), Ok(quads32 @ 1..), true) = (shapes.0, shapes.1, fits) else {
+        // No columns, or no whole quad (the matrix is row-major), or (a
+        // caller bug, debug-asserted) short slices: never read out of bounds.
+        CortexM4F.gemv_q8(w, scale, x, out);
+        if let Some((c, s, b)) = add {
+            add_q8_column(out, c, s, b);
+        }
+        return;
+    };
+    let aligned =
+        (w.as_ptr() as usize).is_multiple_of(4) && (x.as_ptr() as usize).is_multiple_of(4);
+    let (col, col_scale, b) = match add {
+        Some((c, s, b)) => (c.as_ptr(), s.as_ptr(), b.as_ptr()),
+        None => (core::ptr::null(), core::ptr::null(), core::ptr::null()),
+    };
+    // SAFETY: `w` holds `rows · n ≥ 4·quads · n` bytes, `x` `n` i16s,
+    // `scale`, `out` and (if not null) `col`, `col_scale` and `b` at least
+    // `4·quads` values (checked above); the routine reads exactly
+    // `4·quads · n` bytes, `n` i16s and `4·quads` of the others and writes
+    // `4·quads` f32s, uses `LDM` only when `aligned` says `w` and `x` are
+    // word-aligned (every quad is `4n` bytes, so stays so), and saves the
+    // callee-saved registers it uses (s0-s11 are scratch).
+    unsafe {
+        lstm_core_gemv_q8_quads(
+            w.as_ptr(),
+            x.as_ptr(),
+            quads32,
+            n32,
+            out.as_mut_ptr(),
+            scale.as_ptr(),
+            u32::from(aligned),
+            col,
+            col_scale,
+            b,
+        );
+    }
+    let full = 4 * quads;
+    if full < rows {
+        let rest = &mut out[full..rows];
+        CortexM4F.gemv_q8(&w[full * n..rows * n], &scale[full..rows], x, rest);
+        if let Some((c, s, b)) = add {
+            add_q8_column(rest, &c[full..rows], &s[full..rows], &b[full..rows]);
         }
     }
 }

@@ -54,18 +54,21 @@
 //!   place — `q15_pack` (the state as Q15, [`crate::quant::q15`], in the
 //!   architecture's order), `gemv_q8` (int8 rows × Q15, exact i32 sums, then
 //!   `((acc as f32) · 2^-15) · scale`, [`crate::quant`] has the definition)
-//!   and `gemv_q8_add` (plus a gathered q8 column and the bias) — with the
-//!   scalar default as reference, AVX2 / AVX-VNNI / AVX-512 VNNI on x86-64
+//!   and `gemv_q8_quads` (the same over a matrix in quad order,
+//!   [`crate::weight_order`]) — with the scalar default as reference, AVX2 / AVX-VNNI / AVX-512 VNNI on x86-64
 //!   (`x86_vnni`, chosen at run time inside `Avx2Fma`'s `gemv_q8`) and
-//!   `SXTB16` + `SMLAD` on the Cortex-M4F. [`Kernel::q15_state`],
-//!   [`Kernel::gemv_q8`] and [`Kernel::gemv_q8_add`] expose them;
+//!   `SXTB16` + `SMLAD` on the Cortex-M4F (x86-64 runs quad order by the
+//!   scalar default: host views are row-major). [`Kernel::q15_state`],
+//!   [`Kernel::gemv_q8`], [`Kernel::gemv_q8_in`] and [`Kernel::gemv_q8_add`]
+//!   expose them;
 //!   [`Q8Impl`] names each implementation for the conformance suite
 //!   (`tests/conformance_q8.rs`, and `conformance-m4f/` under QEMU) and the
 //!   benchmark (`benches/q8.rs`). The cell bodies run q8 layers with no
 //!   second copy: `cell`'s `pack` writes a q8 layer's Q15 operands (the
 //!   previous h, and a rows-layout input) once per step into the end of the
-//!   caller's scratch, and its products section calls `gemv_q8_add` /
-//!   `gemv_q8` where f32 calls `gemv_add` / `gemv`; the tail after the
+//!   caller's scratch, and its products section calls `gemv_q8` /
+//!   `gemv_q8_quads` (then adds a gathered column) where f32 calls
+//!   `gemv_add` / `gemv`; the tail after the
 //!   products is the same code for both dtypes. The conformance suite runs
 //!   whole q8 networks on every kernel (and, on x86-64, with each product
 //!   this CPU has: `Q8Impl::cap_best`).

@@ -7,6 +7,7 @@ use super::{Arch, Kernel, Portable, arch, check_len};
 #[cfg(target_arch = "x86_64")]
 use super::{x86_64, x86_vnni};
 use crate::Error;
+use crate::weight_order::WeightOrder;
 
 impl Kernel {
     /// Which implementation runs this kernel's q8 product on this CPU
@@ -45,6 +46,23 @@ impl Kernel {
     /// ([`Error::AccumulatorBound`]).
     pub fn gemv_q8(self, w: &[i8], scale: &[f32], x: &[i16], out: &mut [f32]) -> Result<(), Error> {
         self.q8_impl().gemv_q8(w, scale, x, out)
+    }
+
+    /// [`Kernel::gemv_q8`] over a `w` stored in `order`
+    /// ([`crate::weight_order`]): the same bits for the same matrix in
+    /// either order.
+    ///
+    /// # Errors
+    /// As [`Kernel::gemv_q8`].
+    pub fn gemv_q8_in(
+        self,
+        order: WeightOrder,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.q8_impl().gemv_q8_in(order, w, scale, x, out)
     }
 
     /// [`Kernel::gemv_q8`] plus a gathered q8 input column and a bias:
@@ -195,6 +213,31 @@ impl Q8Impl {
         Ok(())
     }
 
+    /// As [`Kernel::gemv_q8_in`], with this implementation (x86-64 runs
+    /// quad order by the portable loop: host views are row-major).
+    ///
+    /// # Errors
+    /// As [`Kernel::gemv_q8`].
+    pub fn gemv_q8_in(
+        self,
+        order: WeightOrder,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if order == WeightOrder::RowMajor {
+            return self.gemv_q8(w, scale, x, out);
+        }
+        check_q8(w, scale, x, out)?;
+        match self.usable() {
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Q8Impl::CortexM4Dsp => cortex_m::CortexM4F.gemv_q8_quads(w, scale, x, out),
+            _ => Portable.gemv_q8_quads(w, scale, x, out),
+        }
+        Ok(())
+    }
+
     /// As [`Kernel::gemv_q8_add`], with this implementation.
     ///
     /// # Errors
@@ -215,6 +258,41 @@ impl Q8Impl {
         check_len(b.len(), out.len())?;
         self.gemv_q8(w, scale, x, out)?;
         arch::add_q8_column(out, col, col_scale, b);
+        Ok(())
+    }
+
+    /// As [`Q8Impl::gemv_q8_add`] over a `w` stored in `order`
+    /// ([`crate::weight_order`]; in quad order the Cortex-M4F adds the
+    /// column and bias in its routine's epilogue).
+    ///
+    /// # Errors
+    /// As [`Kernel::gemv_q8_add`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemv_q8_add_in(
+        self,
+        order: WeightOrder,
+        w: &[i8],
+        scale: &[f32],
+        x: &[i16],
+        col: &[i8],
+        col_scale: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if order == WeightOrder::RowMajor {
+            return self.gemv_q8_add(w, scale, x, col, col_scale, b, out);
+        }
+        check_len(col.len(), out.len())?;
+        check_len(col_scale.len(), out.len())?;
+        check_len(b.len(), out.len())?;
+        check_q8(w, scale, x, out)?;
+        match self.usable() {
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Q8Impl::CortexM4Dsp => {
+                cortex_m::CortexM4F.gemv_q8_quads_add(w, scale, x, col, col_scale, b, out);
+            }
+            _ => Portable.gemv_q8_quads_add(w, scale, x, col, col_scale, b, out),
+        }
         Ok(())
     }
 }

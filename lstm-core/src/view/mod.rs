@@ -5,6 +5,7 @@
 //! and the first tools use), and the [`Input`] of one step.
 
 use crate::format::{CellKind, Dtype, MAX_LAYERS};
+use crate::weight_order::WeightOrder;
 use crate::{Dims, Error, InputKind};
 
 mod family;
@@ -130,6 +131,7 @@ impl<'a> CellView<'a> {
             b: self.b,
             b_hn: &[],
             q8: None,
+            q8_order: WeightOrder::RowMajor,
         }
     }
 
@@ -193,6 +195,11 @@ pub struct RecurrentView<'a> {
     pub(crate) b_hn: &'a [f32],
     /// The q8 weights, if the layer is q8.
     pub(crate) q8: Option<Q8Layer<'a>>,
+    /// The order of the q8 `w_hh` gate blocks and, in the rows layout, the
+    /// `w_ih` gate blocks (each block its own `n_h`-row matrix; a
+    /// gather-layout `w_ih` is never reordered). Here, not in [`Q8Layer`],
+    /// so it fills padding beside `kind` and `layout`.
+    pub(crate) q8_order: WeightOrder,
 }
 
 impl<'a> RecurrentView<'a> {
@@ -228,6 +235,7 @@ impl<'a> RecurrentView<'a> {
             b: gate_blocks("b", b, g, n_h)?,
             b_hn,
             q8: None,
+            q8_order: WeightOrder::RowMajor,
         })
     }
 

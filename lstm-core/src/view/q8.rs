@@ -4,11 +4,13 @@
 use super::{InputLayout, OutputView, RecurrentView, check_len, gate_blocks, nonzero};
 use crate::Error;
 use crate::format::{CellKind, MAX_Q8_ROW};
+use crate::weight_order::WeightOrder;
 
 /// A layer's q8 weights, gate block by gate block (`G` blocks; the unused
 /// trailing entries are empty): the int8 values in the f32 layout of
 /// [`RecurrentView`] and each block's `n_h` scales (block `q`'s unit `k` is
-/// unit `q·n_h + k` of the file's scale vector).
+/// unit `q·n_h + k` of the file's scale vector), in the view's
+/// `q8_order`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Layer<'a> {
     pub(crate) w_ih: [&'a [i8]; 4],
@@ -17,11 +19,12 @@ pub(crate) struct Q8Layer<'a> {
     pub(crate) s_hh: [&'a [f32]; 4],
 }
 
-/// A row-major q8 matrix: `rows · n` int8 values and one scale per row.
+/// A q8 matrix: `rows · n` int8 values in `order` and one scale per row.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Q8Rows<'a> {
     pub(crate) q: &'a [i8],
     pub(crate) scale: &'a [f32],
+    pub(crate) order: WeightOrder,
 }
 
 impl<'a> RecurrentView<'a> {
@@ -83,6 +86,7 @@ impl<'a> RecurrentView<'a> {
             b: gate_blocks("b", b, g, n_h)?,
             b_hn,
             q8: Some(q8),
+            q8_order: WeightOrder::RowMajor,
         })
     }
 }
@@ -114,8 +118,34 @@ impl<'a> OutputView<'a> {
             q8: Some(Q8Rows {
                 q: w_y,
                 scale: w_y_scale,
+                order: WeightOrder::RowMajor,
             }),
         })
+    }
+
+    /// Marks a q8 output's `w_y` as stored in `order` ([`crate::weight_order`];
+    /// [`OutputView::new_q8`] takes row-major). An f32 view is returned unchanged.
+    #[must_use]
+    pub fn with_weight_order(mut self, order: WeightOrder) -> Self {
+        if let Some(w) = &mut self.q8 {
+            w.order = order;
+        }
+        self
+    }
+}
+
+impl RecurrentView<'_> {
+    /// Marks a q8 layer's `w_hh` gate blocks and, in the rows layout, its
+    /// `w_ih` gate blocks as stored in `order` ([`crate::weight_order`]:
+    /// each block of `n_h` rows interleaved on its own;
+    /// [`RecurrentView::new_q8`] takes row-major). A gather-layout `w_ih`
+    /// stays as it is; an f32 view is returned unchanged.
+    #[must_use]
+    pub fn with_weight_order(mut self, order: WeightOrder) -> Self {
+        if self.q8.is_some() {
+            self.q8_order = order;
+        }
+        self
     }
 }
 
