@@ -7,7 +7,8 @@
 //!
 //! A single-layer f32 LSTM is written as format version 1 (what
 //! `--c-header` needs); `--cell gru|rnn`, `--layers 2..=4` or `--q8` (the
-//! same weights quantized by `lstm_core::quant::quantize_family`) writes a
+//! same weights quantized as `host-trainer quantize` does by default:
+//! `lstm_core::quant::quantize_family_to`, dtype q8-shared) writes a
 //! version-2 family model (no C header).
 //!
 //! Weights are uniform in ±1/√hidden (PyTorch's initialisation), so the
@@ -22,7 +23,7 @@ use lstm_core::format::{
     WeightParts,
 };
 use lstm_bench_helpers::weights;
-use lstm_core::quant::{q8_buffer_lens, quantize_family};
+use lstm_core::quant::quantize_family_to;
 
 fn fail(msg: &str) -> ! {
     eprintln!("mkmodel: {msg}");
@@ -127,7 +128,7 @@ fn main() {
 }
 
 /// Writes a version-2 model of `layers` layers of `cell` with seeded random
-/// weights, quantized to q8 if `q8`.
+/// weights, quantized to q8-shared if `q8`.
 fn family(out: &str, vocab: &str, dims: Dims, (cell, layers, q8): (CellKind, usize, bool), seed: u32, scale: f32) {
     let header = Header {
         cell,
@@ -151,11 +152,13 @@ fn family(out: &str, vocab: &str, dims: Dims, (cell, layers, q8): (CellKind, usi
         .collect();
     let (w_y, b_y) = (w(dims.n_y * dims.n_h), w(dims.n_y));
     let parts = FamilyParts { header, vocab, layers: &layer_parts, w_y: WeightParts::F32(&w_y), b_y: &b_y };
-    let (nq, ns) = q8_buffer_lens(&header);
-    let (mut q, mut s) = (vec![0i8; nq], vec![0.0f32; ns]);
+    let shared = Header { dtype: Dtype::Q8Shared, ..header };
+    let (mut q, mut s) = (vec![0i8; shared.weight_count()], vec![0.0f32; shared.scale_count()]);
     let mut q8_layers = [layer_parts[0]; format::MAX_LAYERS];
     let parts = if q8 {
-        quantize_family(&parts, &mut q, &mut s, &mut q8_layers).unwrap_or_else(|e| fail(&format!("quantize: {e}"))).0
+        quantize_family_to(&parts, Dtype::Q8Shared, &mut q, &mut s, &mut q8_layers)
+            .unwrap_or_else(|e| fail(&format!("quantize: {e}")))
+            .0
     } else {
         parts
     };
