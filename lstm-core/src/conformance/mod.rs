@@ -463,7 +463,15 @@ pub fn simd_required() -> bool {
 /// [`simd_required`].
 #[cfg(feature = "std")]
 pub fn skip(reason: &str) {
-    use std::io::Write;
     assert!(!simd_required(), "LSTM_REQUIRE_SIMD=1, but {reason}");
+    skip_extension(reason);
+}
+
+/// Reports a test of a CPU extension beyond AVX2 and FMA (the VNNI
+/// products) that this CPU lacks: prints `skip: {reason}`, even when
+/// [`simd_required`] (which promises AVX2 and FMA only).
+#[cfg(feature = "std")]
+pub fn skip_extension(reason: &str) {
+    use std::io::Write;
     let _ = writeln!(std::io::stderr(), "skip: {reason}");
 }

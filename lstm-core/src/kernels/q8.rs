@@ -158,6 +158,16 @@ impl Q8Impl {
         }
     }
 
+    /// Whether this implementation needs a CPU extension beyond the kernel
+    /// it belongs to (AVX-VNNI, AVX-512 VNNI on top of AVX2 and FMA).
+    pub const fn is_extension(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Q8Impl::AvxVnni | Q8Impl::Avx512Vnni => true,
+            _ => false,
+        }
+    }
+
     /// Whether the running CPU can execute this implementation (one it
     /// cannot run falls back to [`Q8Impl::Portable`]).
     pub fn runs_here(self) -> bool {
