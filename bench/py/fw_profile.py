@@ -11,7 +11,10 @@ even with LTO inlining the Rust code into `main`.
 usage: fw_profile.py ELF TOKENS MACS_PER_MATRIX_TOKEN [--json] [--cycles]
 
 Prints instructions per token by symbol (whole run divided by TOKENS, so
-start-up and the final report are included in the small entries).
+start-up and the final report are included in the small entries). A block
+the assembly marks with local labels `lstm_core_region_NAME_N` ..
+`lstm_core_region_end_NAME_N` counts as `NAME (in SYMBOL)`, apart from its
+function (the q8 routine's column add is not matrix work).
 
 With --cycles, also weights every executed instruction with the Cortex-M4
 cycle table in bench/README.md ("Cycles"): the ELF is disassembled with
@@ -150,6 +153,27 @@ def disassemble(elf):
     return table
 
 
+def regions(elf):
+    """[(lo, hi, name)]: the blocks lstm-core's assembly marks with a pair of local labels
+    `lstm_core_region_NAME_N` .. `lstm_core_region_end_NAME_N` (e.g. the q8 routine's column add,
+    which is not part of the matrix product), from the ELF's symbol table."""
+    for tool in ("llvm-nm", "arm-none-eabi-nm"):
+        try:
+            out = subprocess.run([tool, elf], capture_output=True, text=True, check=True).stdout
+            break
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    else:
+        return []
+    begin, end = {}, {}
+    pat = re.compile(r"^([0-9a-fA-F]+)\s+\w\s+lstm_core_region_(end_)?(\w+)_(\d+)$")
+    for line in out.splitlines():
+        m = pat.match(line.strip())
+        if m:
+            (end if m.group(2) else begin)[(m.group(3), m.group(4))] = int(m.group(1), 16)
+    return sorted((lo, end[k], k[0]) for k, lo in begin.items() if k in end and end[k] > lo)
+
+
 def profile(elf, insns=None):
     with tempfile.TemporaryDirectory() as d:
         fifo = os.path.join(d, "trace")
@@ -158,6 +182,8 @@ def profile(elf, insns=None):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         counts = collections.Counter()
         cycles = collections.Counter()
+        marked = regions(elf)
+        lo_all, hi_all = (marked[0][0], max(r[1] for r in marked)) if marked else (0, 0)
         pat = re.compile(r"\[[0-9a-f]+/([0-9a-f]+)/[^\]]*\] (\S+)\s*$")
         prev = None  # (pc, mnemonic, ops, size, symbol, is memory access)
         with open(fifo, "r", errors="replace") as f:
@@ -166,6 +192,12 @@ def profile(elf, insns=None):
                     continue
                 m = pat.search(line)
                 sym = m.group(2) if m else "?"
+                if m and marked and lo_all <= (pc := int(m.group(1), 16)) < hi_all:
+                    # A marked block counts as "NAME (in SYMBOL)", apart from its function.
+                    for lo, hi, name in marked:
+                        if lo <= pc < hi:
+                            sym = f"{name} (in {sym})"
+                            break
                 counts[sym] += 1
                 if insns is None or not m:
                     continue

@@ -678,7 +678,10 @@ core::arch::global_asm!(
     "    cmp r4, #0",
     "    beq .Lput\\@",
     // out += (col · col_scale) + b: each int8 converted exactly, one VMUL
-    // (dequantize's rounding), the bias added, then onto the product.
+    // (dequantize's rounding), the bias added, then onto the product. The
+    // two local labels mark this block for bench/py/fw_profile.py, which
+    // counts it apart from the product (it is not the matrix's MACs).
+    "    lstm_core_region_q8_column_add_\\@:",
     "    ldrsb r5, [r4, #0]",
     "    ldrsb r6, [r4, #1]",
     "    ldrsb r7, [r4, #2]",
@@ -709,6 +712,7 @@ core::arch::global_asm!(
     "    vadd.f32 s1, s1, s5",
     "    vadd.f32 s2, s2, s6",
     "    vadd.f32 s3, s3, s7",
+    "    lstm_core_region_end_q8_column_add_\\@:",
     ".Lput\\@:",
     "    vstmia r2!, {{s0-s3}}",
     "    str r2, [sp, #8]",
