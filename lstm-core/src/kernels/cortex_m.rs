@@ -1172,3 +1172,12 @@ pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     CortexM4F.dot(a, b)
 }
+
+/// [`Arch::sigmoid_table_in_place`] (`tanh`: [`Arch::tanh_table_in_place`]) on the Cortex-M4F.
+pub(crate) fn activate_table(v: &mut [f32], tanh: bool) {
+    if tanh {
+        CortexM4F.tanh_table_in_place(v);
+    } else {
+        CortexM4F.sigmoid_table_in_place(v);
+    }
+}
