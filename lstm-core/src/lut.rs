@@ -111,7 +111,7 @@ const SIGMOID_BITS: [u32; INTERVALS + 1] = [
     0x3f7ffffe,
 ];
 
-/// [`SIGMOID_BITS`] as f32 values: the table every kernel reads.
+/// The sigmoid table as f32 values (`σ(−16 + k/16)`, `k = 0..=512`): the table every kernel reads.
 pub static SIGMOID_TABLE: [f32; INTERVALS + 1] = {
     let mut t = [0.0f32; INTERVALS + 1];
     let mut k = 0;
@@ -119,6 +119,20 @@ pub static SIGMOID_TABLE: [f32; INTERVALS + 1] = {
         t[k] = f32::from_bits(SIGMOID_BITS[k]);
         k += 1;
     }
+    t
+};
+
+/// [`SIGMOID_TABLE`] and a copy of its last entry: a kernel may read
+/// `T[512]` with `f = 0` where the definition reads `T[511]` with `f = 1`
+/// (the same value, as `T[512] − T[511]` is exact), and then `T[513]`.
+pub(crate) static SIGMOID_TABLE_PADDED: [f32; INTERVALS + 2] = {
+    let mut t = [0.0f32; INTERVALS + 2];
+    let mut k = 0;
+    while k <= INTERVALS {
+        t[k] = f32::from_bits(SIGMOID_BITS[k]);
+        k += 1;
+    }
+    t[INTERVALS + 1] = t[INTERVALS];
     t
 };
 
@@ -138,10 +152,11 @@ pub fn tanh_table(x: f32) -> f32 {
 /// with `i ≤ 511` and `f = t − i` exact (see the module docs).
 #[inline(always)]
 pub(crate) fn table_position<A: Arch>(arch: A, x: f32) -> (usize, f32) {
-    // `max` returns the other operand for NaN: NaN maps to -LIMIT (`clamp`
-    // would keep the NaN).
-    #[allow(clippy::manual_clamp)]
-    let x = x.max(-LIMIT).min(LIMIT);
+    // Two selects (what `f32::max` and `f32::min` compute here, without
+    // their NaN handling calls): NaN fails the first test and maps to
+    // -LIMIT (`clamp` would keep the NaN).
+    let x = if x > -LIMIT { x } else { -LIMIT };
+    let x = if x < LIMIT { x } else { LIMIT };
     let t = arch.fma(x, STEPS_PER_UNIT, LIMIT * STEPS_PER_UNIT);
     // t is in [0, 512]: the conversion truncates exactly.
     let i = (t as u32).min(INTERVALS as u32 - 1);
@@ -177,6 +192,19 @@ mod tests {
         for (k, &v) in SIGMOID_TABLE.iter().enumerate() {
             let x = -16.0 + k as f64 / 16.0;
             assert_eq!(v.to_bits(), (sigmoid64(x) as f32).to_bits(), "entry {k}");
+        }
+    }
+
+    #[test]
+    fn the_padded_table_repeats_the_last_entry_and_differences_are_exact() {
+        assert_eq!(SIGMOID_TABLE_PADDED[..=INTERVALS], SIGMOID_TABLE[..]);
+        assert_eq!(
+            SIGMOID_TABLE_PADDED[INTERVALS + 1],
+            SIGMOID_TABLE[INTERVALS]
+        );
+        // f = 1 on interval i gives T[i + 1] exactly.
+        for w in SIGMOID_TABLE.windows(2) {
+            assert_eq!(libm::fmaf(1.0, w[1] - w[0], w[0]), w[1]);
         }
     }
 
