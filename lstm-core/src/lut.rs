@@ -125,7 +125,7 @@ pub static SIGMOID_TABLE: [f32; INTERVALS + 1] = {
 /// [`SIGMOID_TABLE`] and a copy of its last entry: a kernel may read
 /// `T[512]` with `f = 0` where the definition reads `T[511]` with `f = 1`
 /// (the same value, as `T[512] − T[511]` is exact), and then `T[513]`.
-pub(crate) static SIGMOID_TABLE_PADDED: [f32; INTERVALS + 2] = {
+pub static SIGMOID_TABLE_PADDED: [f32; INTERVALS + 2] = {
     let mut t = [0.0f32; INTERVALS + 2];
     let mut k = 0;
     while k <= INTERVALS {
