@@ -9,8 +9,9 @@
 //! (`conformance::run_q8`, the DSP extension's `SXTB16` + `SMLAD` against
 //! the portable sums), then whole q8 networks (`conformance::run_q8_net`:
 //! every cell kind, 1–3 layers, steps, split steps and the output layer on
-//! `Kernel::CortexM4F`, whose products are `SXTB16` + `SMLAD`), and a last
-//! line `conformance: N passed, M failed` over all three.
+//! `Kernel::CortexM4F`, whose products are `SXTB16` + `SMLAD`), then the
+//! q8 dtype's table activations (`conformance::run_table`), and a last
+//! line `conformance: N passed, M failed` over all four.
 
 #![no_std]
 #![no_main]
@@ -88,10 +89,27 @@ fn main() -> ! {
         nets.comparisons,
         kernel.name()
     );
+    // The q8 dtype's table activations.
+    let tables = interrupt::free(|cs| {
+        let mut scratch = SCRATCH.borrow(cs).borrow_mut();
+        conformance::run_table(kernel, &mut scratch[..], |m| {
+            if shown < SHOWN {
+                hprintln!("mismatch: {}", m);
+                shown += 1;
+            }
+        })
+    });
+    hprintln!(
+        "conformance table activations: {} passed, {} failed ({} comparisons, kernel {} against portable)",
+        tables.passed,
+        tables.failed,
+        tables.comparisons,
+        kernel.name()
+    );
     hprintln!(
         "conformance: {} passed, {} failed",
-        summary.passed + q8.passed + nets.passed,
-        summary.failed + q8.failed + nets.failed
+        summary.passed + q8.passed + nets.passed + tables.passed,
+        summary.failed + q8.failed + nets.failed + tables.failed
     );
     let ok = summary.failed == 0
         && summary.passed > 0
@@ -99,6 +117,8 @@ fn main() -> ! {
         && q8.passed > 0
         && nets.failed == 0
         && nets.passed > 0
+        && tables.failed == 0
+        && tables.passed > 0
         && imp == Q8Impl::CortexM4Dsp
         && kernel.runs_here();
     debug::exit(if ok { EXIT_SUCCESS } else { EXIT_FAILURE });

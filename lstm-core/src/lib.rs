@@ -73,6 +73,7 @@ pub mod conformance;
 mod error;
 pub mod format;
 pub mod kernels;
+pub mod lut;
 pub mod math;
 mod model;
 pub mod quant;

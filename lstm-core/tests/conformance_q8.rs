@@ -239,3 +239,32 @@ fn q8_network_cases_cover_kinds_layers_sizes() {
     assert!(cases.iter().any(|c| c.quads && c.dense));
     assert!(cases.iter().any(|c| c.quads && !c.dense));
 }
+
+/// The q8 dtype's table activations: every kernel this target has against
+/// the portable definition, bit for bit, on the shared cases of
+/// `lstm_core::conformance::table_cases` (edges, NaN, beyond the range).
+#[test]
+fn every_kernel_computes_the_table_activations_bit_for_bit() {
+    let mut scratch = vec![0.0f32; conformance::SCRATCH_TABLE_LEN];
+    let cases = conformance::table_cases().count();
+    let mut ran = 0;
+    for &kernel in Kernel::ALL {
+        if !kernel.runs_here() {
+            conformance::skip(&format!("{} not available on this CPU", kernel.name()));
+            continue;
+        }
+        let mut mismatches = Vec::new();
+        let summary =
+            conformance::run_table(kernel, &mut scratch, |m| mismatches.push(m.to_string()));
+        common::assert_conformant(
+            &format!("conformance table activations {}", kernel.name()),
+            summary.passed,
+            summary.failed,
+            summary.comparisons,
+            &mismatches,
+        );
+        assert_eq!(summary.passed, cases);
+        ran += 1;
+    }
+    assert!(ran >= 1);
+}

@@ -18,9 +18,11 @@ use core::fmt;
 use crate::format::CellKind;
 use crate::{Input, InputKind, InputLayout, Kernel, NetworkView, OutputView, RecurrentView};
 
+mod lut;
 mod q8;
 mod q8net;
 
+pub use lut::{MAX_TABLE_LEN, SCRATCH_TABLE_LEN, TableCase, TableMismatch, run_table, table_cases};
 pub use q8::{MAX_Q8_N, Q8Case, Q8Mismatch, SCRATCH_Q8_LEN, q8_cases, run_q8};
 pub use q8net::{Q8NetCase, Q8NetMismatch, SCRATCH_Q8_NET_LEN, q8_net_cases, run_q8_net};
 
@@ -211,7 +213,7 @@ pub fn run(kernel: Kernel, scratch: &mut [f32], mut on_mismatch: impl FnMut(&Mis
 
 /// Runs `run_one` on every case (it adds to the comparison count and says
 /// whether the case failed) and counts the cases that passed and failed:
-/// the loop of [`run`], [`run_q8`] and [`run_q8_net`].
+/// the loop of [`run`], [`run_q8`], [`run_q8_net`] and [`run_table`].
 fn tally<C>(
     cases: impl Iterator<Item = C>,
     mut run_one: impl FnMut(&C, &mut usize) -> bool,

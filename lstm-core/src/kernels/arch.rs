@@ -6,6 +6,7 @@
 //! default (scalar) one. An architecture overrides a method only to compute
 //! the same operations faster.
 
+use crate::lut::{sigmoid_table_with, tanh_table_with};
 use crate::math::{exp_with, sigmoid_with, tanh_with};
 use crate::quant::{dequantize, dot_q8, q8_output, q15};
 use crate::weight_order::{WeightOrder, quad_index};
@@ -83,6 +84,24 @@ pub(crate) trait Arch: Copy {
         }
     }
 
+    /// `v[k] = sigmoid_table(v[k])`, as [`crate::lut::sigmoid_table`] over
+    /// [`Arch::fma`] (the q8 dtype's activation).
+    #[inline(always)]
+    fn sigmoid_table_in_place(self, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = sigmoid_table_with(self, *x);
+        }
+    }
+
+    /// `v[k] = tanh_table(v[k])`, as [`crate::lut::tanh_table`] over
+    /// [`Arch::fma`] (the q8 dtype's activation).
+    #[inline(always)]
+    fn tanh_table_in_place(self, v: &mut [f32]) {
+        for x in v.iter_mut() {
+            *x = tanh_table_with(self, *x);
+        }
+    }
+
     /// Softmax numerators: `v[k] = exp((v[k] - max) / t)` (one subtraction,
     /// one division, then [`crate::math::exp`] over [`Arch::fma`]).
     #[inline(always)]
@@ -98,6 +117,22 @@ pub(crate) trait Arch: Copy {
     #[inline(always)]
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
         lstm_update_scalar(self, i, f, g, o, c, h);
+    }
+
+    /// [`Arch::lstm_update`] with the table tanh (the q8 dtype's):
+    /// `c[k] = fma(f[k], c[k], i[k]·g[k])` and
+    /// `h[k] = o[k] · tanh_table(c[k])` ([`crate::lut::tanh_table`]).
+    #[inline(always)]
+    fn lstm_update_table(
+        self,
+        i: &[f32],
+        f: &[f32],
+        g: &[f32],
+        o: &[f32],
+        c: &mut [f32],
+        h: &mut [f32],
+    ) {
+        lstm_update_table_scalar(self, i, f, g, o, c, h);
     }
 
     /// The state `h` as the Q15 vector [`Arch::gemv_q8`] reads, in this
@@ -229,6 +264,26 @@ pub(crate) fn lstm_update_scalar<A: Arch>(
     for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
         *c = arch.fma(*f, *c, *i * *g);
         *h = *o * tanh_with(arch, *c);
+    }
+}
+
+/// [`Arch::lstm_update_table`]'s definition, one unit at a time over
+/// `arch`'s scalar `fma`.
+#[inline(always)]
+pub(crate) fn lstm_update_table_scalar<A: Arch>(
+    arch: A,
+    i: &[f32],
+    f: &[f32],
+    g: &[f32],
+    o: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let n = units(i, f, g, o, c, h);
+    let gates = i[..n].iter().zip(f).zip(g).zip(o);
+    for ((c, h), (((i, f), g), o)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
+        *c = arch.fma(*f, *c, *i * *g);
+        *h = *o * tanh_table_with(arch, *c);
     }
 }
 

@@ -16,7 +16,8 @@
 //! view's weight order, [`q8_product`]) where f32
 //! calls [`Arch::gemv`] / [`Arch::gemv_add`]; everything after the
 //! products — bias additions, activations, state updates — is the same f32
-//! code in the same order for both dtypes.
+//! code in the same order for both dtypes, except that a q8 layer's
+//! sigmoid and tanh are the table ones of [`crate::lut`] ([`Act`]).
 
 use core::ops::Range;
 
@@ -91,7 +92,7 @@ pub(crate) fn layer_step_rows<A: Arch>(
         CellKind::Lstm => {
             let (gates, tmp) = scratch.split_at_mut(4 * m);
             lstm_gates(arch, layer, x, rows, h_prev, p, gates, tmp);
-            lstm_activate_and_update(arch, gates, c, h_next);
+            lstm_activate_and_update(arch, Act::of(layer), gates, c, h_next);
         }
         CellKind::Gru => {
             h_next.copy_from_slice(&h_prev[rows.clone()]);
@@ -133,7 +134,7 @@ pub(crate) fn layer_step_of<A: Arch, const CELL: u8>(
         CellKind::Lstm if compiled(CellKind::Lstm) => {
             let (gates, tmp) = scratch.split_at_mut(4 * n_h);
             lstm_gates(arch, layer, x, 0..n_h, h, p, gates, tmp);
-            lstm_activate_and_update(arch, gates, c, h);
+            lstm_activate_and_update(arch, Act::of(layer), gates, c, h);
         }
         CellKind::Gru if compiled(CellKind::Gru) => {
             let (z, n) = gru_gates(arch, layer, x, 0..n_h, h, p, scratch);
@@ -180,17 +181,68 @@ fn lstm_gates<A: Arch>(
 /// c = f ⊙ c + i ⊙ g                     h = o ⊙ tanh(c)
 /// ```
 #[inline(always)]
-fn lstm_activate_and_update<A: Arch>(arch: A, gates: &mut [f32], c: &mut [f32], h: &mut [f32]) {
+fn lstm_activate_and_update<A: Arch>(
+    arch: A,
+    act: Act,
+    gates: &mut [f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
     let m = c.len();
     debug_assert!(gates.len() == 4 * m && h.len() == m);
     let (i, rest) = gates.split_at_mut(m);
     let (f, rest) = rest.split_at_mut(m);
     let (g, o) = rest.split_at_mut(m);
-    arch.sigmoid_in_place(i);
-    arch.sigmoid_in_place(f);
-    arch.sigmoid_in_place(o);
-    arch.tanh_in_place(g);
-    arch.lstm_update(i, f, g, o, c, h);
+    act.sigmoid(arch, i);
+    act.sigmoid(arch, f);
+    act.sigmoid(arch, o);
+    act.tanh(arch, g);
+    match act {
+        Act::Exp => arch.lstm_update(i, f, g, o, c, h),
+        Act::Table => arch.lstm_update_table(i, f, g, o, c, h),
+    }
+}
+
+/// A layer's activation functions: an f32 layer's exp-based ones
+/// ([`crate::math::sigmoid`], [`crate::math::tanh`]), a q8 layer's table
+/// ones ([`crate::lut`]). The cell bodies call them through this, so each
+/// kind's equations stay written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    /// [`Arch::sigmoid_in_place`], [`Arch::tanh_in_place`], [`Arch::lstm_update`].
+    Exp,
+    /// [`Arch::sigmoid_table_in_place`], [`Arch::tanh_table_in_place`], [`Arch::lstm_update_table`].
+    Table,
+}
+
+impl Act {
+    /// The activations of `layer`'s dtype: tables for q8.
+    #[inline(always)]
+    fn of(layer: &RecurrentView<'_>) -> Self {
+        if layer.q8.is_some() {
+            Act::Table
+        } else {
+            Act::Exp
+        }
+    }
+
+    /// `v[k] = σ(v[k])`.
+    #[inline(always)]
+    fn sigmoid<A: Arch>(self, arch: A, v: &mut [f32]) {
+        match self {
+            Act::Exp => arch.sigmoid_in_place(v),
+            Act::Table => arch.sigmoid_table_in_place(v),
+        }
+    }
+
+    /// `v[k] = tanh(v[k])`.
+    #[inline(always)]
+    fn tanh<A: Arch>(self, arch: A, v: &mut [f32]) {
+        match self {
+            Act::Exp => arch.tanh_in_place(v),
+            Act::Table => arch.tanh_table_in_place(v),
+        }
+    }
 }
 
 /// The GRU's gates for units `rows`, in `scratch`'s first three blocks of
@@ -228,12 +280,13 @@ fn gru_gates<'s, A: Arch>(
     for (v, b) in hn.iter_mut().zip(&layer.b_hn[rows]) {
         *v += *b;
     }
-    arch.sigmoid_in_place(r);
-    arch.sigmoid_in_place(z);
+    let act = Act::of(layer);
+    act.sigmoid(arch, r);
+    act.sigmoid(arch, z);
     for ((n, r), hn) in n.iter_mut().zip(&*r).zip(&*hn) {
         *n = arch.fma(*r, *hn, *n);
     }
-    arch.tanh_in_place(n);
+    act.tanh(arch, n);
     (z, n)
 }
 
@@ -271,7 +324,7 @@ fn rnn_preact<A: Arch>(
     debug_assert!(rows.end <= layer.n_h && h.len() == layer.n_h && scratch.len() >= m);
     let (a, tmp) = scratch.split_at_mut(m);
     preact(arch, layer, 0, x, rows, h, p, a, tmp);
-    arch.tanh_in_place(a);
+    Act::of(layer).tanh(arch, a);
 }
 
 // # Products

@@ -17,6 +17,7 @@ use core::ops::Range;
 
 use super::arch::{Arch, add_q8_column, reduce8, units};
 use super::cell;
+use crate::lut::SIGMOID_TABLE_PADDED;
 use crate::math::expc;
 use crate::quant::q15;
 use crate::view::{Input, OutputView, RecurrentView};
@@ -394,6 +395,127 @@ core::arch::global_asm!(
     c5 = const expc::C[5].to_bits(),
     c6 = const expc::C[6].to_bits(),
     c7 = const expc::C[7].to_bits(),
+);
+
+// The q8 dtype's table activations (`crate::lut`): the same operations as
+// `sigmoid_table_with` / `tanh_table_with` over VFMA, value by value.
+core::arch::global_asm!(
+    ".syntax unified",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    // s3 = sigmoid_table(s0), table at r2 (514 entries: the last repeats
+    // T[512]), r4 = 511, r6 = the bits of 16.0; uses s1-s4, r5, r12;
+    // s8 = -16, s9 = 16, s10 = 256.
+    ".macro lstm_sigt",
+    // |x| < 16 (NaN fails): no clamp, and trunc(t) <= 512, where T[512]
+    // with f = 0 equals T[511] with f = 1 (the difference is exact).
+    // 16x is exact, so fma(x, 16, 256) = 16x + 256 (one rounding).
+    "    vmov r5, s0",
+    "    bic r5, r5, #0x80000000",
+    "    cmp r5, r6",
+    "    bhs .Lclamp\\@",
+    "    vmul.f32 s1, s0, s9",
+    "    vadd.f32 s1, s1, s10",
+    "    vcvt.u32.f32 s2, s1",
+    "    vmov r5, s2",
+    "    vcvt.f32.u32 s2, s2",
+    ".Ljoin\\@:",
+    // f = t - i; fma(f, T[i+1] - T[i], T[i])
+    "    vsub.f32 s1, s1, s2",
+    "    add r12, r2, r5, lsl #2",
+    "    vldmia r12, {{s3-s4}}",
+    "    vsub.f32 s4, s4, s3",
+    "    vfma.f32 s3, s1, s4",
+    // Out of line: the clamped inputs.
+    "    .subsection 1",
+    ".Lclamp\\@:",
+    // x = x > -16 ? x : -16 (NaN: unordered, LE holds, -16)
+    "    vcmp.f32 s0, s8",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it le",
+    "    vmovle.f32 s0, s8",
+    // x = x < 16 ? x : 16
+    "    vcmp.f32 s0, s9",
+    "    vmrs APSR_nzcv, fpscr",
+    "    it ge",
+    "    vmovge.f32 s0, s9",
+    // t = 16x + 256; i = min(trunc(t), 511)
+    "    vmul.f32 s1, s0, s9",
+    "    vadd.f32 s1, s1, s10",
+    "    vcvt.u32.f32 s2, s1",
+    "    vmov r5, s2",
+    "    cmp r5, r4",
+    "    it hi",
+    "    movhi r5, r4",
+    "    vmov s2, r5",
+    "    vcvt.f32.u32 s2, s2",
+    "    b .Ljoin\\@",
+    "    .subsection 0",
+    ".endm",
+    // *v++ = sigmoid_table(*v)
+    ".macro lstm_sig1",
+    "    vldr s0, [r0]",
+    "    lstm_sigt",
+    "    vstmia r0!, {{s3}}",
+    ".endm",
+    // *v++ = tanh_table(*v) = fma(2, sigmoid_table(2v), -1)
+    ".macro lstm_tanh1",
+    "    vldr s0, [r0]",
+    "    vadd.f32 s0, s0, s0",
+    "    lstm_sigt",
+    "    vmov.f32 s5, s12",
+    "    vfma.f32 s5, s11, s3",
+    "    vstmia r0!, {{s5}}",
+    ".endm",
+    // void lstm_core_act_table(f32 *v /* r0 */, u32 n /* r1, > 0 */,
+    //                          const f32 table[514] /* r2 */, u32 kind /* r3 */)
+    // kind 0: v = sigmoid_table(v); else v = tanh_table(v) = fma(2, sigmoid_table(2v), -1).
+    ".section .text.lstm_core_act_table,\"ax\",%progbits",
+    ".global lstm_core_act_table",
+    ".type lstm_core_act_table,%function",
+    ".thumb_func",
+    ".p2align 2",
+    "lstm_core_act_table:",
+    "    push {{r4-r6, lr}}",
+    "    movw r4, #511",
+    "    movw r6, #0",
+    "    movt r6, #0x4180",
+    "    vmov.f32 s8, #-16.0",
+    "    vmov.f32 s9, #16.0",
+    "    vmul.f32 s10, s9, s9",
+    "    vmov.f32 s11, #2.0",
+    "    vmov.f32 s12, #-1.0",
+    // Two values per iteration, then the odd one.
+    "    cmp r3, #0",
+    "    lsr r3, r1, #1",
+    "    bne 20f",
+    "    cmp r3, #0",
+    "    beq 12f",
+    "11:",
+    "    lstm_sig1",
+    "    lstm_sig1",
+    "    subs r3, r3, #1",
+    "    bne 11b",
+    "12:",
+    "    tst r1, #1",
+    "    beq 40f",
+    "    lstm_sig1",
+    "    b 40f",
+    "20:",
+    "    cmp r3, #0",
+    "    beq 22f",
+    "21:",
+    "    lstm_tanh1",
+    "    lstm_tanh1",
+    "    subs r3, r3, #1",
+    "    bne 21b",
+    "22:",
+    "    tst r1, #1",
+    "    beq 40f",
+    "    lstm_tanh1",
+    "40:",
+    "    pop {{r4-r6, pc}}",
+    ".size lstm_core_act_table, . - lstm_core_act_table",
 );
 
 // The q8 product (int8 rows × Q15 state, exact i32 sums; `crate::quant`).
@@ -792,6 +914,7 @@ unsafe extern "C" {
     fn lstm_core_fmaf(a: f32, b: f32, c: f32) -> f32;
     fn lstm_core_dot8(a: *const f32, b: *const f32, blocks: u32, lanes: *mut [f32; 8]);
     fn lstm_core_act(v: *mut f32, n: u32, kind: u32, max: f32, t: f32);
+    fn lstm_core_act_table(v: *mut f32, n: u32, table: *const f32, kind: u32);
     fn lstm_core_cell(
         i: *const f32,
         f: *const f32,
@@ -912,6 +1035,43 @@ impl Arch for CortexM4F {
     #[inline]
     fn exp_shifted(self, v: &mut [f32], max: f32, t: f32) {
         act(v, 2, max, t);
+    }
+
+    /// `lstm_core_act_table`, kind 0.
+    #[inline]
+    fn sigmoid_table_in_place(self, v: &mut [f32]) {
+        act_table(v, 0);
+    }
+
+    /// `lstm_core_act_table`, kind 1.
+    #[inline]
+    fn tanh_table_in_place(self, v: &mut [f32]) {
+        act_table(v, 1);
+    }
+
+    /// Three passes with the same operations as the scalar definition:
+    /// `c = fma(f, c, i·g)` and `h = c`, then `h = tanh_table(h)`
+    /// (`lstm_core_act_table`), then `h = o · h`.
+    #[inline]
+    fn lstm_update_table(
+        self,
+        i: &[f32],
+        f: &[f32],
+        g: &[f32],
+        o: &[f32],
+        c: &mut [f32],
+        h: &mut [f32],
+    ) {
+        let n = units(i, f, g, o, c, h);
+        let gates = i[..n].iter().zip(f).zip(g);
+        for ((c, h), ((i, f), g)) in c.iter_mut().zip(h.iter_mut()).zip(gates) {
+            *c = fmaf(*f, *c, *i * *g);
+            *h = *c;
+        }
+        act_table(&mut h[..n], 1);
+        for (h, o) in h[..n].iter_mut().zip(o) {
+            *h *= *o;
+        }
     }
 
     /// One `lstm_core_cell` call: one pass, the same operations as the scalar definition.
@@ -1118,6 +1278,18 @@ fn gemv_routine(w: &[f32], x: &[f32], out: &mut [f32], add: Option<(&[f32], &[f3
     false
 }
 
+/// Runs `lstm_core_act_table` over `v` (kind 0 sigmoid, 1 tanh: [`crate::lut`]).
+#[inline]
+fn act_table(v: &mut [f32], kind: u32) {
+    if let Ok(n @ 1..) = u32::try_from(v.len()) {
+        // SAFETY: the routine reads and writes exactly the `n` f32s of `v`,
+        // reads the 514 entries of the padded table (its index is at most
+        // 512, plus one) and uses only caller-saved FPU registers; it saves
+        // r4-r6.
+        unsafe { lstm_core_act_table(v.as_mut_ptr(), n, SIGMOID_TABLE_PADDED.as_ptr(), kind) };
+    }
+}
+
 /// Runs `lstm_core_act` over `v` (kind 0 sigmoid, 1 tanh, 2 softmax numerators).
 #[inline]
 fn act(v: &mut [f32], kind: u32, max: f32, t: f32) {
@@ -1175,4 +1347,13 @@ pub(crate) fn softmax(v: &mut [f32], temperature: f32) {
 /// [`Arch::dot`] on the Cortex-M4F.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     CortexM4F.dot(a, b)
+}
+
+/// [`Arch::sigmoid_table_in_place`] (`tanh`: [`Arch::tanh_table_in_place`]) on the Cortex-M4F.
+pub(crate) fn activate_table(v: &mut [f32], tanh: bool) {
+    if tanh {
+        CortexM4F.tanh_table_in_place(v);
+    } else {
+        CortexM4F.sigmoid_table_in_place(v);
+    }
 }

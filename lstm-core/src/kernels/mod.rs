@@ -19,8 +19,10 @@
 //!   (product, then input part plus bias); `sigmoid_in_place`,
 //!   `tanh_in_place` and `exp_shifted` (softmax numerators) over
 //!   [`crate::math::exp`]; `lstm_update` (`c = fma(f, c, i·g)`,
-//!   `h = o·tanh(c)`) and `gru_update` (`h = fma(z, h − n, n)`), each
-//!   written once per architecture that has a faster version;
+//!   `h = o·tanh(c)`) and `gru_update` (`h = fma(z, h − n, n)`); the q8
+//!   dtype's `sigmoid_table_in_place`, `tanh_table_in_place` and
+//!   `lstm_update_table` over [`crate::lut`]; each written once per
+//!   architecture that has a faster version;
 //! - one module per architecture implementing `Arch`: `portable` (only
 //!   `fma`; every other method is the scalar default — the reference),
 //!   `x86_64` (AVX2 + FMA; its `#[target_feature]` entry points instantiate
@@ -417,6 +419,20 @@ impl Kernel {
             Kernel::Avx2Fma => unsafe { x86_64::softmax(v, temperature) },
             #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
             Kernel::CortexM4F => cortex_m::softmax(v, temperature),
+        }
+    }
+
+    /// Replaces `v` by the q8 dtype's table activation, [`crate::lut::tanh_table`]
+    /// if `tanh`, else [`crate::lut::sigmoid_table`], element by element.
+    pub fn activate_table(self, v: &mut [f32], tanh: bool) {
+        match self.usable() {
+            Kernel::Portable if tanh => Portable.tanh_table_in_place(v),
+            Kernel::Portable => Portable.sigmoid_table_in_place(v),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `usable` checked the CPU has AVX2 and FMA.
+            Kernel::Avx2Fma => unsafe { x86_64::activate_table(v, tanh) },
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+            Kernel::CortexM4F => cortex_m::activate_table(v, tanh),
         }
     }
 

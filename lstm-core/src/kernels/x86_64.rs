@@ -14,8 +14,13 @@
 use core::arch::x86_64::*;
 use core::ops::Range;
 
-use super::arch::{Arch, gru_update_scalar, lstm_update_scalar, reduce8, units};
+use super::arch::{
+    Arch, gru_update_scalar, lstm_update_scalar, lstm_update_table_scalar, reduce8, units,
+};
 use super::cell;
+use crate::lut::{
+    INTERVALS, LIMIT, SIGMOID_TABLE, STEPS_PER_UNIT, sigmoid_table_with, tanh_table_with,
+};
 use crate::math::{expc, sigmoid_with, tanh_with};
 use crate::view::{Input, OutputView, RecurrentView};
 
@@ -87,7 +92,33 @@ impl Arch for Avx2Fma {
     #[inline(always)]
     fn lstm_update(self, i: &[f32], f: &[f32], g: &[f32], o: &[f32], c: &mut [f32], h: &mut [f32]) {
         // SAFETY: as in `fma`.
-        unsafe { lstm_update(self, i, f, g, o, c, h) }
+        unsafe { lstm_update(self, false, i, f, g, o, c, h) }
+    }
+
+    #[inline(always)]
+    fn sigmoid_table_in_place(self, v: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { sigmoid_table_in_place(self, v) }
+    }
+
+    #[inline(always)]
+    fn tanh_table_in_place(self, v: &mut [f32]) {
+        // SAFETY: as in `fma`.
+        unsafe { tanh_table_in_place(self, v) }
+    }
+
+    #[inline(always)]
+    fn lstm_update_table(
+        self,
+        i: &[f32],
+        f: &[f32],
+        g: &[f32],
+        o: &[f32],
+        c: &mut [f32],
+        h: &mut [f32],
+    ) {
+        // SAFETY: as in `fma`.
+        unsafe { lstm_update(self, true, i, f, g, o, c, h) }
     }
     /// The fastest product this CPU has: AVX-512 VNNI, AVX-VNNI, else AVX2
     /// (all exact integer sums, so all the same bits).
@@ -150,6 +181,48 @@ fn exp8(x: __m256) -> __m256 {
     );
     let in_range = _mm256_castsi256_ps(_mm256_cmpeq_epi32(outside, _mm256_setzero_si256()));
     _mm256_blendv_ps(sat, e, in_range)
+}
+
+/// Eight-wide [`crate::lut::sigmoid_table`]: the same clamp (`max` returns
+/// its second operand for NaN, as `f32::max` returns the non-NaN one), the
+/// same fused multiply-adds, the table read by two gathers.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn sigmoid_table8(x: __m256) -> __m256 {
+    let x = _mm256_max_ps(x, _mm256_set1_ps(-LIMIT));
+    let x = _mm256_min_ps(x, _mm256_set1_ps(LIMIT));
+    let t = _mm256_fmadd_ps(
+        x,
+        _mm256_set1_ps(STEPS_PER_UNIT),
+        _mm256_set1_ps(LIMIT * STEPS_PER_UNIT),
+    );
+    let i = _mm256_min_epi32(
+        _mm256_cvttps_epi32(t),
+        _mm256_set1_epi32(INTERVALS as i32 - 1),
+    );
+    let f = _mm256_sub_ps(t, _mm256_cvtepi32_ps(i));
+    let table = SIGMOID_TABLE.as_ptr();
+    // SAFETY: every lane of `i` is in [0, 511] (t is in [0, 512]), so both
+    // gathers read entries 0..=512 of the table.
+    let (lo, hi) = unsafe {
+        (
+            _mm256_i32gather_ps::<4>(table, i),
+            _mm256_i32gather_ps::<4>(table.add(1), i),
+        )
+    };
+    _mm256_fmadd_ps(f, _mm256_sub_ps(hi, lo), lo)
+}
+
+/// Eight-wide [`crate::lut::tanh_table`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_table8(x: __m256) -> __m256 {
+    let two = _mm256_set1_ps(2.0);
+    _mm256_fmadd_ps(
+        two,
+        sigmoid_table8(_mm256_mul_ps(two, x)),
+        _mm256_set1_ps(-1.0),
+    )
 }
 
 /// Eight-wide [`crate::math::sigmoid`].
@@ -442,6 +515,20 @@ fn tanh_in_place(arch: Avx2Fma, v: &mut [f32]) {
     map_in_place(v, |x| tanh8(x), |x| tanh_with(arch, x));
 }
 
+/// [`Arch::sigmoid_table_in_place`], eight at a time.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn sigmoid_table_in_place(arch: Avx2Fma, v: &mut [f32]) {
+    map_in_place(v, |x| sigmoid_table8(x), |x| sigmoid_table_with(arch, x));
+}
+
+/// [`Arch::tanh_table_in_place`], eight at a time.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tanh_table_in_place(arch: Avx2Fma, v: &mut [f32]) {
+    map_in_place(v, |x| tanh_table8(x), |x| tanh_table_with(arch, x));
+}
+
 /// [`Arch::exp_shifted`], eight at a time.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -455,11 +542,14 @@ fn exp_shifted(arch: Avx2Fma, v: &mut [f32], max: f32, t: f32) {
     );
 }
 
-/// [`Arch::lstm_update`], eight units at a time; the tail by the scalar definition.
+/// [`Arch::lstm_update`] (`table`: [`Arch::lstm_update_table`]), eight
+/// units at a time; the tail by the scalar definition.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn lstm_update(
     arch: Avx2Fma,
+    table: bool,
     i: &[f32],
     f: &[f32],
     g: &[f32],
@@ -476,11 +566,17 @@ fn lstm_update(
             let ld = |s: &[f32]| _mm256_loadu_ps(s.as_ptr().add(k));
             let cn = _mm256_fmadd_ps(ld(f), ld(c), _mm256_mul_ps(ld(i), ld(g)));
             _mm256_storeu_ps(c.as_mut_ptr().add(k), cn);
-            _mm256_storeu_ps(h.as_mut_ptr().add(k), _mm256_mul_ps(ld(o), tanh8(cn)));
+            let t = if table { tanh_table8(cn) } else { tanh8(cn) };
+            _mm256_storeu_ps(h.as_mut_ptr().add(k), _mm256_mul_ps(ld(o), t));
         }
         k += 8;
     }
-    lstm_update_scalar(
+    let tail = if table {
+        lstm_update_table_scalar
+    } else {
+        lstm_update_scalar
+    };
+    tail(
         arch,
         &i[n..len],
         &f[n..len],
@@ -568,4 +664,14 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 pub(crate) fn exp8_for_tests(x: __m256) -> __m256 {
     exp8(x)
+}
+
+/// [`Arch::sigmoid_table_in_place`] (`tanh`: [`Arch::tanh_table_in_place`]) with AVX2 + FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn activate_table(v: &mut [f32], tanh: bool) {
+    if tanh {
+        Avx2Fma(()).tanh_table_in_place(v);
+    } else {
+        Avx2Fma(()).sigmoid_table_in_place(v);
+    }
 }
