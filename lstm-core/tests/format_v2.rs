@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::family::{Fields, Layer, Model, W, arb_header};
+use common::family::{Fields, Model, W, arb_header, documented_gru, documented_hex};
 use lstm_core::Error;
-use lstm_core::format::{self, CellKind, Dims, Dtype, FamilyParts, Header, InputKind, TokenKind};
+use lstm_core::format::{self, Dims, Dtype, FamilyParts, Header, InputKind};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------- round trips
@@ -36,51 +36,14 @@ proptest! {
 
 // ---------------------------------------------------------------- the documented example
 
+/// FORMAT.md's `v2-example`: per-matrix scales, 1 for every `w_hh` unit.
 fn example() -> Model {
-    let h = Header {
-        cell: CellKind::Gru,
-        dtype: Dtype::Q8,
-        input: InputKind::OneHot,
-        tokens: TokenKind::Words,
-        dims: Dims {
-            n_x: 2,
-            n_h: 1,
-            n_y: 2,
-        },
-        n_layers: 2,
-    };
-    Model {
-        header: h,
-        vocab: "hi yo".into(),
-        layers: vec![
-            Layer {
-                w_ih: W::Q8(vec![1, -1, 2, -2, 127, -127], vec![0.5; 3]),
-                w_hh: W::Q8(vec![1, 2, 3], vec![1.0; 3]),
-                b: vec![1.0, -1.0, 0.0],
-                b_hn: vec![0.5],
-            },
-            Layer {
-                w_ih: W::Q8(vec![4, 5, 6], vec![0.5; 3]),
-                w_hh: W::Q8(vec![-4, -5, -6], vec![1.0; 3]),
-                b: vec![0.0; 3],
-                b_hn: vec![2.0],
-            },
-        ],
-        w_y: W::Q8(vec![127, -127], vec![1.0, 2.0]),
-        b_y: vec![0.0, 0.0],
-    }
+    documented_gru(Dtype::Q8, 1.0)
 }
 
-/// The hex bytes of the fenced block tagged `hex v2-example` in FORMAT.md.
+/// The hex bytes of the block tagged `hex v2-example` in FORMAT.md.
 fn documented_example() -> Vec<u8> {
-    let doc = include_str!("../FORMAT.md");
-    let start = doc.find("```hex v2-example").expect("example block") + 17;
-    let end = start + doc[start..].find("```").expect("block end");
-    doc[start..end]
-        .lines()
-        .flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace())
-        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
-        .collect()
+    documented_hex("v2-example")
 }
 
 #[test]

@@ -4,60 +4,23 @@
 
 mod common;
 
-use common::family::{Fields, Layer, Model, W, arb_header, decode_err, small};
+use common::family::{
+    Fields, Model, W, arb_header, decode_err, documented_gru, documented_hex, small,
+};
 use lstm_core::Error;
-use lstm_core::format::{self, CellKind, Dims, Dtype, Header, InputKind, TokenKind, WeightLayout};
+use lstm_core::format::{self, CellKind, Dtype, Header, WeightLayout};
 use lstm_core::quant::{quantize_weights, quantize_weights_shared};
 use proptest::prelude::*;
 
 /// The same two-layer GRU as FORMAT.md's q8 example, with shared scales:
 /// each layer's `w_hh` uses its `w_ih`'s (0.5 per gate unit).
 fn example() -> Model {
-    let h = Header {
-        cell: CellKind::Gru,
-        dtype: Dtype::Q8Shared,
-        input: InputKind::OneHot,
-        tokens: TokenKind::Words,
-        dims: Dims {
-            n_x: 2,
-            n_h: 1,
-            n_y: 2,
-        },
-        n_layers: 2,
-    };
-    Model {
-        header: h,
-        vocab: "hi yo".into(),
-        layers: vec![
-            Layer {
-                w_ih: W::Q8(vec![1, -1, 2, -2, 127, -127], vec![0.5; 3]),
-                w_hh: W::Q8(vec![1, 2, 3], vec![0.5; 3]),
-                b: vec![1.0, -1.0, 0.0],
-                b_hn: vec![0.5],
-            },
-            Layer {
-                w_ih: W::Q8(vec![4, 5, 6], vec![0.5; 3]),
-                w_hh: W::Q8(vec![-4, -5, -6], vec![0.5; 3]),
-                b: vec![0.0; 3],
-                b_hn: vec![2.0],
-            },
-        ],
-        w_y: W::Q8(vec![127, -127], vec![1.0, 2.0]),
-        b_y: vec![0.0, 0.0],
-    }
+    documented_gru(Dtype::Q8Shared, 0.5)
 }
 
-/// The hex bytes of the fenced block tagged `hex v2-shared-example` in FORMAT.md.
+/// The hex bytes of the block tagged `hex v2-shared-example` in FORMAT.md.
 fn documented_example() -> Vec<u8> {
-    let doc = include_str!("../FORMAT.md");
-    let tag = "```hex v2-shared-example";
-    let start = doc.find(tag).expect("example block") + tag.len();
-    let end = start + doc[start..].find("```").expect("block end");
-    doc[start..end]
-        .lines()
-        .flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace())
-        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
-        .collect()
+    documented_hex("v2-shared-example")
 }
 
 /// `m` with the other q8 dtype (the scales are kept as they are).

@@ -203,6 +203,58 @@ pub fn small(cell: CellKind, dtype: Dtype) -> Model {
     Model::random(header(cell, dtype, TokenKind::Words, 2), 11)
 }
 
+/// FORMAT.md's two-layer q8 GRU over the words `hi`, `yo` (hidden size 1),
+/// in `dtype`, with `hh_scale` for every unit of each layer's `w_hh`
+/// (FORMAT.md's `v2-example` is `Q8` with 1; `v2-shared-example` is
+/// `Q8Shared` with `w_ih`'s 0.5).
+pub fn documented_gru(dtype: Dtype, hh_scale: f32) -> Model {
+    let h = Header {
+        cell: CellKind::Gru,
+        dtype,
+        input: InputKind::OneHot,
+        tokens: TokenKind::Words,
+        dims: Dims {
+            n_x: 2,
+            n_h: 1,
+            n_y: 2,
+        },
+        n_layers: 2,
+    };
+    Model {
+        header: h,
+        vocab: "hi yo".into(),
+        layers: vec![
+            Layer {
+                w_ih: W::Q8(vec![1, -1, 2, -2, 127, -127], vec![0.5; 3]),
+                w_hh: W::Q8(vec![1, 2, 3], vec![hh_scale; 3]),
+                b: vec![1.0, -1.0, 0.0],
+                b_hn: vec![0.5],
+            },
+            Layer {
+                w_ih: W::Q8(vec![4, 5, 6], vec![0.5; 3]),
+                w_hh: W::Q8(vec![-4, -5, -6], vec![hh_scale; 3]),
+                b: vec![0.0; 3],
+                b_hn: vec![2.0],
+            },
+        ],
+        w_y: W::Q8(vec![127, -127], vec![1.0, 2.0]),
+        b_y: vec![0.0, 0.0],
+    }
+}
+
+/// The hex bytes of FORMAT.md's fenced block tagged `hex {tag}` (`#` starts a comment).
+pub fn documented_hex(tag: &str) -> Vec<u8> {
+    let doc = include_str!("../../FORMAT.md");
+    let fence = format!("```hex {tag}\n");
+    let start = doc.find(&fence).expect("example block") + fence.len();
+    let end = start + doc[start..].find("```").expect("block end");
+    doc[start..end]
+        .lines()
+        .flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace())
+        .map(|h| u8::from_str_radix(h, 16).expect("hex byte"))
+        .collect()
+}
+
 // ---------------------------------------------------------------- the wire, written independently
 
 fn crc32(data: &[u8]) -> u32 {
