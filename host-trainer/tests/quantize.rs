@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{assert_user_error, run, s, stderr};
+use common::{assert_user_error, export, import, run, s, stderr};
 
 use host_trainer::data::corpus::Vocab;
 use host_trainer::model::{Params, Stack};
@@ -184,27 +184,11 @@ fn quantize_any_model_then_inspect_eval_and_export_read_it() {
 
         // Export writes the dequantized weights, saying so; import then reads them as f32.
         let (st, vj) = (q.with_extension("safetensors"), q.with_extension("json"));
-        let o = run(&[
-            "export",
-            "--model",
-            s(&q),
-            "--safetensors",
-            s(&st),
-            "--vocab",
-            s(&vj),
-        ]);
+        let o = export(s(&q), s(&st), s(&vj));
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains("dequantized"), "{}", stderr(&o));
         let back = q.with_extension("back.lstm");
-        let o = run(&[
-            "import",
-            "--safetensors",
-            s(&st),
-            "--vocab",
-            s(&vj),
-            "--out",
-            s(&back),
-        ]);
+        let o = import(s(&st), s(&vj), s(&back), &[]);
         assert!(o.status.success(), "{}", stderr(&o));
         // The imported f32 model holds exactly the q8 model's values: it evaluates the same.
         let (a, b) = (
@@ -221,26 +205,10 @@ fn import_then_quantize_works() {
     let d = dir.path();
     let m = stack_model(d, "gru2.lstm", CellKind::Gru, 2, 12);
     let (st, vj) = (d.join("m.safetensors"), d.join("v.json"));
-    let o = run(&[
-        "export",
-        "--model",
-        s(&m),
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vj),
-    ]);
+    let o = export(s(&m), s(&st), s(&vj));
     assert!(o.status.success(), "{}", stderr(&o));
     let imported = d.join("imported.lstm");
-    let o = run(&[
-        "import",
-        "--safetensors",
-        s(&st),
-        "--vocab",
-        s(&vj),
-        "--out",
-        s(&imported),
-    ]);
+    let o = import(s(&st), s(&vj), s(&imported), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let q = d.join("imported.q8.lstm");
     let o = quantize(&imported, &q);
